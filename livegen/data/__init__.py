@@ -1,0 +1,1 @@
+"""Dataset readers: polyphonic piano-roll sets, MIDI folders, ABC collections, lyrics."""

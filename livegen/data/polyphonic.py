@@ -1,0 +1,217 @@
+"""Readers for the four classic polyphonic piano-roll sets.
+
+Each set has standard ``train``/``valid``/``test`` splits. A sequence is a ``(T, 88)`` uint8
+array: row ``t`` is one time step, column ``j`` is MIDI pitch ``j + 21`` (A0..C8).
+
+Sets are selected by name (``nottingham``, ``jsb``, ``musedata``, ``piano-midi``), found in
+the data directory (``$LIVEGEN_DATA`` or ``../shared/data/polyphonic`` next to the checkout),
+or by an explicit path to a ``.mat`` file, the original JSB ``.pickle`` layout, or a folder of
+``.mid`` files (see :mod:`livegen.data.midi_folder`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livegen.errors import LivegenError
+
+log = logging.getLogger(__name__)
+
+N_KEYS = 88
+LOWEST_PITCH = 21  # A0
+
+SPLITS = ("train", "valid", "test")
+
+#: dataset name -> file stem in the polyphonic data directory.
+DATASETS: dict[str, str] = {
+    "nottingham": "Nottingham",
+    "jsb": "JSB_Chorales",
+    "musedata": "MuseData",
+    "piano-midi": "Piano_midi",
+}
+
+#: steps per beat of each standard set (as distributed: Nottingham, MuseData and
+#: Piano-midi.de are sampled at eighth notes, JSB at quarter notes).
+STEPS_PER_BEAT: dict[str, int] = {"nottingham": 2, "jsb": 1, "musedata": 2, "piano-midi": 2}
+
+
+@dataclass(frozen=True)
+class RollDataset:
+    """A named set of piano-roll sequences split three ways.
+
+    Attributes:
+        name: dataset name (``nottingham``) or the path it came from.
+        splits: split name -> list of ``(T, 88)`` uint8 arrays.
+        steps_per_beat: time steps per quarter-note beat.
+    """
+
+    name: str
+    splits: dict[str, list[np.ndarray]]
+    steps_per_beat: int
+
+    def split(self, which: str) -> list[np.ndarray]:
+        """Return the sequences of one split (``train``, ``valid`` or ``test``)."""
+        if which not in self.splits:
+            raise LivegenError(
+                f"dataset {self.name!r} has no split {which!r}; use one of {sorted(self.splits)}"
+            )
+        return self.splits[which]
+
+
+def data_root() -> Path:
+    """The directory holding the shared data sets.
+
+    ``$LIVEGEN_DATA`` wins; otherwise the first existing ``shared/data`` found walking up from
+    the working directory and from this package.
+    """
+    env = os.environ.get("LIVEGEN_DATA")
+    if env:
+        return Path(env)
+    starts = [Path.cwd(), Path(__file__).resolve().parent]
+    for start in starts:
+        for parent in [start, *start.parents]:
+            for candidate in (parent / "shared" / "data", parent.parent / "shared" / "data"):
+                if candidate.is_dir():
+                    return candidate
+    return Path("../shared/data")
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler that only rebuilds numpy scalars and dtypes: a pickle can run code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in self._ALLOWED:
+            module = module.replace("numpy.core.", "numpy._core.")
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data pickle")
+
+
+def _pitches_to_roll(frames: list) -> np.ndarray:
+    """Convert a list of pitch tuples (one per time step) to a ``(T, 88)`` uint8 roll."""
+    roll = np.zeros((len(frames), N_KEYS), dtype=np.uint8)
+    for t, frame in enumerate(frames):
+        for pitch in frame:
+            j = int(pitch) - LOWEST_PITCH
+            if 0 <= j < N_KEYS:
+                roll[t, j] = 1
+    return roll
+
+
+def read_pickle(path: Path) -> dict[str, list[np.ndarray]]:
+    """Read the original pickle layout: ``{'train': [[(60, 64), ...], ...], ...}``."""
+    try:
+        with open(path, "rb") as fh:
+            raw = _RestrictedUnpickler(io.BytesIO(fh.read())).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+        raise LivegenError(f"{path}: not a piano-roll pickle ({exc})") from None
+    if not isinstance(raw, dict) or not {"train", "valid", "test"} <= set(raw):
+        raise LivegenError(f"{path}: expected a dict with train/valid/test lists")
+    return {split: [_pitches_to_roll(seq) for seq in raw[split]] for split in SPLITS}
+
+
+def read_mat(path: Path) -> dict[str, list[np.ndarray]]:
+    """Read a ``.mat`` file with ``traindata``/``validdata``/``testdata`` cell arrays."""
+    import scipy.io
+
+    try:
+        raw = scipy.io.loadmat(str(path))
+    except Exception as exc:  # scipy raises many types for a damaged file
+        raise LivegenError(f"{path}: not a readable .mat file ({exc})") from None
+    out: dict[str, list[np.ndarray]] = {}
+    for split in SPLITS:
+        key = f"{split}data"
+        if key not in raw:
+            raise LivegenError(f"{path}: missing {key!r}; expected traindata/validdata/testdata")
+        cells = raw[key].reshape(-1)
+        seqs = []
+        for cell in cells:
+            arr = np.asarray(cell)
+            if arr.ndim != 2 or arr.shape[1] != N_KEYS:
+                raise LivegenError(f"{path}: a {split} sequence has shape {arr.shape}, not (T, 88)")
+            seqs.append((arr > 0).astype(np.uint8))
+        out[split] = seqs
+    return out
+
+
+def load_rolls(spec: str | os.PathLike[str], steps_per_beat: int | None = None) -> RollDataset:
+    """Load a polyphonic dataset by name or path.
+
+    Args:
+        spec: ``nottingham``/``jsb``/``musedata``/``piano-midi``, a ``.mat`` or ``.pickle``
+            file, or a folder of MIDI files.
+        steps_per_beat: for MIDI folders, time steps per quarter note (default 4).
+
+    Raises:
+        LivegenError: unknown name, missing file, unreadable data.
+    """
+    text = str(spec)
+    key = text.lower().replace("_", "-")
+    if key in DATASETS:
+        root = data_root() / "polyphonic"
+        path = root / f"{DATASETS[key]}.mat"
+        if not path.exists():
+            raise LivegenError(
+                f"dataset {key!r} not found at {path}; set LIVEGEN_DATA to the folder holding "
+                "polyphonic/*.mat or pass --data PATH"
+            )
+        return RollDataset(key, read_mat(path), STEPS_PER_BEAT[key])
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise LivegenError(
+            f"no dataset {text!r}: use one of {', '.join(DATASETS)} or a path to a .mat, "
+            ".pickle or folder of .mid files"
+        )
+    if path.is_dir():
+        from livegen.data.midi_folder import load_midi_folder
+
+        return load_midi_folder(path, steps_per_beat=steps_per_beat or 4)
+    suffix = path.suffix.lower()
+    stem = path.stem.lower()
+    spb = next((v for k, v in STEPS_PER_BEAT.items() if k.replace("-", "_") in stem), None)
+    if "jsb" in stem:
+        spb = STEPS_PER_BEAT["jsb"]
+    if suffix == ".mat":
+        return RollDataset(str(path), read_mat(path), steps_per_beat or spb or 2)
+    if suffix in (".pickle", ".pkl"):
+        return RollDataset(str(path), read_pickle(path), steps_per_beat or spb or 1)
+    if suffix in (".mid", ".midi"):
+        from livegen.data.midi_folder import load_midi_files
+
+        return load_midi_files([path], name=str(path), steps_per_beat=steps_per_beat or 4)
+    raise LivegenError(f"{path}: unknown dataset format {suffix!r}; expected .mat, .pickle or a folder")
+
+
+def transpose(roll: np.ndarray, semitones: int) -> np.ndarray:
+    """Shift a ``(T, 88)`` roll by ``semitones``; notes pushed off the keyboard are dropped."""
+    if semitones == 0:
+        return roll
+    out = np.zeros_like(roll)
+    if semitones > 0:
+        out[:, semitones:] = roll[:, :-semitones]
+    else:
+        out[:, :semitones] = roll[:, -semitones:]
+    return out
+
+
+def safe_shift_range(roll: np.ndarray, max_shift: int) -> tuple[int, int]:
+    """Largest ``(down, up)`` shifts within ``±max_shift`` that keep every note on the keys."""
+    active = np.flatnonzero(roll.any(axis=0))
+    if active.size == 0:
+        return -max_shift, max_shift
+    return -min(max_shift, int(active[0])), min(max_shift, N_KEYS - 1 - int(active[-1]))

@@ -1,0 +1,1 @@
+"""Real-time engine: clocks, controls, the asyncio loop. Ports and clocks are injected."""

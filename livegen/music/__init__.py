@@ -1,0 +1,1 @@
+"""Pure music code (numpy, pretty_midi): rolls, notes, scales, ABC. No ports, no asyncio."""

@@ -1,0 +1,1 @@
+"""Pure torch networks: no ports, no clocks, no asyncio."""

@@ -1,0 +1,102 @@
+"""Checkpoints that load without executing code.
+
+A checkpoint is a ``torch.save`` of plain data: ``{"format": "livegen", "version": 1,
+"kind": str, "config": dict, "meta": dict, "state_dict": {name: tensor}}``. It is read with
+``torch.load(weights_only=True)``, so a file can never run code, and it carries everything
+needed to rebuild the net (config, vocabulary, steps per beat, training data, metrics).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from livegen.errors import LivegenError
+
+FORMAT = "livegen"
+VERSION = 1
+
+#: kind -> builder(config dict) -> nn.Module. Filled by :func:`register_kind`.
+_BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {}
+
+
+def register_kind(kind: str, builder: Callable[[dict[str, Any]], nn.Module]) -> None:
+    """Teach the loader how to rebuild nets of ``kind`` from their stored config."""
+    _BUILDERS[kind] = builder
+
+
+def _ensure_builtin_kinds() -> None:
+    if "roll" not in _BUILDERS:
+        from livegen.nets import registry  # noqa: F401  (registers the built-in kinds)
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, meta: dict[str, Any]) -> None:
+    """Write ``model`` (its ``kind`` and ``config``) with ``meta`` to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": model.kind,
+        "config": model.config.to_dict(),
+        "meta": json.loads(json.dumps(meta)),  # plain data only
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint's raw dict, or raise one clear line naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise LivegenError(f"model file {path} does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise LivegenError(
+            f"model file {path} is corrupt or not a livegen checkpoint ({reason}); "
+            "retrain it or restore it from the repository"
+        ) from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise LivegenError(f"model file {path} is not a livegen checkpoint (no livegen header)")
+    if blob.get("version") != VERSION:
+        raise LivegenError(
+            f"model file {path} has checkpoint version {blob.get('version')}, this livegen reads {VERSION}"
+        )
+    return blob
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the net stored at ``path`` in eval mode; return ``(model, meta)``."""
+    _ensure_builtin_kinds()
+    blob = read_checkpoint(path)
+    kind = blob.get("kind")
+    if kind not in _BUILDERS:
+        raise LivegenError(f"model file {path} holds an unknown model kind {kind!r}")
+    try:
+        model = _BUILDERS[kind](dict(blob["config"]))
+        model.load_state_dict(blob["state_dict"])
+    except (RuntimeError, TypeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0][:120]
+        raise LivegenError(f"model file {path} does not match its {kind} config ({first})") from None
+    model.eval()
+    return model, dict(blob.get("meta", {}))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

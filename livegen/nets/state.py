@@ -1,0 +1,21 @@
+"""Explicit recurrent state shared by every livegen LSTM."""
+
+from __future__ import annotations
+
+import torch
+
+#: ``(h, c)``, each ``(num_layers, batch, hidden)``.
+LSTMState = tuple[torch.Tensor, torch.Tensor]
+
+
+def detach_state(state: LSTMState | None) -> LSTMState | None:
+    """Cut the graph behind a state (the truncation in truncated BPTT)."""
+    if state is None:
+        return None
+    return state[0].detach(), state[1].detach()
+
+
+def zero_state(num_layers: int, batch: int, hidden: int) -> LSTMState:
+    """A fresh all-zero state of shape ``(num_layers, batch, hidden)`` twice."""
+    z = torch.zeros(num_layers, batch, hidden)
+    return z, z.clone()

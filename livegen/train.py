@@ -1,0 +1,295 @@
+"""Truncated BPTT training shared by every livegen sequence model.
+
+One loop serves the piano-roll and the character models: batches of whole sequences are
+cut into windows of ``window`` steps; the LSTM state is carried from window to window
+(detached, so gradients stop at the window edge) and reset between batches. Optional
+gradient checkpointing over time recomputes each ``checkpoint_every``-step segment in the
+backward pass instead of storing its activations. Adam with gradient-norm clipping,
+validation NLL after every epoch, the best checkpoint kept, early stopping, resume, seeding,
+and torch's DistributedDataParallel (``torchrun``, gloo) are all here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from livegen.batching import Batch, make_batches
+from livegen.nets.checkpoint import save_checkpoint
+from livegen.nets.state import LSTMState, detach_state
+from livegen.scoring import LossFn, score_sequences
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters.
+
+    Attributes:
+        epochs: maximum passes over the training set.
+        batch_size: sequences per batch (per process under torchrun).
+        window: truncated-BPTT window in steps; the state is carried across windows.
+        lr: Adam learning rate.
+        clip: maximum global gradient norm.
+        weight_decay: Adam L2 penalty.
+        patience: stop after this many epochs without a better validation NLL.
+        checkpoint_every: gradient-checkpoint segment length in steps (0 = plain BPTT).
+        seed: seeds shuffling, augmentation, dropout and initialisation.
+        threads: torch intra-op threads (0 = torch's default).
+        lr_decay: multiply the learning rate by this after an epoch without improvement.
+    """
+
+    epochs: int = 100
+    batch_size: int = 16
+    window: int = 200
+    lr: float = 2e-3
+    clip: float = 5.0
+    weight_decay: float = 0.0
+    patience: int = 8
+    checkpoint_every: int = 0
+    seed: int = 0
+    threads: int = 0
+    lr_decay: float = 0.5
+
+
+@dataclass
+class SeqTask:
+    """What to train on: sequences (time first), optional labels, the per-step loss."""
+
+    train: list[torch.Tensor]
+    valid: list[torch.Tensor]
+    loss_fn: LossFn
+    train_labels: list[int] | None = None
+    valid_labels: list[int] | None = None
+    augment: Callable[[torch.Tensor, random.Random], torch.Tensor] | None = None
+
+
+@dataclass
+class Progress:
+    """One progress report: during an epoch (``valid_nll`` None) or at its end."""
+
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+    loss: float
+    steps_per_s: float
+    eta_s: float
+    valid_nll: float | None = None
+    best_nll: float | None = None
+    improved: bool = False
+
+
+@dataclass
+class TrainResult:
+    best_valid_nll: float
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    steps_per_s: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def segment_loss(
+    model: nn.Module,
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    state: LSTMState | None,
+    cond: torch.Tensor | None,
+    checkpoint_every: int = 0,
+) -> tuple[torch.Tensor, LSTMState]:
+    """Summed masked loss of one window and the state after it.
+
+    With ``checkpoint_every > 0`` the window is split into segments whose forward pass
+    (LSTM, output layer and loss) is recomputed during backward, so only each segment's
+    input state is kept: activation memory falls from O(window) to O(segment).
+    Gradients equal plain BPTT's (dropout masks are replayed from the saved RNG state).
+    """
+    if checkpoint_every <= 0:
+        logits, state = model(x, state, cond)
+        return (loss_fn(logits, y) * mask).sum(), state
+
+    def run(xs: torch.Tensor, ys: torch.Tensor, ms: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+        logits, (h2, c2) = model(xs, (h, c), cond)
+        return (loss_fn(logits, ys) * ms).sum(), h2, c2
+
+    if state is None:
+        state = getattr(model, "module", model).init_state(x.shape[0])
+    h, c = state
+    total = x.new_zeros((), dtype=torch.float32)
+    for s in range(0, x.shape[1], checkpoint_every):
+        seg = slice(s, s + checkpoint_every)
+        loss, h, c = checkpoint(run, x[:, seg], y[:, seg], mask[:, seg], h, c, use_reentrant=False)
+        total = total + loss
+    return total, (h, c)
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> bool:
+    """Join the process group when started by ``torchrun`` (gloo, CPU). Returns True if so."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+        return True
+    return dist.is_initialized()
+
+
+def _all_sum(values: list[float]) -> list[float]:
+    rank, world = _dist_info()
+    if world == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def _all_max(value: int) -> int:
+    rank, world = _dist_info()
+    if world == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.long)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
+def _state_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".train-state.pt")
+
+
+def train(
+    model: nn.Module,
+    task: SeqTask,
+    cfg: TrainConfig,
+    out: str | os.PathLike[str],
+    meta: dict[str, Any],
+    progress: Callable[[Progress], None] | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Fit ``model`` on ``task``; keep the best-validation checkpoint at ``out``.
+
+    ``out``'s sibling ``<stem>.train-state.pt`` holds the optimiser and epoch for
+    ``resume=True``. Under torchrun every process trains on its share of each epoch's
+    batches and DistributedDataParallel averages the gradients; rank 0 writes files.
+    """
+    out = Path(out)
+    rank, world = _dist_info()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + 1000 * rank)
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start_epoch, best, best_epoch, bad = 0, math.inf, -1, 0
+    history: list[dict[str, float]] = []
+    if resume and _state_path(out).exists():
+        st = torch.load(_state_path(out), map_location="cpu", weights_only=True)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        start_epoch, best, best_epoch, bad = st["epoch"], st["best"], st["best_epoch"], st["bad"]
+        history = list(st.get("history", []))
+        log.info("resumed at epoch %d (best valid NLL %.4f)", start_epoch, best)
+
+    t_start = time.perf_counter()
+    total_steps = 0
+    epoch = start_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        rng = random.Random(cfg.seed * 100003 + epoch)
+        torch.manual_seed(cfg.seed * 100003 + epoch * 7 + rank)
+        seqs = task.train
+        if task.augment is not None:
+            seqs = [task.augment(s, rng) for s in seqs]
+        batches = make_batches(seqs, cfg.batch_size, rng, task.train_labels)
+        per_rank = len(batches) // world
+        batches = batches[rank * per_rank : (rank + 1) * per_rank]
+        net.train()
+        t0 = time.perf_counter()
+        ep_loss, ep_steps = 0.0, 0
+        for bi, batch in enumerate(batches):
+            batch = batch.pad_to(_all_max(batch.steps))
+            steps, loss_sum = _train_batch(net, opt, task.loss_fn, batch, cfg)
+            ep_loss += loss_sum
+            ep_steps += steps
+            total_steps += steps
+            if progress and rank == 0:
+                elapsed = time.perf_counter() - t0
+                rate = ep_steps * world / max(elapsed, 1e-9)
+                left = (len(batches) - bi - 1) + (cfg.epochs - epoch - 1) * len(batches)
+                progress(Progress(epoch + 1, cfg.epochs, bi + 1, len(batches),
+                                  ep_loss / max(ep_steps, 1), rate,
+                                  elapsed / (bi + 1) * left))
+        score = score_sequences(model, task.valid, task.loss_fn, task.valid_labels)
+        vsum, vsteps = _all_sum([score.nll_sum, float(score.steps)])
+        valid_nll = vsum / max(vsteps, 1)
+        train_nll = _all_sum([ep_loss, float(ep_steps)])
+        history.append({"epoch": epoch + 1, "train_nll": train_nll[0] / max(train_nll[1], 1),
+                        "valid_nll": valid_nll, "seconds": time.perf_counter() - t0})
+        improved = valid_nll < best - 1e-4
+        if improved:
+            best, best_epoch, bad = valid_nll, epoch + 1, 0
+            if rank == 0:
+                m = dict(meta)
+                m["train"] = {**m.get("train", {}), **asdict(cfg), "best_epoch": best_epoch,
+                              "world_size": world}
+                m.setdefault("metrics", {})["valid_nll"] = round(valid_nll, 5)
+                save_checkpoint(out, model, m)
+        else:
+            bad += 1
+            for group in opt.param_groups:
+                group["lr"] *= cfg.lr_decay
+        if rank == 0:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "epoch": epoch + 1, "best": best, "best_epoch": best_epoch, "bad": bad,
+                        "history": history}, _state_path(out))
+        if progress and rank == 0:
+            progress(Progress(epoch + 1, cfg.epochs, len(batches), len(batches),
+                              history[-1]["train_nll"], ep_steps * world / max(history[-1]["seconds"], 1e-9),
+                              0.0, valid_nll, best, improved))
+        log.info("epoch %d train %.4f valid %.4f%s", epoch + 1, history[-1]["train_nll"],
+                 valid_nll, " *" if improved else "")
+        if bad >= cfg.patience:
+            log.info("early stop: %d epochs without improvement", bad)
+            break
+    seconds = time.perf_counter() - t_start
+    return TrainResult(best, best_epoch, epoch + 1, seconds, total_steps * world / max(seconds, 1e-9),
+                       history)
+
+
+def _train_batch(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn, batch: Batch,
+                 cfg: TrainConfig) -> tuple[int, float]:
+    """One batch of truncated BPTT: returns (scored steps, summed loss)."""
+    state = None
+    total_steps = float(batch.mask.sum())
+    loss_total = 0.0
+    for s in range(0, batch.steps, cfg.window):
+        w = slice(s, s + cfg.window)
+        m = batch.mask[:, w]
+        n = float(m.sum())
+        loss, state = segment_loss(net, loss_fn, batch.x[:, w], batch.y[:, w], m, state,
+                                   batch.cond, cfg.checkpoint_every)
+        opt.zero_grad(set_to_none=True)
+        (loss / max(n, 1.0)).backward()
+        nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
+        opt.step()
+        state = detach_state(state)
+        loss_total += float(loss.detach())
+    return int(total_steps), loss_total

@@ -1,0 +1,1 @@
+"""Shipped livegen weights (installed as the ``livegen_models`` package)."""
