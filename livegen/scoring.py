@@ -79,7 +79,8 @@ def score_sequences(
             nll = loss_fn(logits, y) * m
             per_seq += nll.sum(1).double()
             if frame_accuracy:
-                pred = logits > 0
+                predict = getattr(model, "predict_frame", None)
+                pred = predict(logits) if predict is not None else logits > 0
                 truth = y > 0.5
                 real = m.bool().unsqueeze(-1)
                 score.tp += int((pred & truth & real).sum())

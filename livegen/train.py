@@ -112,13 +112,15 @@ def segment_loss(
     state: LSTMState | None,
     cond: torch.Tensor | None,
     checkpoint_every: int = 0,
+    recompute: bool = True,
 ) -> tuple[torch.Tensor, LSTMState]:
     """Summed masked loss of one window and the state after it.
 
     With ``checkpoint_every > 0`` the window is split into segments whose forward pass
     (LSTM, output layer and loss) is recomputed during backward, so only each segment's
     input state is kept: activation memory falls from O(window) to O(segment).
-    Gradients equal plain BPTT's (dropout masks are replayed from the saved RNG state).
+    Gradients equal plain BPTT's; dropout masks are replayed from the saved RNG state
+    (``recompute=False`` runs the same segments without checkpointing, for comparison).
     """
     if checkpoint_every <= 0:
         logits, state = model(x, state, cond)
@@ -134,7 +136,10 @@ def segment_loss(
     total = x.new_zeros((), dtype=torch.float32)
     for s in range(0, x.shape[1], checkpoint_every):
         seg = slice(s, s + checkpoint_every)
-        loss, h, c = checkpoint(run, x[:, seg], y[:, seg], mask[:, seg], h, c, use_reentrant=False)
+        if recompute:
+            loss, h, c = checkpoint(run, x[:, seg], y[:, seg], mask[:, seg], h, c, use_reentrant=False)
+        else:
+            loss, h, c = run(x[:, seg], y[:, seg], mask[:, seg], h, c)
         total = total + loss
     return total, (h, c)
 

@@ -1,0 +1,45 @@
+"""``livegen eval MODEL --data NAME|PATH``: score a model on a held-out split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="score a model (NLL, frame accuracy) on a dataset split")
+    p.add_argument("model", help="shipped model name or checkpoint path")
+    p.add_argument("--data", required=True, help="dataset name or path")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from livegen.models_registry import resolve_model
+    from livegen.nets.checkpoint import load_checkpoint
+
+    torch.backends.mkldnn.enabled = False
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = resolve_model(args.model)
+    model, meta = load_checkpoint(path)
+    if model.kind == "char":
+        from livegen.char_task import evaluate_char_model
+
+        result = evaluate_char_model(model, meta, args.data, args.split)
+    else:
+        from livegen.data.polyphonic import load_rolls
+        from livegen.evaluate import evaluate_roll
+
+        data = load_rolls(args.data, meta.get("steps_per_beat"))
+        result = evaluate_roll(model, data, args.split).to_dict()
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        for key, value in result.items():
+            print(f"{key:>18}: {value}")
+    return 0

@@ -1,0 +1,112 @@
+"""``livegen train roll|lyrics|abc``: fit a model and keep its best checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from livegen.errors import LivegenError
+
+
+def _common(p: argparse.ArgumentParser, out: str, epochs: int, window: int, batch: int,
+            lr: float) -> None:
+    p.add_argument("--out", "-o", default=out, help=f"checkpoint to write (default {out})")
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=batch, help="sequences per batch (per process)")
+    p.add_argument("--window", type=int, default=window, help="truncated-BPTT window in steps")
+    p.add_argument("--lr", type=float, default=lr, help="Adam learning rate")
+    p.add_argument("--clip", type=float, default=5.0, help="gradient-norm clip")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--patience", type=int, default=6, help="early stop after N epochs without improvement")
+    p.add_argument("--lr-decay", type=float, default=0.5, help="LR factor after an epoch without improvement")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                   help="gradient checkpointing over time: segment length (0 = off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT's .train-state.pt")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--dropout", type=float, default=0.3)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model (roll, lyrics or abc)")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+    r = kinds.add_parser("roll", help="piano-roll LSTM on a polyphonic set or a MIDI folder")
+    r.add_argument("--data", required=True,
+                   help="nottingham | jsb | musedata | piano-midi | path to .mat/.pickle/folder of .mid")
+    r.add_argument("--steps-per-beat", type=int, default=None, help="grid for MIDI folders (default 4)")
+    r.add_argument("--transpose", type=int, default=0, metavar="N",
+                   help="augment: random transposition within +-N semitones each epoch")
+    _common(r, "roll.pt", epochs=100, window=50, batch=8, lr=2e-3)
+    r.set_defaults(func=_train_roll)
+
+    for kind, help_text, out in (
+        ("lyrics", "char-level lyrics LSTM (CSV or text files/folders, one label per file)", "lyrics.pt"),
+        ("abc", "char-level ABC LSTM on an .abc tune collection", "abc.pt"),
+    ):
+        c = kinds.add_parser(kind, help=help_text)
+        c.add_argument("--data", required=True, help="path to the data (file or folder)")
+        c.add_argument("--embed", type=int, default=256 if kind == "abc" else 64)
+        c.add_argument("--label-mode", choices=["embedding", "onehot", "none"], default="embedding")
+        _common(c, out, epochs=30, window=100, batch=32, lr=2e-3)
+        c.set_defaults(func=_train_char)
+
+
+def _config(args: argparse.Namespace):
+    from livegen.train import TrainConfig
+
+    return TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, window=args.window, lr=args.lr,
+        clip=args.clip, weight_decay=args.weight_decay, patience=args.patience,
+        checkpoint_every=args.checkpoint_every, seed=args.seed, threads=args.threads,
+        lr_decay=args.lr_decay,
+    )
+
+
+def _train_roll(args: argparse.Namespace) -> int:
+    import torch
+
+    from livegen.commands.progress import ProgressBar
+    from livegen.data.polyphonic import load_rolls
+    from livegen.nets.roll import RollConfig, RollLSTM
+    from livegen.tasks import roll_task
+    from livegen.train import init_distributed, train
+
+    distributed = init_distributed()
+    torch.backends.mkldnn.enabled = False
+    data = load_rolls(args.data, args.steps_per_beat)
+    if not data.split("train"):
+        raise LivegenError(f"dataset {data.name!r} has no training sequences")
+    cfg = _config(args)
+    torch.manual_seed(cfg.seed)
+    model = RollLSTM(RollConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout))
+    meta = {"data": data.name, "steps_per_beat": data.steps_per_beat,
+            "train": {"transpose": args.transpose}}
+    result = train(model, roll_task(data, args.transpose), cfg, args.out, meta,
+                   progress=ProgressBar("frames"), resume=args.resume)
+    if not distributed or torch.distributed.get_rank() == 0:
+        print(f"best valid NLL {result.best_valid_nll:.4f} nats/frame at epoch {result.best_epoch}; "
+              f"{result.steps_per_s:,.0f} frames/s; wrote {Path(args.out)}")
+    return 0
+
+
+def _train_char(args: argparse.Namespace) -> int:
+    import torch
+
+    from livegen.commands.progress import ProgressBar
+
+    try:
+        from livegen.char_task import train_char_model
+    except ModuleNotFoundError:
+        raise LivegenError("character models are not available in this build") from None
+    torch.backends.mkldnn.enabled = False
+    result = train_char_model(
+        kind=args.kind, data=args.data, out=args.out, cfg=_config(args), hidden=args.hidden,
+        layers=args.layers, embed=args.embed, label_mode=args.label_mode,
+        progress=ProgressBar("chars"),
+    )
+    print(f"best valid NLL {result.best_valid_nll:.4f} nats/char at epoch {result.best_epoch}; "
+          f"wrote {Path(args.out)}")
+    return 0

@@ -1,0 +1,42 @@
+"""Score a roll checkpoint on a dataset split (the ``livegen eval`` numbers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from livegen.data.polyphonic import RollDataset
+from livegen.nets.roll import roll_loss
+from livegen.scoring import score_sequences
+
+
+@dataclass(frozen=True)
+class RollEval:
+    """Test figures under the DESIGN.md convention (frames 2..T scored)."""
+
+    nll_per_frame: float
+    nll_per_sequence: float
+    frame_accuracy: float
+    frames: int
+    sequences: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "nll_per_frame": round(self.nll_per_frame, 5),
+            "nll_per_sequence": round(self.nll_per_sequence, 5),
+            "frame_accuracy": round(self.frame_accuracy, 5),
+            "frames": self.frames,
+            "sequences": self.sequences,
+        }
+
+
+def evaluate_roll(model: nn.Module, data: RollDataset, split: str = "test") -> RollEval:
+    """Frame-weighted and sequence-averaged NLL (nats/frame) and Bay et al. frame accuracy."""
+    seqs = [torch.from_numpy(np.ascontiguousarray(s)).float() for s in data.split(split)]
+    nll = getattr(model, "frame_nll", None) or roll_loss
+    score = score_sequences(model, seqs, nll, frame_accuracy=True)
+    return RollEval(score.nll_per_step, score.nll_per_sequence, score.frame_accuracy,
+                    score.steps, len(score.seq_nll or []))
