@@ -1,0 +1,371 @@
+"""The live engine: performer frames in, sampled frames out, on a tempo grid.
+
+One asyncio task runs the frame loop. Step ``n`` sounds at an absolute deadline
+``t_n`` (``t_{n+1} = t_n + 60 / bpm / steps_per_beat`` with the tempo read at each step, so
+tempo changes apply on the next step and nothing drifts). Frame ``n+1`` is computed right
+after ``t_n`` while frame ``n`` sounds and handed to the scheduler for ``t_{n+1}``: model
+time never adds to output jitter. A step whose deadline has already passed when its frame
+is ready is counted late and skipped (the grid moves on, nothing is bunched).
+
+Everything outside is injected: the voice (a generator), the clock, the scheduler (which
+owns the output port) and callbacks for feedback and recording, so tests run this exact
+code on a manual clock with memory ports, in zero wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import mido
+import numpy as np
+
+from livegen.engine.clock import Clock
+from livegen.engine.midi_clock import ClockEvent, ClockFollower, clock_messages_for_step
+from livegen.engine.modes import TurnTaking
+from livegen.engine.params import LiveParams
+from livegen.engine.recorder import Take
+from livegen.engine.scheduler import Scheduler
+from livegen.music.frames import FrameBuilder, NoteEvent, NoteTracker
+from livegen.sampling import RollControls
+
+log = logging.getLogger(__name__)
+
+ALL_NOTES_OFF = 123
+
+
+class Voice(Protocol):
+    """What the engine plays: observe the frame that sounded, return the next frame."""
+
+    def step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass
+class EngineStats:
+    """Counters of one run. ``compute_s``: seconds per step spent in the voice."""
+
+    steps: int = 0
+    late_steps: int = 0
+    compute_s: list[float] = field(default_factory=list)
+    notes_on: int = 0
+    notes_off: int = 0
+    performer_events: int = 0
+    dropped_controls: int = 0
+
+
+class Engine:
+    """Run a voice live against a clock.
+
+    Args:
+        voice: the generator (kept state) stepped once per grid step.
+        params: live parameters, read every step.
+        scheduler: sends MIDI at deadlines (owns the output port).
+        clock: time base (``LiveClock`` or ``ManualClock``).
+        steps_per_beat: grid steps per quarter note.
+        channel: MIDI channel 0..15 of livegen's notes.
+        beats_per_bar: for bar counting, ``--bars`` and downbeat hooks.
+        clock_source: ``internal`` grid or ``midi`` (follow incoming MIDI clock).
+        send_clock: be the clock master: send Start, 24 ppqn clocks and Stop.
+        take: records performer and livegen notes when given.
+        feedback: ``callback(address, *args)`` for state sent back to a controller.
+        on_downbeat: ``callback(bar, t)`` called one step ahead of each bar's first step.
+        start_delay: seconds from ``run()`` to the first step (internal clock).
+    """
+
+    def __init__(
+        self,
+        voice: Voice,
+        params: LiveParams,
+        scheduler: Scheduler,
+        clock: Clock,
+        steps_per_beat: int,
+        *,
+        channel: int = 0,
+        beats_per_bar: int = 4,
+        clock_source: str = "internal",
+        send_clock: bool = False,
+        take: Take | None = None,
+        feedback: Callable[..., None] | None = None,
+        on_downbeat: Callable[[int, float], None] | None = None,
+        start_delay: float = 0.1,
+    ) -> None:
+        self.voice = voice
+        self.params = params
+        self.scheduler = scheduler
+        self.clock = clock
+        self.steps_per_beat = steps_per_beat
+        self.channel = channel
+        self.beats_per_bar = beats_per_bar
+        self.clock_source = clock_source
+        self.send_clock = send_clock
+        self.take = take
+        self.feedback = feedback or (lambda *a: None)
+        self.on_downbeat = on_downbeat
+        self.start_delay = start_delay
+        self.builder = FrameBuilder()
+        self.tracker = NoteTracker(params.max_note_steps)
+        self.turns = TurnTaking()
+        self.stats = EngineStats()
+        self.step_index = 0
+        self.last_lateness_s = 0.0
+        self._input: list[tuple[float, int, mido.Message]] = []
+        self._seq = itertools.count()
+        self._stop = asyncio.Event()
+        self._pending_reset = False
+        self._pending_panic = False
+        self._follower = ClockFollower(steps_per_beat) if clock_source == "midi" else None
+        self._clock_events: asyncio.Queue[ClockEvent] = asyncio.Queue()
+        self._mode = params.mode
+        self._muted = params.mute
+
+    # ---- inputs (called on the loop's thread) ---------------------------------------------
+
+    def feed_midi(self, msg: mido.Message, t: float) -> None:
+        """Accept one performer/DAW message received at ``t`` seconds."""
+        if msg.type in ("clock", "start", "stop", "continue", "songpos"):
+            if self._follower is not None:
+                event = self._follower.on_message(msg, t)
+                if event is not None:
+                    self._clock_events.put_nowait(event)
+            return
+        heapq.heappush(self._input, (t, next(self._seq), msg))
+
+    def handle_control(self, name: str, value: object = None) -> None:
+        """Apply a named control (validated); triggers act at the next step.
+
+        Raises:
+            ValueError: bad value or unknown name (callers log and drop it).
+        """
+        if name == "reset":
+            self._pending_reset = True
+        elif name == "panic":
+            self._pending_panic = True
+        elif name in ("tempo", "bpm"):
+            self.params.set("bpm", value)
+        else:
+            self.params.set(name, value)
+        if name == "max_note_steps":
+            self.tracker.max_steps = self.params.max_note_steps
+
+    def request_stop(self) -> None:
+        """Stop at the next step; every note is released."""
+        self._stop.set()
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    @property
+    def period(self) -> float:
+        """Seconds per step at the current tempo."""
+        bpm = self.params.bpm
+        if self._follower is not None and self._follower.bpm:
+            bpm = self._follower.bpm
+        return 60.0 / bpm / self.steps_per_beat
+
+    @property
+    def steps_per_bar(self) -> int:
+        return self.steps_per_beat * self.beats_per_bar
+
+    def _messages(self, events: list[NoteEvent]) -> list[mido.Message]:
+        out = []
+        for e in events:
+            if e.on:
+                out.append(mido.Message("note_on", channel=self.channel, note=e.pitch, velocity=e.velocity))
+                self.stats.notes_on += 1
+            else:
+                out.append(mido.Message("note_off", channel=self.channel, note=e.pitch, velocity=0))
+                self.stats.notes_off += 1
+        return out
+
+    def _record(self, part: str, t: float, messages: list[mido.Message]) -> None:
+        if self.take is not None:
+            for m in messages:
+                self.take.add(part, t, m)
+
+    def _release_now(self, all_notes_off: bool = False) -> None:
+        """Cancel anything scheduled and send note-offs for every sounding note now."""
+        cancel = getattr(self.scheduler, "cancel_pending", None)
+        if cancel is not None:
+            cancel()
+        messages = self._messages(self.tracker.release_all())
+        if all_notes_off:
+            messages.append(mido.Message("control_change", channel=self.channel,
+                                         control=ALL_NOTES_OFF, value=0))
+        if messages:
+            self.scheduler.send_now(messages)
+            self._record("livegen", self.clock.now(), messages)
+
+    def _drain_input(self, t: float) -> None:
+        """Fold performer messages stamped up to ``t`` into the frame builder."""
+        while self._input and self._input[0][0] <= t:
+            ts, _, msg = heapq.heappop(self._input)
+            self.stats.performer_events += 1
+            if msg.type == "note_on" and msg.velocity > 0:
+                self.builder.note_on(msg.note, ts)
+                self._record("performer", ts, [msg])
+            elif msg.type in ("note_off", "note_on"):
+                self.builder.note_off(msg.note, ts)
+                self._record("performer", ts, [msg.copy(type="note_off", velocity=0)]
+                             if msg.type == "note_on" else [msg])
+            elif msg.type == "control_change" and msg.control == ALL_NOTES_OFF:
+                self.builder.all_off()
+
+    def _apply_pending(self) -> None:
+        if self._pending_panic:
+            self._pending_panic = False
+            self._release_now(all_notes_off=True)
+            log.info("panic: all notes released")
+        if self._pending_reset:
+            self._pending_reset = False
+            self.voice.reset()
+            self.turns.reset()
+            log.info("reset: fresh hidden state")
+        if self.params.mode != self._mode:
+            log.info("mode %s -> %s", self._mode, self.params.mode)
+            self._mode = self.params.mode
+            self._release_now()
+            self.feedback("/livegen/state/mode", self._mode)
+        if self.params.mute != self._muted:
+            self._muted = self.params.mute
+            if self._muted:
+                self._release_now()
+
+    def _next_frame(self, t: float) -> np.ndarray:
+        """Process step time ``t``: read the performer, step the voice, apply the mode."""
+        self._drain_input(t)
+        self._apply_pending()
+        performer = self.builder.tick()
+        observed = performer | self.tracker.sounding
+        silence_s = self.params.silence_beats * 60.0 / self.params.bpm
+        decision = self.turns.decide(self._mode, t, bool(performer.any()), silence_s)
+        if decision.release:
+            self._release_now()
+            observed = performer
+        c0 = time.perf_counter()
+        frame = self.voice.step(observed, self.params.roll_controls())
+        self.stats.compute_s.append(time.perf_counter() - c0)
+        if not decision.play or self.params.mute:
+            return np.zeros_like(frame)
+        if self._mode == "accompany":
+            frame = frame & ~self.builder.held
+        return frame
+
+    def _schedule_frame(self, frame: np.ndarray, deadline: float, step: int) -> None:
+        messages = self._messages(self.tracker.update(frame, self.params.velocity))
+        if self.send_clock:
+            for tt, m in clock_messages_for_step(deadline, self.period, 24 // self.steps_per_beat):
+                self.scheduler.schedule(tt, [m])
+        if messages:
+            self.scheduler.schedule(deadline, messages)
+            self._record("livegen", deadline, messages)
+        if step % self.steps_per_bar == 0 and self.on_downbeat is not None:
+            self.on_downbeat(step // self.steps_per_bar, deadline)
+
+    def status(self) -> dict[str, object]:
+        """A snapshot for the live view and feedback."""
+        bar, rem = divmod(self.step_index, self.steps_per_bar)
+        compute = self.stats.compute_s[-1] if self.stats.compute_s else 0.0
+        return {
+            "mode": self._mode, "bar": bar + 1, "beat": rem // self.steps_per_beat + 1,
+            "bpm": self.params.bpm if self._follower is None else (self._follower.bpm or self.params.bpm),
+            "temperature": self.params.temperature, "density": self.params.density,
+            "answering": self.turns.answering or self._mode != "call", "mute": self.params.mute,
+            "sounding": [int(j) + 21 for j in np.flatnonzero(self.tracker.sounding)],
+            "held": [int(j) + 21 for j in np.flatnonzero(self.builder.held)],
+            "compute_ms": compute * 1000.0, "late_steps": self.stats.late_steps,
+            "lateness_ms": self.last_lateness_s * 1000.0, "steps": self.stats.steps,
+        }
+
+    def _beat_feedback(self, step: int) -> None:
+        if step % self.steps_per_beat == 0:
+            bar, rem = divmod(step, self.steps_per_bar)
+            self.feedback("/livegen/state/beat", bar + 1, rem // self.steps_per_beat + 1)
+            self.feedback("/livegen/state/late", self.stats.late_steps, round(self.last_lateness_s * 1000, 3))
+
+    # ---- the loops ------------------------------------------------------------------------
+
+    async def run(self, bars: int | None = None) -> EngineStats:
+        """Play until ``bars`` bars have sounded (None: until stopped); release every note."""
+        try:
+            if self._follower is not None:
+                await self._run_external(bars)
+            else:
+                await self._run_internal(bars)
+        finally:
+            self._release_now()
+            if self.send_clock:
+                self.scheduler.send_now([mido.Message("stop")])
+            flush = getattr(self.scheduler, "flush", None)
+            if flush is not None:
+                flush()
+        return self.stats
+
+    async def _run_internal(self, bars: int | None) -> None:
+        total = None if bars is None else bars * self.steps_per_bar
+        t = self.clock.now() + self.start_delay
+        if self.send_clock:
+            self.scheduler.schedule(t - 0.001, [mido.Message("start")])
+        self.feedback("/livegen/state/mode", self._mode)
+        frame = self._next_frame(self.clock.now())
+        n = 0
+        while not self._stop.is_set() and (total is None or n < total):
+            self.step_index = n
+            self._schedule_frame(frame, t, n)
+            await self.clock.sleep_until(t)
+            self.last_lateness_s = max(0.0, self.clock.now() - t)
+            self.stats.steps += 1
+            self._beat_feedback(n)
+            if total is not None and n + 1 >= total:
+                # the last frame sounds for one full step before everything is released
+                await self.clock.sleep_until(t + self.period)
+                break
+            frame = self._next_frame(t)
+            t_next = t + self.period
+            now = self.clock.now()
+            if now > t_next:
+                missed = math.floor((now - t_next) / self.period) + 1
+                self.stats.late_steps += missed
+                log.warning("%d step(s) late (%.1f ms): skipped", missed, (now - t_next) * 1000)
+                t_next += missed * self.period
+                n += missed
+            t = t_next
+            n += 1
+
+    async def _run_external(self, bars: int | None) -> None:
+        total = None if bars is None else bars * self.steps_per_bar
+        frame = self._next_frame(self.clock.now())
+        played = 0
+        self.feedback("/livegen/state/mode", self._mode)
+        while not self._stop.is_set() and (total is None or played < total):
+            get = asyncio.ensure_future(self._clock_events.get())
+            stop = asyncio.ensure_future(self._stop.wait())
+            done, _ = await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if get not in done:
+                get.cancel()
+                break
+            stop.cancel()
+            event = get.result()
+            if event.kind == "stop":
+                self._release_now()
+                self.feedback("/livegen/state/transport", "stop")
+                continue
+            if event.kind in ("start", "continue"):
+                self.feedback("/livegen/state/transport", event.kind)
+                continue
+            self.step_index = event.step
+            self._schedule_frame(frame, event.t, event.step)
+            self.stats.steps += 1
+            played += 1
+            self._beat_feedback(event.step)
+            if total is not None and played >= total:
+                await self.clock.sleep_until(event.t + self.period)  # let the last step sound
+                break
+            frame = self._next_frame(event.t)
