@@ -52,24 +52,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render_roll(model, meta, args: argparse.Namespace) -> int:
+    from livegen.errors import LivegenError
     from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
-    from livegen.music.scales import pitch_class_mask
+    from livegen.engine.params import LiveParams
     from livegen.render import render_roll
-    from livegen.sampling import RollControls
 
     spb = int(meta.get("steps_per_beat", 2))
-    controls = RollControls(
-        temperature=args.temperature, density=args.density, low=args.low, high=args.high,
-        pitch_classes=pitch_class_mask(args.key, args.scale) if args.key else None,
-        max_polyphony=args.polyphony,
-    )
+    params = LiveParams(bpm=args.bpm, mode="solo")
+    for name, value in (("temperature", args.temperature), ("density", args.density),
+                        ("scale", args.scale), ("key", args.key), ("polyphony", args.polyphony),
+                        ("low", args.low), ("high", args.high)):
+        try:
+            params.set(name, value)
+        except ValueError as exc:
+            raise LivegenError(f"--{name}: {exc}") from None
     prime = None
     if args.prime is not None:
         prime, _stats = midi_to_roll(args.prime, spb)
         if args.prime_bars:
             prime = prime[: args.prime_bars * args.beats_per_bar * spb]
-    steps = args.bars * args.beats_per_bar * spb
-    result = render_roll(model, steps, controls, seed=args.seed, prime=prime, steps_per_beat=spb)
+    result = render_roll(model, args.bars, params, seed=args.seed, prime=prime, steps_per_beat=spb,
+                         beats_per_bar=args.beats_per_bar)
     full = np.concatenate([result.prime, result.generated]) if len(result.prime) else result.generated
     tracks = {}
     if len(result.prime):

@@ -79,6 +79,8 @@ class Engine:
         feedback: ``callback(address, *args)`` for state sent back to a controller.
         on_downbeat: ``callback(bar, t)`` called one step ahead of each bar's first step.
         start_delay: seconds from ``run()`` to the first step (internal clock).
+        primed: the voice has already observed its history (e.g. a prime file): the first
+            frame is sampled from its state without observing a silent frame first.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class Engine:
         feedback: Callable[..., None] | None = None,
         on_downbeat: Callable[[int, float], None] | None = None,
         start_delay: float = 0.1,
+        primed: bool = False,
     ) -> None:
         self.voice = voice
         self.params = params
@@ -111,6 +114,7 @@ class Engine:
         self.feedback = feedback or (lambda *a: None)
         self.on_downbeat = on_downbeat
         self.start_delay = start_delay
+        self.primed = primed
         self.builder = FrameBuilder()
         self.tracker = NoteTracker(params.max_note_steps)
         self.turns = TurnTaking()
@@ -258,6 +262,12 @@ class Engine:
             frame = frame & ~self.builder.held
         return frame
 
+    def _first_frame(self) -> np.ndarray:
+        sample = getattr(self.voice, "sample", None)
+        if self.primed and sample is not None and self._mode != "call":
+            return sample(self.params.roll_controls())
+        return self._next_frame(self.clock.now())
+
     def _schedule_frame(self, frame: np.ndarray, deadline: float, step: int) -> None:
         messages = self._messages(self.tracker.update(frame, self.params.velocity))
         if self.send_clock:
@@ -314,7 +324,7 @@ class Engine:
         if self.send_clock:
             self.scheduler.schedule(t - 0.001, [mido.Message("start")])
         self.feedback("/livegen/state/mode", self._mode)
-        frame = self._next_frame(self.clock.now())
+        frame = self._first_frame()
         n = 0
         while not self._stop.is_set() and (total is None or n < total):
             self.step_index = n
@@ -341,7 +351,7 @@ class Engine:
 
     async def _run_external(self, bars: int | None) -> None:
         total = None if bars is None else bars * self.steps_per_bar
-        frame = self._next_frame(self.clock.now())
+        frame = self._first_frame()
         played = 0
         self.feedback("/livegen/state/mode", self._mode)
         while not self._stop.is_set() and (total is None or played < total):

@@ -29,7 +29,8 @@ class NadeConfig:
         hidden: time-LSTM units per layer.
         layers: time-LSTM layers.
         nade_hidden: NADE hidden units.
-        dropout: dropout on the LSTM input, between layers and on its output.
+        dropout: dropout between LSTM layers and on its output.
+        input_dropout: dropout on the input frame (drops whole notes: keep it small).
         n_keys: frame width.
     """
 
@@ -37,6 +38,7 @@ class NadeConfig:
     layers: int = 2
     nade_hidden: int = 128
     dropout: float = 0.3
+    input_dropout: float = 0.0
     n_keys: int = N_KEYS
 
     def to_dict(self) -> dict[str, object]:
@@ -58,7 +60,7 @@ class RollNADE(nn.Module):
         super().__init__()
         self.config = config or NadeConfig()
         c = self.config
-        self.in_drop = nn.Dropout(c.dropout)
+        self.in_drop = nn.Dropout(c.input_dropout)
         self.lstm = nn.LSTM(c.n_keys, c.hidden, num_layers=c.layers, batch_first=True,
                             dropout=c.dropout if c.layers > 1 else 0.0)
         self.out_drop = nn.Dropout(c.dropout)

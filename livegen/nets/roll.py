@@ -19,13 +19,15 @@ class RollConfig:
     Attributes:
         hidden: LSTM units per layer.
         layers: stacked LSTM layers.
-        dropout: dropout on the LSTM input, between layers and before the output layer.
+        dropout: dropout between LSTM layers and before the output layer.
+        input_dropout: dropout on the input frame (drops whole notes: keep it small).
         n_keys: frame width (88 keys, A0..C8).
     """
 
     hidden: int = 256
     layers: int = 2
     dropout: float = 0.3
+    input_dropout: float = 0.0
     n_keys: int = N_KEYS
 
     def to_dict(self) -> dict[str, object]:
@@ -46,7 +48,7 @@ class RollLSTM(nn.Module):
         super().__init__()
         self.config = config or RollConfig()
         c = self.config
-        self.in_drop = nn.Dropout(c.dropout)
+        self.in_drop = nn.Dropout(c.input_dropout)
         self.lstm = nn.LSTM(
             c.n_keys, c.hidden, num_layers=c.layers, batch_first=True,
             dropout=c.dropout if c.layers > 1 else 0.0,
