@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Idempotent set-up for livegen on a Debian-like machine (root or sudo):
+# system packages (JACK for MIDI without sound hardware, FluidSynth + a GM soundfont for WAV,
+# abcmidi and liblo-tools as independent checks), the CPU build of torch, livegen itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+PKGS="jackd2 fluidsynth timgm6mb-soundfont abcmidi liblo-tools"
+missing=""
+for p in $PKGS; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ] && command -v apt-get >/dev/null; then
+  echo "setup: installing system packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  # jackd2 asks whether to enable realtime scheduling; answer no without a prompt
+  echo "jackd2 jackd/tweak_rt_limits boolean false" | $SUDO debconf-set-selections 2>/dev/null || true
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+# torch: pin the CPU wheel here (an open range can pull a multi-GB CUDA build)
+if ! "$PY" -c "import torch" >/dev/null 2>&1; then
+  echo "setup: installing torch (CPU)"
+  "$PY" -m pip install -q "torch==2.13.0"
+fi
+if ! "$PY" -c "import livegen, livegen_models, pytest, ruff" >/dev/null 2>&1 \
+   || ! "$PY" -m pip show -q livegen >/dev/null 2>&1; then
+  echo "setup: installing livegen (editable) and test tools"
+  "$PY" -m pip install -q -e ".[test]"
+fi
