@@ -1,0 +1,51 @@
+"""``livegen controls``: print the table of OSC addresses, ranges, defaults and MIDI CCs."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("controls", help="list the live controls: OSC addresses, ranges, MIDI CCs")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.set_defaults(func=run)
+
+
+def _default(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if value == "":
+        return "''"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def run(args: argparse.Namespace) -> int:
+    from livegen.engine.controls import CONTROLS, FEEDBACK, NORM_SUFFIX
+
+    header = ("name", "OSC address", "type", "range", "default", "unit", "CC", "description")
+    rows = [(c.name, c.address, c.kind, c.range_text, _default(c.default), c.unit or "-",
+             "-" if c.cc is None else str(c.cc), c.description) for c in CONTROLS.values()]
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for row in rows:
+            print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    else:
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+        for row in [header, *rows]:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
+    print(f"""
+Raw values go to the address itself, in the control's unit: /livegen/tempo 96.
+Faders send 0..1 to the address + '{NORM_SUFFIX}' (float, int, enum, toggle controls):
+  /livegen/tempo{NORM_SUFFIX} 0.5 -> 165 bpm; enums pick choice round(x * (n - 1)); toggles on at >= 0.5.
+A value in 0..1 on the raw address is always raw (/livegen/temperature 0.5 is 0.5).
+Enums take a name (/livegen/key Eb) or an index; triggers fire on no argument or a number > 0.
+MIDI CC 0..127 maps like {NORM_SUFFIX}; toggles and triggers are on at >= 64.
+Out-of-range or mistyped values are rejected (logged), never clamped.
+
+livegen sends back (to the feedback target HOST:PORT): every control's value on its raw and {NORM_SUFFIX} address, and""")
+    for fb in FEEDBACK.values():
+        print(f"  {fb.address}  ({fb.kind})  {fb.description}")
+    return 0
