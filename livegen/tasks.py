@@ -36,3 +36,23 @@ def roll_task(data: RollDataset, transpose: int = 0) -> SeqTask:
             return _shift(seq, rng.randint(lo, hi))
 
     return SeqTask(train=train, valid=valid, loss_fn=roll_loss, augment=augment)
+
+
+def key_frequencies(seqs: list[np.ndarray]) -> np.ndarray:
+    """``(88,)`` fraction of frames in which each key sounds."""
+    total = sum(len(s) for s in seqs)
+    return sum(s.sum(axis=0, dtype=np.float64) for s in seqs) / max(total, 1)
+
+
+def init_output_bias(model: torch.nn.Module, freqs: np.ndarray) -> None:
+    """Start the per-key output biases at the keys' log-odds in the data.
+
+    Saves the first epochs a model otherwise spends learning that most keys are silent.
+    """
+    p = np.clip(freqs, 1e-4, 1 - 1e-4)
+    logit = torch.from_numpy(np.log(p / (1 - p))).float()
+    layer = getattr(model, "head", None) or getattr(model, "to_params", None)
+    if layer is None:
+        return
+    with torch.no_grad():
+        layer.bias[: len(logit)] = logit

@@ -39,6 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--steps-per-beat", type=int, default=None, help="grid for MIDI folders (default 4)")
     r.add_argument("--transpose", type=int, default=0, metavar="N",
                    help="augment: random transposition within +-N semitones each epoch")
+    r.add_argument("--head", choices=["bernoulli", "nade"], default="bernoulli",
+                   help="independent per-key Bernoulli, or a NADE modelling each frame's keys jointly")
+    r.add_argument("--nade-hidden", type=int, default=128, help="NADE hidden units (with --head nade)")
+    r.add_argument("--input-dropout", type=float, default=0.0, help="dropout on input frames")
     _common(r, "roll.pt", epochs=100, window=50, batch=8, lr=2e-3)
     r.set_defaults(func=_train_roll)
 
@@ -70,8 +74,9 @@ def _train_roll(args: argparse.Namespace) -> int:
 
     from livegen.commands.progress import ProgressBar
     from livegen.data.polyphonic import load_rolls
+    from livegen.nets.nade import NadeConfig, RollNADE
     from livegen.nets.roll import RollConfig, RollLSTM
-    from livegen.tasks import roll_task
+    from livegen.tasks import init_output_bias, key_frequencies, roll_task
     from livegen.train import init_distributed, train
 
     distributed = init_distributed()
@@ -81,10 +86,20 @@ def _train_roll(args: argparse.Namespace) -> int:
         raise LivegenError(f"dataset {data.name!r} has no training sequences")
     cfg = _config(args)
     torch.manual_seed(cfg.seed)
-    model = RollLSTM(RollConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout))
+    if args.head == "nade":
+        model = RollNADE(NadeConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
+                                    nade_hidden=args.nade_hidden, input_dropout=args.input_dropout))
+    else:
+        model = RollLSTM(RollConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
+                                    input_dropout=args.input_dropout))
+    if not args.resume:
+        init_output_bias(model, key_frequencies(data.split("train")))
+    task = roll_task(data, args.transpose)
+    if args.head == "nade":
+        task.loss_fn = model.frame_nll
     meta = {"data": data.name, "steps_per_beat": data.steps_per_beat,
             "train": {"transpose": args.transpose}}
-    result = train(model, roll_task(data, args.transpose), cfg, args.out, meta,
+    result = train(model, task, cfg, args.out, meta,
                    progress=ProgressBar("frames"), resume=args.resume)
     if not distributed or torch.distributed.get_rank() == 0:
         print(f"best valid NLL {result.best_valid_nll:.4f} nats/frame at epoch {result.best_epoch}; "

@@ -87,14 +87,28 @@ class RollNADE(nn.Module):
     def conditional_logits(self, params: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Logits of ``p(v_i = 1 | v_<i)`` for every key given the true frame ``v``.
 
+        The NADE hidden pre-activation ``a_i = c + sum_{j<i} v_j W_j`` only changes at keys
+        that are on, so a frame with K notes has just K+1 distinct hidden states: they are
+        computed once (``(N, K+1, H)``) and each key reads the one before it. Exact, and far
+        cheaper than materialising 88 hidden vectors per frame.
+
         Args:
             params: ``(..., 88 + H)``; v: ``(..., 88)`` 0/1 floats. Returns ``(..., 88)``.
         """
         k = self.config.n_keys
-        b, c = params[..., :k], params[..., k:]
-        contrib = v.unsqueeze(-1) * self.W  # (..., 88, H)
-        a = c.unsqueeze(-2) + contrib.cumsum(-2) - contrib  # exclusive prefix sum over keys
-        return b + (torch.sigmoid(a) * self.V).sum(-1)
+        lead = v.shape[:-1]
+        p2 = params.reshape(-1, params.shape[-1])
+        v2 = v.reshape(-1, k)
+        b, c = p2[:, :k], p2[:, k:]
+        rank = v2.cumsum(-1) - v2  # notes strictly below each key, (N, 88)
+        levels = int(v2.sum(-1).max().item()) + 1 if v2.numel() else 1
+        steps = torch.arange(levels, dtype=v2.dtype).view(1, levels, 1)
+        # select[n, s, j] = 1 when key j is on and among the first s notes of frame n
+        select = v2.unsqueeze(1) * (rank.unsqueeze(1) < steps)
+        hidden = torch.sigmoid(c.unsqueeze(1) + select @ self.W)  # (N, levels, H)
+        out = hidden @ self.V.T  # (N, levels, 88)
+        picked = out.gather(1, rank.long().unsqueeze(1)).squeeze(1)
+        return (b + picked).reshape(*lead, k)
 
     def frame_nll(self, params: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Exact per-frame NLL in nats, ``(...)``: the training loss and the eval metric."""
@@ -139,12 +153,14 @@ class RollNADE(nn.Module):
         temp, bias, cap = controls.temperature, controls.density, controls.max_polyphony
         out = np.zeros(k, dtype=bool)
         count = 0
+        h = 1.0 / (1.0 + np.exp(-a))  # changes only when a key turns on
         for n, i in enumerate(keys):
-            z = b[i] + V[i] @ (1.0 / (1.0 + np.exp(-a))) + bias
+            z = b[i] + V[i] @ h + bias
             on = z > 0 if temp <= MIN_TEMPERATURE else u[n] < 1.0 / (1.0 + np.exp(-z / temp))
             if on:
                 out[i] = True
                 a += W[i]
+                h = 1.0 / (1.0 + np.exp(-a))
                 count += 1
                 if cap and count >= cap:
                     break
