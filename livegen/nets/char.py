@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from livegen.nets.checkpoint import register_kind
 from livegen.nets.state import LSTMState
 
 #: Stands for every character outside the vocabulary (always id 0).
@@ -216,3 +217,7 @@ def char_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def build_char(config: dict[str, object]) -> CharLSTM:
     """Rebuild a :class:`CharLSTM` from its stored config (the checkpoint loader's hook)."""
     return CharLSTM(CharConfig(**config))  # type: ignore[arg-type]
+
+
+# importing this module is enough for load_checkpoint to rebuild "char" nets
+register_kind("char", build_char)

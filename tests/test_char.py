@@ -1,0 +1,277 @@
+"""CharLSTM, Vocab, checkpoints, char tasks and the TextGenerator."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from livegen.char_task import (
+    SEPARATOR,
+    build_vocab,
+    char_task,
+    encode_song,
+    load_char_model,
+    read_abc_tunes,
+    split_abc_tunes,
+    text_task,
+    train_char_model,
+)
+from livegen.data.lyrics import Song
+from livegen.data.polyphonic import data_root
+from livegen.errors import LivegenError
+from livegen.nets.char import UNKNOWN, CharConfig, CharLSTM, Vocab, char_loss
+from livegen.nets.checkpoint import load_checkpoint, save_checkpoint
+from livegen.text_gen import TextGenerator
+from livegen.train import TrainConfig
+
+TEXTS = ["the cat sat on the mat\nand sang\n", "O bury me not\non the lone prairie\n"]
+LABELS = ["cowboy", "cats", "hymns"]
+
+
+def _net(n_labels: int = 3, mode: str = "embedding", layers: int = 2, seed: int = 0) -> tuple[CharLSTM, Vocab]:
+    torch.manual_seed(seed)
+    vocab = build_vocab(TEXTS, min_count=1)
+    net = CharLSTM(CharConfig(len(vocab), embed=12, hidden=24, layers=layers, n_labels=n_labels,
+                              label_dim=5, label_mode=mode))
+    return net.eval(), vocab
+
+
+# --- vocabulary ---------------------------------------------------------------------------
+
+def test_vocab_reserves_unknown_and_never_crashes_on_unseen_chars() -> None:
+    vocab = build_vocab(TEXTS, min_count=1)
+    assert vocab.chars[0] == UNKNOWN and vocab.chars[1] == SEPARATOR
+    ids = vocab.encode("cat€ÞX")
+    assert ids.dtype == torch.long and ids.shape == (6,)
+    assert ids[3:].tolist() == [0, 0, 0]  # unseen -> unknown id
+    assert vocab.decode(vocab.encode("the cat")) == "the cat"
+    assert vocab.decode(ids) == "cat" + UNKNOWN * 3
+
+
+def test_vocab_min_count_maps_rare_chars_to_unknown() -> None:
+    vocab = Vocab.build(["aaab", "aac"], min_count=2)
+    assert "a" in vocab and "b" not in vocab and "c" not in vocab
+    assert vocab.encode("b").tolist() == [0]
+    with pytest.raises(ValueError):
+        Vocab(["a", "b"])  # first char must be the unknown marker
+
+
+# --- the net ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["embedding", "onehot"])
+def test_step_agrees_with_forward(mode: str) -> None:
+    net, vocab = _net(mode=mode)
+    x = torch.randint(0, len(vocab), (3, 40), generator=torch.Generator().manual_seed(1))
+    cond = torch.tensor([0, 2, 1])
+    with torch.no_grad():
+        full, (h, c) = net(x, None, cond)
+        state = None
+        steps = []
+        for t in range(x.shape[1]):
+            logits, state = net.step(x[:, t], state, cond)
+            steps.append(logits)
+    assert full.shape == (3, 40, len(vocab))
+    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=0)
+    torch.testing.assert_close(state[0], h, atol=1e-5, rtol=0)
+    torch.testing.assert_close(state[1], c, atol=1e-5, rtol=0)
+    # the state carries across calls: two halves equal the whole
+    with torch.no_grad():
+        a, st = net(x[:, :17], None, cond)
+        b, _ = net(x[:, 17:], st, cond)
+    torch.testing.assert_close(torch.cat([a, b], 1), full, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["embedding", "onehot"])
+def test_conditioning_changes_next_char_distribution(mode: str) -> None:
+    net, vocab = _net(mode=mode)
+    x = vocab.encode(SEPARATOR + "the cat").unsqueeze(0).repeat(3, 1)
+    with torch.no_grad():
+        logits, _ = net(x, None, torch.tensor([0, 1, 2]))
+    p = torch.softmax(logits[:, -1], -1)
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert (p[i] - p[j]).abs().sum() > 1e-3
+    # no label (None) gives zero label vectors, which differ from every real label
+    with torch.no_grad():
+        plain, _ = net(x[:1], None, None)
+    assert (torch.softmax(plain[0, -1], -1) - p[0]).abs().sum() > 1e-3
+
+
+def test_label_out_of_range_and_unconditioned_net() -> None:
+    net, vocab = _net()
+    x = vocab.encode("cat").unsqueeze(0)
+    with pytest.raises(ValueError):
+        net(x, None, torch.tensor([3]))
+    plain, _ = _net(n_labels=0)
+    a, _ = plain(x, None, None)
+    b, _ = plain(x, None, torch.tensor([2]))  # ignored
+    assert torch.equal(a, b)
+
+
+def test_char_loss_is_cross_entropy_per_char() -> None:
+    logits = torch.randn(2, 5, 7, generator=torch.Generator().manual_seed(0))
+    target = torch.randint(0, 7, (2, 5), generator=torch.Generator().manual_seed(1))
+    loss = char_loss(logits, target)
+    assert loss.shape == (2, 5)
+    expected = -torch.log_softmax(logits, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_checkpoint_round_trip_keeps_vocab_and_labels(tmp_path) -> None:
+    net, vocab = _net(mode="onehot")
+    path = tmp_path / "char.pt"
+    save_checkpoint(path, net, {"vocab": vocab.to_list(), "labels": LABELS, "separator": SEPARATOR})
+    model, vocab2, labels2, meta = load_char_model(path)
+    assert vocab2 == vocab and labels2 == LABELS and meta["separator"] == SEPARATOR
+    assert model.config == net.config and not model.training
+    x = vocab.encode(SEPARATOR + "O bury").unsqueeze(0)
+    with torch.no_grad():
+        assert torch.equal(model(x, None, torch.tensor([1]))[0], net(x, None, torch.tensor([1]))[0])
+    generic, _ = load_checkpoint(path)
+    assert isinstance(generic, CharLSTM)
+
+
+def test_load_char_model_rejects_other_kinds(tmp_path) -> None:
+    from livegen.nets.roll import RollConfig, RollLSTM
+
+    path = tmp_path / "roll.pt"
+    save_checkpoint(path, RollLSTM(RollConfig(hidden=8, layers=1)), {})
+    with pytest.raises(LivegenError, match="character"):
+        load_char_model(path)
+
+
+# --- tasks --------------------------------------------------------------------------------
+
+def test_char_task_wraps_each_song_in_separators() -> None:
+    songs = [Song(f"song number {i}\nla la la\n", LABELS[i % 3]) for i in range(60)]
+    vocab = build_vocab([s.text for s in songs], min_count=1)
+    task = char_task(songs, vocab, LABELS, valid_fraction=0.2)
+    assert len(task.train) + len(task.valid) == 60 and task.valid
+    sep = vocab.index(SEPARATOR)
+    for seq in task.train + task.valid:
+        assert seq.dtype == torch.long and seq[0] == sep and seq[-1] == sep
+        assert sep not in seq[1:-1].tolist()
+    texts = {vocab.decode(s[1:-1]) for s in task.train + task.valid}
+    assert texts == {s.text for s in songs}
+    by_text = {s.text: LABELS.index(s.label) for s in songs}
+    for seq, lab in zip(task.valid, task.valid_labels, strict=True):
+        assert by_text[vocab.decode(seq[1:-1])] == lab
+    assert encode_song("ab", vocab).tolist()[1:3] == vocab.encode("ab").tolist()
+
+
+def test_abc_tunes_split_on_x_lines() -> None:
+    tunes = read_abc_tunes("irish")
+    assert len(tunes) == 804
+    assert all(t.startswith("X:") for t in tunes)
+    assert split_abc_tunes("X:1\r\nT:a\r\nabc|\r\n\r\nX:2\r\nT:b\r\ncde|\r\n") == ["X:1\nT:a\nabc|", "X:2\nT:b\ncde|"]
+    vocab = build_vocab(tunes, min_count=1)
+    task = text_task(tunes, vocab)
+    assert task.train_labels is None and 20 < len(task.valid) < 100
+    with pytest.raises(LivegenError):
+        read_abc_tunes("/no/such/tunes.abc")
+
+
+def test_train_char_model_writes_vocab_labels_and_held_out_score(tmp_path) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "nursery.pt"
+    data = data_root() / "lyrics" / "public_domain"
+    cfg = TrainConfig(epochs=1, batch_size=32, window=50, threads=1)
+    result = train_char_model("lyrics", str(data), out, cfg, hidden=16, layers=1, embed=8,
+                              artists=["nursery_rhymes", "Moore_Irish_Melodies"])
+    model, vocab, labels, meta = load_char_model(out)
+    assert labels == ["moore_irish_melodies", "nursery_rhymes"] and model.config.n_labels == 2
+    assert meta["separator"] == SEPARATOR and len(vocab) == model.config.vocab_size
+    m = meta["metrics"]
+    assert m["valid_nats_per_char"] == pytest.approx(result.best_valid_nll, abs=1e-4)
+    assert 0 < m["valid_nats_per_char"] < 4.6  # below a uniform guess over ~90 chars
+    assert set(m["valid_nats_per_char_by_label"]) == set(labels)
+    with pytest.raises(LivegenError, match="unknown character-model kind"):
+        train_char_model("poems", str(data), out, cfg)
+
+
+# --- the generator ------------------------------------------------------------------------
+
+def test_generator_labels_and_unknown_label() -> None:
+    net, vocab = _net()
+    gen = TextGenerator(net, vocab, LABELS, seed=0)
+    assert gen.label == "cowboy"
+    gen.set_label("HYMNS")
+    assert gen.label == "hymns"
+    with pytest.raises(LivegenError, match="cowboy, cats, hymns"):
+        gen.set_label("jazz")
+    plain, pv = _net(n_labels=0)
+    with pytest.raises(LivegenError):
+        TextGenerator(plain, pv, [], seed=0).set_label("cats")
+
+
+def test_generator_is_seeded_and_resettable_and_survives_unseen_chars() -> None:
+    net, vocab = _net()
+    a = TextGenerator(net, vocab, LABELS, seed=5)
+    a.prime("Ünïcode ☃ the")
+    first = a.sample_chars(60, 1.0)
+    b = TextGenerator(net, vocab, LABELS, seed=5)
+    b.prime("Ünïcode ☃ the")
+    assert b.sample_chars(60, 1.0) == first
+    assert UNKNOWN not in first  # the unknown id is never emitted
+    c = TextGenerator(net, vocab, LABELS, seed=6)
+    c.prime("Ünïcode ☃ the")
+    assert c.sample_chars(60, 1.0) != first
+    a.reset()
+    assert a.state is not None  # reset feeds the separator: a fresh song start
+    assert a.next_line(1.0, max_chars=30) != "" and "\n" not in a.next_line(1.0, max_chars=30)
+
+
+def test_set_label_changes_the_pending_distribution() -> None:
+    net, vocab = _net()
+    gen = TextGenerator(net, vocab, LABELS, seed=0)
+    gen.prime("the cat")
+    before = torch.softmax(gen._logits, -1)
+    gen.set_label("hymns")
+    after = torch.softmax(gen._logits, -1)
+    assert (before - after).abs().sum() > 1e-3
+    # equals priming from scratch... for the last character only: recompute by hand
+    ref = TextGenerator(net, vocab, LABELS, seed=0)
+    ref.prime("the ca")
+    ref._label = 2
+    ref.prime("t")
+    torch.testing.assert_close(after, torch.softmax(ref._logits, -1))
+
+
+def test_zero_temperature_is_greedy_whatever_the_seed() -> None:
+    net, vocab = _net()
+    lines = []
+    for seed in (0, 1, 2):
+        gen = TextGenerator(net, vocab, LABELS, seed=seed, sampler="gumbel" if seed else "softmax")
+        gen.prime("the")
+        lines.append(gen.sample_chars(40, temperature=0.0))
+    assert lines[0] == lines[1] == lines[2]
+    gen = TextGenerator(net, vocab, LABELS, seed=0)
+    gen.prime("the")
+    masked = gen._logits.clone()
+    masked[vocab.unk] = -torch.inf
+    greedy = vocab.chars[int(masked.argmax())]
+    assert gen.sample_chars(1, 0.0) == ("\n\n" if greedy == SEPARATOR else greedy)
+
+
+# --- the command --------------------------------------------------------------------------
+
+def test_lyrics_command_prints_n_lines_starting_with_the_prime(tmp_path, capsys) -> None:
+    from livegen.cli import main
+
+    net, vocab = _net()
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, net, {"vocab": vocab.to_list(), "labels": LABELS, "separator": SEPARATOR})
+    args = ["lyrics", "--model", str(path), "--artist", "cats", "--prime", "the cat", "--lines", "5",
+            "--max-chars", "40", "--seed"]
+    assert main([*args, "2"]) == 0
+    out = capsys.readouterr().out
+    lines = out.split("\n")
+    assert len(lines) == 6 and lines[-1] == "" and lines[0].startswith("the cat")
+    assert main([*args, "2"]) == 0
+    assert capsys.readouterr().out == out  # same seed, same lines
+    assert main([*args, "3"]) == 0
+    assert capsys.readouterr().out != out
+    assert main(["lyrics", "--model", str(path), "--artist", "jazz"]) == 2
+    assert "known labels: cowboy, cats, hymns" in capsys.readouterr().err
+    assert main(["lyrics", "--model", str(tmp_path / "missing.pt")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
