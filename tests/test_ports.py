@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import mido
 import pytest
@@ -281,9 +282,25 @@ def test_virtual_ports_on_windows_point_to_loopmidi():
 def test_jack_server_errors(monkeypatch):
     with pytest.raises(LivegenError, match="client name"):
         JackServer("livegen")
+    monkeypatch.setattr(jack_mod, "jack_ports", lambda name, timeout=3.0: None)
+    monkeypatch.setattr(jack_mod, "_jackd_pids", lambda name: [4321])
+    monkeypatch.setattr(jack_mod, "jackd_path", lambda: "/usr/bin/jackd")
+    with pytest.raises(LivegenError, match="kill 4321"):  # a hung server is never started twice
+        JackServer("livegen-test-hung").start()
     monkeypatch.setattr(jack_mod, "jackd_path", lambda: None)
     with pytest.raises(LivegenError, match="apt-get install --no-install-recommends jackd2"):
         JackServer("livegen-test-missing").start()
+
+
+def test_stale_jack_files_of_one_server_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(jack_mod, "SHM_DIR", tmp_path)
+    stale = ["jack_livegen-jack_0_0", "jack_sem.0_livegen-jack_system", "jack_sem.0_livegen-jack_livegen"]
+    kept = ["jack_other_0_0", "jack_sem.0_other_system", "jack-shm-registry", "jack_db-0"]
+    for name in stale + kept:
+        (tmp_path / name).touch()
+    removed = jack_mod.remove_stale_files("livegen-jack")
+    assert sorted(Path(p).name for p in removed) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
 
 
 # -- end to end over JACK ---------------------------------------------------------------------

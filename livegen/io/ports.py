@@ -433,7 +433,8 @@ class _Reconnecting:
         self._opener = opener or self._open_device
         self._own_lister = lister is None
         self._lister: Callable[[], list[str]] = lister or PortLister(self.kind)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _port against a concurrent send/close
+        self._check_lock = threading.Lock()  # one check at a time
         self._port: Any = None
         self._port_name: str | None = None
         self._closed = threading.Event()
@@ -461,11 +462,15 @@ class _Reconnecting:
 
     def check(self) -> bool:
         """Look once: drop a vanished device, reopen a returned one. Returns :attr:`connected`."""
+        with self._check_lock:
+            return self._check()
+
+    def _check(self) -> bool:
         if self._closed.is_set():
             return False
         try:
             names = self._lister()
-        except LivegenError as exc:
+        except Exception as exc:  # the MIDI system itself is unavailable for now
             log.debug("cannot list MIDI %ss: %s", self.kind, exc)
             return self.connected
         try:
