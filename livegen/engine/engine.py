@@ -76,7 +76,9 @@ class Engine:
         clock_source: ``internal`` grid or ``midi`` (follow incoming MIDI clock).
         send_clock: be the clock master: send Start, 24 ppqn clocks and Stop.
         take: records performer and livegen notes when given.
-        feedback: ``callback(address, *args)`` for state sent back to a controller.
+        feedback: ``callback(name, *args)`` for state sent back to a controller; names are
+            ``mode`` (str), ``beat`` (beats since start), ``lateness`` (late steps, last
+            wake-up lateness in ms) and ``status`` (listening/answering/playing/muted).
         on_downbeat: ``callback(bar, t)`` called one step ahead of each bar's first step.
         start_delay: seconds from ``run()`` to the first step (internal clock).
         primed: the voice has already observed its history (e.g. a prime file): the first
@@ -130,6 +132,7 @@ class Engine:
         self._clock_events: asyncio.Queue[ClockEvent] = asyncio.Queue()
         self._mode = params.mode
         self._muted = params.mute
+        self._status = ""
 
     # ---- inputs (called on the loop's thread) ---------------------------------------------
 
@@ -143,6 +146,9 @@ class Engine:
             return
         heapq.heappush(self._input, (t, next(self._seq), msg))
 
+    #: control-table names that differ from :class:`LiveParams` field names.
+    PARAM_NAMES = {"tempo": "bpm", "silence": "silence_beats"}
+
     def handle_control(self, name: str, value: object = None) -> None:
         """Apply a named control (validated); triggers act at the next step.
 
@@ -153,10 +159,8 @@ class Engine:
             self._pending_reset = True
         elif name == "panic":
             self._pending_panic = True
-        elif name in ("tempo", "bpm"):
-            self.params.set("bpm", value)
         else:
-            self.params.set(name, value)
+            self.params.set(self.PARAM_NAMES.get(name, name), value)
         if name == "max_note_steps":
             self.tracker.max_steps = self.params.max_note_steps
 
@@ -236,7 +240,7 @@ class Engine:
             log.info("mode %s -> %s", self._mode, self.params.mode)
             self._mode = self.params.mode
             self._release_now()
-            self.feedback("/livegen/state/mode", self._mode)
+            self.feedback("mode", self._mode)
         if self.params.mute != self._muted:
             self._muted = self.params.mute
             if self._muted:
@@ -279,6 +283,14 @@ class Engine:
         if step % self.steps_per_bar == 0 and self.on_downbeat is not None:
             self.on_downbeat(step // self.steps_per_bar, deadline)
 
+    def status_word(self) -> str:
+        """``muted``, ``listening`` (call mode, performer's turn), ``answering`` or ``playing``."""
+        if self.params.mute:
+            return "muted"
+        if self._mode == "call":
+            return "answering" if self.turns.answering else "listening"
+        return "playing"
+
     def status(self) -> dict[str, object]:
         """A snapshot for the live view and feedback."""
         bar, rem = divmod(self.step_index, self.steps_per_bar)
@@ -287,7 +299,7 @@ class Engine:
             "mode": self._mode, "bar": bar + 1, "beat": rem // self.steps_per_beat + 1,
             "bpm": self.params.bpm if self._follower is None else (self._follower.bpm or self.params.bpm),
             "temperature": self.params.temperature, "density": self.params.density,
-            "answering": self.turns.answering or self._mode != "call", "mute": self.params.mute,
+            "status": self.status_word(), "mute": self.params.mute,
             "sounding": [int(j) + 21 for j in np.flatnonzero(self.tracker.sounding)],
             "held": [int(j) + 21 for j in np.flatnonzero(self.builder.held)],
             "compute_ms": compute * 1000.0, "late_steps": self.stats.late_steps,
@@ -297,8 +309,12 @@ class Engine:
     def _beat_feedback(self, step: int) -> None:
         if step % self.steps_per_beat == 0:
             bar, rem = divmod(step, self.steps_per_bar)
-            self.feedback("/livegen/state/beat", bar + 1, rem // self.steps_per_beat + 1)
-            self.feedback("/livegen/state/late", self.stats.late_steps, round(self.last_lateness_s * 1000, 3))
+            self.feedback("beat", step // self.steps_per_beat)
+            self.feedback("lateness", self.stats.late_steps, round(self.last_lateness_s * 1000, 3))
+            status = self.status_word()
+            if status != self._status:
+                self._status = status
+                self.feedback("status", status)
 
     # ---- the loops ------------------------------------------------------------------------
 
@@ -323,7 +339,7 @@ class Engine:
         t = self.clock.now() + self.start_delay
         if self.send_clock:
             self.scheduler.schedule(t - 0.001, [mido.Message("start")])
-        self.feedback("/livegen/state/mode", self._mode)
+        self.feedback("mode", self._mode)
         frame = self._first_frame()
         n = 0
         while not self._stop.is_set() and (total is None or n < total):
@@ -353,7 +369,7 @@ class Engine:
         total = None if bars is None else bars * self.steps_per_bar
         frame = self._first_frame()
         played = 0
-        self.feedback("/livegen/state/mode", self._mode)
+        self.feedback("mode", self._mode)
         while not self._stop.is_set() and (total is None or played < total):
             get = asyncio.ensure_future(self._clock_events.get())
             stop = asyncio.ensure_future(self._stop.wait())
@@ -365,10 +381,10 @@ class Engine:
             event = get.result()
             if event.kind == "stop":
                 self._release_now()
-                self.feedback("/livegen/state/transport", "stop")
+                self.feedback("status", "stopped")
                 continue
             if event.kind in ("start", "continue"):
-                self.feedback("/livegen/state/transport", event.kind)
+                self.feedback("status", "playing")
                 continue
             self.step_index = event.step
             self._schedule_frame(frame, event.t, event.step)

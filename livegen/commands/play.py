@@ -1,0 +1,129 @@
+"""``livegen play``: jam live over MIDI, steered over OSC."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from livegen.engine.modes import MODES
+from livegen.errors import LivegenError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("play", help="jam live: listen on a MIDI input, answer on a MIDI output")
+    p.add_argument("--model", default="nottingham", help="shipped model name or checkpoint path")
+    p.add_argument("--in", dest="inp", default=None, metavar="PORT",
+                   help="MIDI input to listen to (substring of its name; see `livegen ports`)")
+    p.add_argument("--out", default=None, metavar="PORT", help="MIDI output to play on")
+    p.add_argument("--virtual", action="store_true",
+                   help="create virtual ports 'livegen in' / 'livegen out' for other programs")
+    p.add_argument("--bpm", type=float, default=120.0, help="tempo (internal clock)")
+    p.add_argument("--mode", choices=MODES, default="call")
+    p.add_argument("--bars", type=int, default=None, help="stop after N bars (default: until Ctrl-C)")
+    p.add_argument("--beats-per-bar", type=int, default=4)
+    p.add_argument("--steps-per-beat", type=int, default=None, help="grid (default: the model's)")
+    p.add_argument("--channel", type=int, default=1, help="MIDI channel 1-16 of livegen's notes")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--density", type=float, default=0.0)
+    p.add_argument("--silence", type=float, default=1.0, help="call mode: beats of silence before answering")
+    p.add_argument("--max-note-beats", type=float, default=0.0, help="longest livegen note (0 = no limit)")
+    p.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
+    p.add_argument("--clock", choices=["internal", "midi"], default="internal",
+                   help="midi: follow the DAW's MIDI clock on the input port")
+    p.add_argument("--send-clock", action="store_true", help="send MIDI clock (livegen is the master)")
+    p.add_argument("--osc-port", type=int, default=9000, help="OSC control port (0 = off)")
+    p.add_argument("--osc-host", default="127.0.0.1", help="OSC interface; 0.0.0.0 for a phone on the LAN")
+    p.add_argument("--osc-feedback", default=None, metavar="HOST:PORT", help="send values and state here")
+    p.add_argument("--record", type=Path, default=None, help="write performer and livegen tracks here")
+    p.add_argument("--no-view", action="store_true", help="no live status line")
+    p.add_argument("--demo", action="store_true",
+                   help="no hardware needed: start JACK, play a built-in phrase into livegen, record both")
+    p.set_defaults(func=run)
+
+
+def _build_voice(model_spec: str, seed: int | None):
+    import random
+
+    from livegen.generators import RollGenerator
+    from livegen.models_registry import resolve_model
+    from livegen.nets.checkpoint import load_checkpoint
+
+    model, meta = load_checkpoint(resolve_model(model_spec))
+    seed = random.SystemRandom().randrange(2**31) if seed is None else seed
+    if model.kind == "char":
+        try:
+            from livegen.abc_voice import AbcVoice
+        except ModuleNotFoundError:
+            raise LivegenError(f"model {model_spec!r} is a text model; play a roll or ABC model") from None
+        return AbcVoice.from_checkpoint(model, meta, seed), meta, 4
+    return RollGenerator(model, seed=seed), meta, int(meta.get("steps_per_beat", 2))
+
+
+def run(args: argparse.Namespace) -> int:
+    from livegen.commands.live_view import LiveView
+    from livegen.engine.params import LiveParams
+    from livegen.io.ports import open_input, open_output
+    from livegen.live import LiveOptions, LiveSession
+    from livegen.nets.runtime import configure_for_stepping
+
+    if not 1 <= args.channel <= 16:
+        raise LivegenError("--channel must be 1..16")
+    configure_for_stepping(1)
+    sys.setswitchinterval(0.0005)  # let the precise send thread get the GIL quickly
+    voice, meta, spb = _build_voice(args.model, args.seed)
+    spb = args.steps_per_beat or spb
+    params = LiveParams(bpm=args.bpm, mode=args.mode)
+    for name, value in (("temperature", args.temperature), ("density", args.density),
+                        ("silence_beats", args.silence),
+                        ("max_note_steps", round(args.max_note_beats * spb))):
+        try:
+            params.set(name, value)
+        except ValueError as exc:
+            raise LivegenError(f"--{name.replace('_', '-')}: {exc}") from None
+
+    jack = performer = None
+    if args.demo:
+        from livegen.io.jack import JackServer
+
+        jack = JackServer().start()
+        args.virtual = True
+        if args.bars is None:
+            args.bars = 13
+    midi_in = midi_out = None
+    try:
+        midi_in = open_input(args.inp, virtual=args.virtual) if (args.inp or args.virtual) else None
+        midi_out = open_output(args.out, virtual=args.virtual, reconnect=not args.virtual)
+        if args.demo:
+            performer = subprocess.Popen([sys.executable, "-m", "livegen.demo", "--bpm", str(args.bpm),
+                                          "--calls", "3"], env=dict(os.environ))
+        view = None if args.no_view else LiveView()
+        options = LiveOptions(steps_per_beat=spb, bars=args.bars, channel=args.channel - 1,
+                              beats_per_bar=args.beats_per_bar, clock_source=args.clock,
+                              send_clock=args.send_clock, osc_host=args.osc_host,
+                              osc_port=args.osc_port or None, osc_feedback=args.osc_feedback,
+                              record=args.record)
+        session = LiveSession(voice, params, midi_in, midi_out, options, on_status=view)
+        print(f"livegen: playing {args.model} ({spb} steps/beat) in {args.mode} mode at {args.bpm:g} BPM"
+              f"{'' if args.bars is None else f' for {args.bars} bars'}; Ctrl-C stops", file=sys.stderr)
+        engine = asyncio.run(session.run())
+        if view is not None:
+            view.close()
+    finally:
+        if performer is not None:
+            try:
+                performer.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                performer.terminate()
+        for port in (midi_in, midi_out):
+            if port is not None:
+                port.close()
+        if jack is not None:
+            jack.stop()
+    s = engine.stats
+    print(f"livegen: {s.steps} steps, {s.notes_on} notes played, {s.performer_events} performer events, "
+          f"{s.late_steps} late steps" + (f"; take written to {args.record}" if args.record else ""))
+    return 0
