@@ -9,16 +9,16 @@ label (artist, collection) that conditions the net. :func:`train_char_model` is 
 from __future__ import annotations
 
 import logging
+import math
 import os
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from livegen.data.abc import load_abc_splits
 from livegen.data.lyrics import Song, labels_of, read_lyrics, split_songs
-from livegen.data.polyphonic import data_root
 from livegen.errors import LivegenError
 from livegen.nets.char import CharConfig, CharLSTM, Vocab, char_loss
 from livegen.nets.checkpoint import load_checkpoint, save_checkpoint
@@ -30,10 +30,8 @@ log = logging.getLogger(__name__)
 #: Marks the start and the end of every song/tune (ASCII record separator).
 SEPARATOR = "\x1e"
 
-#: Named ABC collections under the shared data directory.
-ABC_SOURCES: dict[str, str] = {"irish": "abc/irish.abc"}
-
-_TUNE_START = re.compile(r"^X:", re.MULTILINE)
+#: ABC split fractions (those of livegen.data.abc: whole tunes, stable hash).
+ABC_VALID, ABC_TEST = 0.05, 0.10
 
 
 def encode_song(text: str, vocab: Vocab) -> torch.Tensor:
@@ -47,91 +45,117 @@ def build_vocab(texts: Sequence[str], min_count: int = 3) -> Vocab:
     return Vocab.build(texts, min_count=min_count, specials=SEPARATOR)
 
 
+def task_from_splits(
+    train_songs: Sequence[Song],
+    valid_songs: Sequence[Song],
+    vocab: Vocab,
+    labels: Sequence[str] | None,
+) -> SeqTask:
+    """Songs already split -> task: one ``(T,)`` long sequence per song.
+
+    Args:
+        labels: label names in id order (conditioning), or None for an unconditioned task.
+
+    Raises:
+        LivegenError: an empty split, or a song label that is not in ``labels``.
+    """
+    if not train_songs or not valid_songs:
+        raise LivegenError(
+            f"{len(train_songs) + len(valid_songs)} songs are too few to hold some out for validation; "
+            "add more songs"
+        )
+    return SeqTask(
+        train=[encode_song(s.text, vocab) for s in train_songs],
+        valid=[encode_song(s.text, vocab) for s in valid_songs],
+        loss_fn=char_loss,
+        train_labels=label_ids(train_songs, labels),
+        valid_labels=label_ids(valid_songs, labels),
+    )
+
+
+def label_ids(songs: Sequence[Song], labels: Sequence[str] | None) -> list[int] | None:
+    """Each song's label id in ``labels`` (None if ``labels`` is None)."""
+    if labels is None:
+        return None
+    index = {name: i for i, name in enumerate(labels)}
+    missing = sorted({s.label for s in songs} - set(index))
+    if missing:
+        raise LivegenError(
+            f"label(s) {', '.join(missing)} are not among the model's labels ({', '.join(labels)})"
+        )
+    return [index[s.label] for s in songs]
+
+
 def char_task(
     songs: Sequence[Song],
     vocab: Vocab,
     labels: Sequence[str] | None,
     valid_fraction: float = 0.07,
 ) -> SeqTask:
-    """Labelled songs -> task: split whole songs by a stable hash, one sequence per song.
-
-    Args:
-        labels: label names in id order (conditioning), or None for an unconditioned task.
-    """
+    """Labelled songs -> task: whole songs split by a stable hash (:func:`split_songs`)."""
     train_songs, valid_songs = split_songs(songs, valid_fraction)
-    if not train_songs or not valid_songs:
-        raise LivegenError(
-            f"{len(songs)} songs are too few to hold some out for validation; add more songs"
-        )
-    index = {name: i for i, name in enumerate(labels)} if labels is not None else None
-
-    def ids(group: Sequence[Song]) -> list[int] | None:
-        if index is None:
-            return None
-        try:
-            return [index[s.label] for s in group]
-        except KeyError as exc:
-            raise LivegenError(f"song label {exc.args[0]!r} is not among the model's labels") from None
-
-    return SeqTask(
-        train=[encode_song(s.text, vocab) for s in train_songs],
-        valid=[encode_song(s.text, vocab) for s in valid_songs],
-        loss_fn=char_loss,
-        train_labels=ids(train_songs),
-        valid_labels=ids(valid_songs),
-    )
+    return task_from_splits(train_songs, valid_songs, vocab, labels)
 
 
-def text_task(texts: Sequence[str], vocab: Vocab, valid_fraction: float = 0.07) -> SeqTask:
-    """Unlabelled texts (e.g. ABC tunes) -> task, split like :func:`char_task`."""
-    return char_task([Song(t, "") for t in texts], vocab, None, valid_fraction)
+def text_task(train_texts: Sequence[str], valid_texts: Sequence[str], vocab: Vocab) -> SeqTask:
+    """Unlabelled texts already split (e.g. ABC tunes from livegen.data.abc) -> task."""
+    return task_from_splits([Song(t, "") for t in train_texts], [Song(t, "") for t in valid_texts],
+                            vocab, None)
 
 
-def split_abc_tunes(text: str) -> list[str]:
-    """Cut an ABC collection into tunes, each from its ``X:`` line to the next (trimmed)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    starts = [m.start() for m in _TUNE_START.finditer(text)]
-    tunes = [text[a:b].strip() for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
-    return [t for t in tunes if t]
+def abc_splits(data: str | os.PathLike[str] | None) -> dict[str, list[str]]:
+    """ABC tunes split train/valid/test by livegen.data.abc (``irish`` or None = the default set)."""
+    path = None if data in (None, "", "irish") else Path(data).expanduser()
+    return load_abc_splits(path, valid=ABC_VALID, test=ABC_TEST)
 
 
-def read_abc_tunes(data: str | os.PathLike[str]) -> list[str]:
-    """Tunes from an ``.abc`` file, a folder of them, or a named collection (``irish``)."""
-    text = str(data)
-    path = data_root() / ABC_SOURCES[text] if text in ABC_SOURCES else Path(text).expanduser()
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".abc")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise LivegenError(f"ABC data {text!r} not found at {path}: give an .abc file or a folder of them")
-    tunes = [t for f in files for t in split_abc_tunes(f.read_text(encoding="utf-8", errors="replace"))]
-    if not tunes:
-        raise LivegenError(f"no ABC tunes (lines starting 'X:') in {path}")
-    return tunes
+def char_splits(
+    kind: str, data: str | os.PathLike[str], artists: Sequence[str] | None = None,
+    valid_fraction: float = 0.07,
+) -> dict[str, list[Song]]:
+    """Read and split a character data set, songs kept whole.
+
+    ``lyrics``: ``{"train", "valid"}`` by :func:`livegen.data.lyrics.split_songs`, label =
+    artist/file. ``abc``: ``{"train", "valid", "test"}`` by livegen.data.abc, no labels.
+    """
+    if kind == "lyrics":
+        train, valid = split_songs(read_lyrics(data, artists), valid_fraction)
+        return {"train": train, "valid": valid}
+    if kind == "abc":
+        return {name: [Song(t, "") for t in tunes] for name, tunes in abc_splits(data).items()}
+    raise LivegenError(f"unknown character-model kind {kind!r}; use lyrics or abc")
 
 
-def score_held_out(
-    model: CharLSTM, task: SeqTask, labels: Sequence[str] | None = None
+def score_split(
+    model: CharLSTM,
+    seqs: Sequence[torch.Tensor],
+    seq_labels: Sequence[int] | None,
+    labels: Sequence[str] | None = None,
+    prefix: str = "valid",
 ) -> dict[str, Any]:
-    """Held-out nats/char over whole songs (total and, for labelled tasks, per label)."""
-    score = score_sequences(model, task.valid, char_loss, task.valid_labels)
+    """Nats/char over whole encoded songs (total, song average and, with labels, per label)."""
+    score = score_sequences(model, list(seqs), char_loss, list(seq_labels) if seq_labels is not None else None)
     out: dict[str, Any] = {
-        "valid_nats_per_char": round(score.nll_per_step, 5),
-        "valid_bits_per_char": round(score.nll_per_step / 0.6931471805599453, 5),
-        "valid_nats_per_char_song_avg": round(score.nll_per_sequence, 5),
-        "valid_chars": score.steps,
-        "valid_songs": len(task.valid),
+        f"{prefix}_nats_per_char": round(score.nll_per_step, 5),
+        f"{prefix}_bits_per_char": round(score.nll_per_step / math.log(2), 5),
+        f"{prefix}_nats_per_char_song_avg": round(score.nll_per_sequence, 5),
+        f"{prefix}_chars": score.steps,
+        f"{prefix}_songs": len(seqs),
     }
-    if labels and task.valid_labels is not None:
+    if labels and seq_labels is not None:
         per: dict[str, float] = {}
         for i, name in enumerate(labels):
-            seqs = [s for s, lab in zip(task.valid, task.valid_labels, strict=True) if lab == i]
-            if seqs:
-                sc: Score = score_sequences(model, seqs, char_loss, [i] * len(seqs))
+            mine = [s for s, lab in zip(seqs, seq_labels, strict=True) if lab == i]
+            if mine:
+                sc: Score = score_sequences(model, mine, char_loss, [i] * len(mine))
                 per[name] = round(sc.nll_per_step, 4)
-        out["valid_nats_per_char_by_label"] = per
+        out[f"{prefix}_nats_per_char_by_label"] = per
     return out
+
+
+def score_held_out(model: CharLSTM, task: SeqTask, labels: Sequence[str] | None = None) -> dict[str, Any]:
+    """:func:`score_split` on the task's validation songs."""
+    return score_split(model, task.valid, task.valid_labels, labels, "valid")
 
 
 def train_char_model(
@@ -155,28 +179,29 @@ def train_char_model(
     """Train a character LSTM and write its best checkpoint to ``out``.
 
     Args:
-        kind: ``"lyrics"`` (CSV, text file, folder of text files, or ``public_domain``;
-            one label per artist/file) or ``"abc"`` (``.abc`` file/folder or ``irish``;
-            unlabelled).
+        kind: ``"lyrics"`` (a lyrics CSV, a text file, a folder of text files, or
+            ``public_domain``; one label per artist/file) or ``"abc"`` (an ``.abc`` file,
+            or ``irish``; unlabelled).
         data: where the texts are (see ``kind``).
         label_mode: ``"embedding"``, ``"onehot"``, or ``"none"`` (ignore labels). ABC models
             are always unconditioned.
+        dropout: on the LSTM input, between layers and before the output layer.
         artists: lyrics only: keep just these artists/labels.
-        min_count: characters seen fewer times map to the unknown id.
+        valid_fraction: lyrics only: share of whole songs held out (ABC uses the fixed
+            5% valid / 10% test split of livegen.data.abc).
+        min_count: characters seen fewer times in the training songs map to the unknown id.
 
-    The checkpoint meta holds ``vocab``, ``labels``, ``separator``, ``data``, ``text_kind``
-    and ``metrics`` (held-out nats/char over whole songs, overall and per label).
+    The checkpoint meta holds ``vocab``, ``labels``, ``separator``, ``data``, ``text_kind``,
+    ``split`` and ``metrics``: held-out nats/char over whole songs (``valid_*``, overall and
+    per label; ABC also ``test_*``), scored on the best checkpoint.
     """
-    if kind not in ("lyrics", "abc"):
-        raise LivegenError(f"unknown character-model kind {kind!r}; use lyrics or abc")
     if label_mode not in ("embedding", "onehot", "none"):
         raise LivegenError(f"unknown label mode {label_mode!r}; use embedding, onehot or none")
-    songs = read_lyrics(data, artists) if kind == "lyrics" else [Song(t, "") for t in read_abc_tunes(data)]
+    splits = char_splits(kind, data, artists, valid_fraction)
     conditioned = kind == "lyrics" and label_mode != "none"
-    labels = labels_of(songs) if conditioned else None
-    train_songs, _ = split_songs(songs, valid_fraction)
-    vocab = build_vocab([s.text for s in train_songs] + [SEPARATOR], min_count=min_count)
-    task = char_task(songs, vocab, labels, valid_fraction)
+    labels = labels_of(s for part in splits.values() for s in part) if conditioned else None
+    vocab = build_vocab([s.text for s in splits["train"]] + [SEPARATOR], min_count=min_count)
+    task = task_from_splits(splits["train"], splits["valid"], vocab, labels)
     torch.manual_seed(cfg.seed)
     config = CharConfig(
         vocab_size=len(vocab), embed=embed, hidden=hidden, layers=layers, dropout=dropout,
@@ -184,18 +209,23 @@ def train_char_model(
         label_mode=label_mode if conditioned else "embedding",
     )
     model = CharLSTM(config)
+    split_info: dict[str, Any] = {name: len(part) for name, part in splits.items()}
+    if kind == "lyrics":
+        split_info.update(valid_fraction=valid_fraction, method="sha1(label, text) of whole songs")
+    else:
+        split_info.update(valid_fraction=ABC_VALID, test_fraction=ABC_TEST,
+                          method="livegen.data.abc.split_tunes (whole tunes, seed 0)")
     meta: dict[str, Any] = {
         "text_kind": kind,
         "data": str(data),
         "vocab": vocab.to_list(),
         "labels": list(labels or []),
         "separator": SEPARATOR,
-        "split": {"valid_fraction": valid_fraction, "train_songs": len(task.train),
-                  "valid_songs": len(task.valid), "by": "sha1(label, text) of whole songs"},
+        "split": split_info,
         "train": {"min_count": min_count, "artists": list(artists or [])},
     }
-    log.info("%s: %d train / %d valid songs, %d chars in vocab, %d labels, %d parameters",
-             data, len(task.train), len(task.valid), len(vocab), len(labels or []),
+    log.info("%s: %s songs, %d chars in vocab, %d labels, %d parameters", data,
+             " / ".join(f"{len(v)} {k}" for k, v in splits.items()), len(vocab), len(labels or []),
              sum(p.numel() for p in model.parameters()))
     result = train(model, task, cfg, out, meta, progress=progress, resume=resume)
     if torch.distributed.is_available() and torch.distributed.is_initialized() \
@@ -203,11 +233,54 @@ def train_char_model(
         return result
     best, best_meta = load_checkpoint(out)
     assert isinstance(best, CharLSTM)
-    best_meta.setdefault("metrics", {}).update(score_held_out(best, task, labels))
+    metrics = best_meta.setdefault("metrics", {})
+    metrics.update(score_held_out(best, task, labels))
+    if "test" in splits:
+        test = splits["test"]
+        metrics.update(score_split(best, [encode_song(s.text, vocab) for s in test],
+                                   label_ids(test, labels), labels, "test"))
     best_meta["train"] = {**best_meta.get("train", {}), "seconds": round(result.seconds, 1),
                           "epochs_run": result.epochs_run, "chars_per_s": round(result.steps_per_s, 1)}
     save_checkpoint(out, best, best_meta)
     return result
+
+
+def evaluate_char_model(
+    model: CharLSTM, meta: dict[str, Any], data: str, split: str = "test"
+) -> dict[str, Any]:
+    """Score a character model on a split of ``data`` (read as the model was trained).
+
+    Lyrics sets hold out one split only, so ``test`` and ``valid`` both mean that split
+    (``split`` in the result says so). A conditioned model is scored on the songs whose
+    label it knows. Returns a flat dict (nats/char, bits/char, ...).
+
+    Raises:
+        LivegenError: unknown split, or no song with a label the model knows.
+    """
+    kind = str(meta.get("text_kind", "lyrics"))
+    fraction = float(meta.get("split", {}).get("valid_fraction", 0.07)) if kind == "lyrics" else 0.07
+    splits = char_splits(kind, data, None, fraction)
+    used = split
+    if kind == "lyrics" and split == "test":
+        used = "valid"
+    if used not in splits:
+        raise LivegenError(f"no {split!r} split for {kind} data; use one of {', '.join(splits)}")
+    vocab = Vocab.from_list(meta["vocab"])
+    labels = list(meta.get("labels", [])) or None
+    if labels is not None and not model.config.n_labels:
+        labels = None
+    songs = splits[used]
+    if labels is not None:  # score the songs of the labels the model knows
+        songs = [s for s in songs if s.label in labels]
+        if not songs:
+            raise LivegenError(
+                f"no {used} songs in {data} carry one of the model's labels ({', '.join(labels)})"
+            )
+    seqs = [encode_song(s.text, vocab) for s in songs]
+    result = score_split(model, seqs, label_ids(songs, labels), labels, "split")
+    renamed = {k.replace("split_", "", 1): v for k, v in result.items()}
+    held = "held-out (valid)" if used != split else split
+    return {"model_kind": "char", "text_kind": kind, "data": str(data), "split": held, **renamed}
 
 
 def load_char_model(path: str | os.PathLike[str]) -> tuple[CharLSTM, Vocab, list[str], dict[str, Any]]:

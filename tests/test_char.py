@@ -7,12 +7,12 @@ import torch
 
 from livegen.char_task import (
     SEPARATOR,
+    abc_splits,
     build_vocab,
     char_task,
     encode_song,
+    evaluate_char_model,
     load_char_model,
-    read_abc_tunes,
-    split_abc_tunes,
     text_task,
     train_char_model,
 )
@@ -26,6 +26,15 @@ from livegen.train import TrainConfig
 
 TEXTS = ["the cat sat on the mat\nand sang\n", "O bury me not\non the lone prairie\n"]
 LABELS = ["cowboy", "cats", "hymns"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny nets run far faster on one thread when the cores are busy (training runs)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _net(n_labels: int = 3, mode: str = "embedding", layers: int = 2, seed: int = 0) -> tuple[CharLSTM, Vocab]:
@@ -159,20 +168,34 @@ def test_char_task_wraps_each_song_in_separators() -> None:
     assert encode_song("ab", vocab).tolist()[1:3] == vocab.encode("ab").tolist()
 
 
-def test_abc_tunes_split_on_x_lines() -> None:
-    tunes = read_abc_tunes("irish")
-    assert len(tunes) == 804
-    assert all(t.startswith("X:") for t in tunes)
-    assert split_abc_tunes("X:1\r\nT:a\r\nabc|\r\n\r\nX:2\r\nT:b\r\ncde|\r\n") == ["X:1\nT:a\nabc|", "X:2\nT:b\ncde|"]
-    vocab = build_vocab(tunes, min_count=1)
-    task = text_task(tunes, vocab)
-    assert task.train_labels is None and 20 < len(task.valid) < 100
+def test_abc_splits_and_text_task() -> None:
+    splits = abc_splits("irish")
+    assert sum(len(v) for v in splits.values()) == 804 and len(splits["test"]) > len(splits["valid"]) > 20
+    assert all(t.startswith("X:") for v in splits.values() for t in v)
+    vocab = build_vocab(splits["train"], min_count=1)
+    task = text_task(splits["train"], splits["valid"], vocab)
+    assert task.train_labels is None and len(task.valid) == len(splits["valid"])
     with pytest.raises(LivegenError):
-        read_abc_tunes("/no/such/tunes.abc")
+        abc_splits("/no/such/tunes.abc")
+
+
+def test_train_abc_model_scores_valid_and_test(tmp_path) -> None:
+    tunes = (data_root() / "abc" / "irish.abc").read_text().split("\nX:")[:80]
+    small = tmp_path / "small.abc"
+    small.write_text("\nX:".join(tunes) + "\n")
+    out = tmp_path / "abc.pt"
+    train_char_model("abc", str(small), out, TrainConfig(epochs=1, batch_size=16, window=50, threads=1),
+                     hidden=8, layers=1, embed=8)
+    model, vocab, labels, meta = load_char_model(out)
+    assert labels == [] and model.config.n_labels == 0 and meta["text_kind"] == "abc"
+    assert meta["split"]["train"] + meta["split"]["valid"] + meta["split"]["test"] == 80
+    assert meta["metrics"]["test_songs"] == meta["split"]["test"] > 0
+    assert 0 < meta["metrics"]["test_nats_per_char"] < 5.0
+    result = evaluate_char_model(model, meta, str(small), "test")
+    assert result["nats_per_char"] == pytest.approx(meta["metrics"]["test_nats_per_char"], abs=1e-4)
 
 
 def test_train_char_model_writes_vocab_labels_and_held_out_score(tmp_path) -> None:
-    torch.set_num_threads(1)
     out = tmp_path / "nursery.pt"
     data = data_root() / "lyrics" / "public_domain"
     cfg = TrainConfig(epochs=1, batch_size=32, window=50, threads=1)
@@ -185,6 +208,11 @@ def test_train_char_model_writes_vocab_labels_and_held_out_score(tmp_path) -> No
     assert m["valid_nats_per_char"] == pytest.approx(result.best_valid_nll, abs=1e-4)
     assert 0 < m["valid_nats_per_char"] < 4.6  # below a uniform guess over ~90 chars
     assert set(m["valid_nats_per_char_by_label"]) == set(labels)
+    ev = evaluate_char_model(model, meta, str(data), "test")
+    assert ev["split"] == "held-out (valid)"
+    assert ev["nats_per_char"] == pytest.approx(m["valid_nats_per_char"], abs=1e-4)
+    with pytest.raises(LivegenError, match="carry one of the model's labels"):
+        evaluate_char_model(model, meta, str(data / "cowboy_songs.txt"), "valid")
     with pytest.raises(LivegenError, match="unknown character-model kind"):
         train_char_model("poems", str(data), out, cfg)
 
