@@ -28,13 +28,17 @@ PHRASE: tuple[tuple[float, float, int], ...] = (
 )
 
 
-def wait_for_ports(timeout: float = 15.0) -> None:
-    """Block until livegen's virtual ports are visible."""
+def wait_for_ports(timeout: float = 15.0) -> tuple[str, str]:
+    """Block until livegen's virtual ports are visible; return their full names
+    ``(livegen's input, livegen's output)``."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         inputs, outputs = list_ports()
-        if any("livegen in" in n for n in inputs) and any("livegen out" in n for n in outputs):
-            return
+        # livegen's input is somewhere we send (an output for us) and vice versa
+        theirs_in = [n for n in outputs if n.endswith("livegen in") and not n.startswith("performer")]
+        theirs_out = [n for n in inputs if n.endswith("livegen out") and not n.startswith("performer")]
+        if theirs_in and theirs_out:
+            return theirs_in[0], theirs_out[0]
         time.sleep(0.1)
     raise LivegenError("livegen's ports did not appear; is `livegen play --virtual` running?")
 
@@ -59,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", action="store_true", help="print a JSON summary of what livegen played")
     args = ap.parse_args(argv)
     try:
-        wait_for_ports()
+        their_in, their_out = wait_for_ports()
         received: list[tuple[float, mido.Message]] = []
-        inp = open_input("livegen out", lambda m, t: received.append((t, m)), client_name="performer")
-        out = open_output("livegen in", client_name="performer")
+        out = open_output(their_in, client_name="performer")
+        inp = open_input(their_out, lambda m, t: received.append((t, m)), client_name="performer")
     except LivegenError as exc:
         print(f"demo performer: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
-PKGS="jackd2 fluidsynth timgm6mb-soundfont abcmidi liblo-tools"
+PKGS="jackd2 fluidsynth timgm6mb-soundfont abcmidi liblo-tools puredata-core"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
