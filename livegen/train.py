@@ -256,6 +256,7 @@ def train(
                 m["train"] = {**m.get("train", {}), **asdict(cfg), "best_epoch": best_epoch,
                               "world_size": world}
                 m.setdefault("metrics", {})["valid_nll"] = round(valid_nll, 5)
+                m["history"] = [{k: round(v, 4) for k, v in h.items()} for h in history]
                 save_checkpoint(out, model, m)
         else:
             bad += 1
