@@ -101,7 +101,11 @@ def _train_roll(args: argparse.Namespace) -> int:
             "train": {"transpose": args.transpose}}
     result = train(model, task, cfg, args.out, meta,
                    progress=ProgressBar("frames"), resume=args.resume)
-    if not distributed or torch.distributed.get_rank() == 0:
+    rank = torch.distributed.get_rank() if distributed else 0
+    if distributed:  # leave together: a rank exiting early aborts its peers' gloo sockets
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    if rank == 0:
         print(f"best valid NLL {result.best_valid_nll:.4f} nats/frame at epoch {result.best_epoch}; "
               f"{result.steps_per_s:,.0f} frames/s; wrote {Path(args.out)}")
     return 0

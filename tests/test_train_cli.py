@@ -1,0 +1,74 @@
+"""Training, resume, evaluation and data-parallel training through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from livegen.cli import main
+from livegen.data.polyphonic import data_root
+from livegen.nets.checkpoint import load_checkpoint
+
+MIDI_DIR = data_root() / "midi" / "music21_testPrimitive"
+TINY = ["--hidden", "16", "--layers", "1", "--threads", "1", "--batch-size", "4", "--window", "20"]
+
+
+def test_train_resume_eval_on_a_midi_folder(tmp_path, capsys) -> None:
+    out = tmp_path / "m.pt"
+    assert main(["train", "roll", "--data", str(MIDI_DIR), "--epochs", "2", "--out", str(out), *TINY]) == 0
+    model, meta = load_checkpoint(out)
+    assert meta["steps_per_beat"] == 4 and len(meta["history"]) >= 1
+    assert (tmp_path / "m.train-state.pt").exists()
+    # resume continues from epoch 2 to 3 instead of starting over
+    assert main(["train", "roll", "--data", str(MIDI_DIR), "--epochs", "3", "--out", str(out),
+                 "--resume", *TINY]) == 0
+    state = torch.load(tmp_path / "m.train-state.pt", weights_only=True)
+    assert state["epoch"] == 3 and len(state["history"]) == 3
+    capsys.readouterr()
+    assert main(["eval", str(out), "--data", str(MIDI_DIR), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"nll_per_frame", "nll_per_sequence", "frame_accuracy", "frames", "sequences"}
+    assert 0 < result["nll_per_frame"] < 100 and result["frames"] > 0
+
+
+def test_nade_head_with_gradient_checkpointing(tmp_path) -> None:
+    out = tmp_path / "n.pt"
+    assert main(["train", "roll", "--data", "jsb", "--head", "nade", "--nade-hidden", "8", "--epochs", "1",
+                 "--checkpoint-every", "7", "--out", str(out), *TINY]) == 0
+    model, meta = load_checkpoint(out)
+    assert model.kind == "roll-nade" and meta["data"] == "jsb"
+
+
+def test_missing_dataset_is_one_clear_line(tmp_path, capsys) -> None:
+    assert main(["train", "roll", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "nope" in err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not installed with torch")
+def test_torchrun_two_cpu_processes_gloo(tmp_path) -> None:
+    out = tmp_path / "ddp.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [shutil.which("torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "livegen", "train", "roll",
+           "--data", "jsb", "--epochs", "1", "--out", str(out), *TINY]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    model, meta = load_checkpoint(out)
+    assert meta["train"]["world_size"] == 2
+    assert done.stdout.count("best valid NLL") == 1  # only rank 0 reports
+
+
+def test_pure_modules_import_no_io() -> None:
+    code = ("import sys, livegen.nets.registry, livegen.nets.char, livegen.sampling, livegen.generators, "
+            "livegen.music.roll_midi, livegen.music.frames, livegen.music.abc, livegen.music.scales; "
+            "bad = [m for m in ('mido', 'pythonosc', 'asyncio', 'rtmidi') if m in sys.modules]; "
+            "print(','.join(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
