@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render_roll(model, meta, args: argparse.Namespace) -> int:
+    from livegen.engine.params import LiveParams
     from livegen.errors import LivegenError
     from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
-    from livegen.engine.params import LiveParams
     from livegen.render import render_roll
 
     spb = int(meta.get("steps_per_beat", 2))
