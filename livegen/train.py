@@ -50,6 +50,7 @@ class TrainConfig:
         seed: seeds shuffling, augmentation, dropout and initialisation.
         threads: torch intra-op threads (0 = torch's default).
         lr_decay: multiply the learning rate by this after an epoch without improvement.
+        target_nll: stop as soon as the validation NLL is at or below this (0 = never).
     """
 
     epochs: int = 100
@@ -63,6 +64,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     lr_decay: float = 0.5
+    target_nll: float = 0.0
 
 
 @dataclass
@@ -274,6 +276,9 @@ def train(
                  valid_nll, " *" if improved else "")
         if bad >= cfg.patience:
             log.info("early stop: %d epochs without improvement", bad)
+            break
+        if cfg.target_nll and valid_nll <= cfg.target_nll:
+            log.info("target NLL %.3f reached at epoch %d", cfg.target_nll, epoch + 1)
             break
     seconds = time.perf_counter() - t_start
     return TrainResult(best, best_epoch, epoch + 1, seconds, total_steps * world / max(seconds, 1e-9),

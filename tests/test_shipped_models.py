@@ -1,0 +1,56 @@
+"""The shipped models: manifest integrity, loading by name, and presence in a built wheel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from livegen.models_registry import models_dir, read_manifest, resolve_model
+from livegen.nets.checkpoint import load_checkpoint, sha256_file
+
+MANIFEST = read_manifest()
+
+
+def test_required_models_are_shipped() -> None:
+    assert {"nottingham", "jsb"} <= set(MANIFEST)
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_manifest_entry_matches_file(name: str) -> None:
+    entry = MANIFEST[name]
+    path = resolve_model(name)
+    assert path.parent == models_dir()
+    assert sha256_file(path) == entry["sha256"]
+    assert path.stat().st_size < 12e6  # a few MB each
+    model, meta = load_checkpoint(path)
+    assert model.kind == entry["kind"]
+    assert model.config.to_dict() == entry["config"]
+    assert any(k.startswith("test_") for k in entry["metrics"])
+
+
+def test_quality_bars_recorded_in_manifest() -> None:
+    assert MANIFEST["nottingham"]["metrics"]["test_nll_per_frame"] <= 3.00
+    assert MANIFEST["jsb"]["metrics"]["test_nll_per_frame"] <= 8.20
+
+
+@pytest.mark.slow
+def test_models_resolve_from_a_built_wheel(tmp_path) -> None:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist"), root], check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("livegen-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "livegen_models/manifest.json" in names
+    assert all(f"livegen_models/{e['file']}" in names for e in MANIFEST.values())
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = ("from livegen.models_registry import resolve_model; p = resolve_model('nottingham'); "
+            "print(p)")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, check=True)
+    assert done.stdout.strip().startswith(str(site))
