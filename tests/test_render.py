@@ -55,3 +55,31 @@ def test_render_errors_are_one_line(tmp_path, capsys) -> None:
     bad.write_bytes(b"not a model")
     assert main(["render", "--model", str(bad), "-o", str(tmp_path / "x.mid")]) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+def test_corrupt_prime_midi_is_one_line(tmp_path, capsys) -> None:
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, _model(), {"data": "test", "steps_per_beat": 2})
+    bad = tmp_path / "riff.mid"
+    bad.write_bytes(b"MThd\x00\x00\x00\x06garbage")
+    assert main(["render", "--model", str(path), "--prime", str(bad), "-o", str(tmp_path / "x.mid")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "riff.mid" in err
+
+
+def test_render_writes_png_and_wav(tmp_path) -> None:
+    import shutil
+
+    import pytest
+
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, _model(), {"data": "test", "steps_per_beat": 2})
+    args = ["render", "--model", str(path), "--bars", "2", "-o", str(tmp_path / "x.mid"),
+            "--png", str(tmp_path / "x.png")]
+    if shutil.which("fluidsynth"):
+        args += ["--wav", str(tmp_path / "x.wav")]
+    assert main(args) == 0
+    assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if not shutil.which("fluidsynth"):
+        pytest.skip("fluidsynth not installed (scripts/setup.sh installs it)")
+    assert (tmp_path / "x.wav").stat().st_size > 1000
