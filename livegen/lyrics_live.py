@@ -257,7 +257,8 @@ def build_lyrics_streamer(model: str, target: str, *, seed: int | None = None, e
 
     net, vocab, labels, meta = load_char_model(resolve_model(model))
     if meta.get("text_kind", "lyrics") != "lyrics":
-        raise LivegenError(f"model {model!r} is a {meta.get('text_kind')} model; --lyrics needs a lyrics model")
+        raise LivegenError(f"model {model!r} is not a lyrics model ({meta.get('text_kind')} text); "
+                           "give --lyrics a lyrics model")
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
     gen = TextGenerator(net, vocab, labels, seed=seed, separator=str(meta.get("separator", SEPARATOR)))
     if artist:
