@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         from livegen.char_task import evaluate_char_model
 
         result = evaluate_char_model(model, meta, args.data, args.split)
+        if "nats_per_char" in result:
+            result = {"nll_per_char": result["nats_per_char"], **result}
     else:
         from livegen.data.polyphonic import load_rolls
         from livegen.evaluate import evaluate_roll

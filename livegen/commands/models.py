@@ -70,8 +70,8 @@ def run_ship(args: argparse.Namespace) -> int:
         "name": args.name, "kind": model.kind, "file": dest.name, "data": data,
         "description": args.description, "config": model.config.to_dict(),
         "steps_per_beat": meta.get("steps_per_beat"), "parameters": params,
-        "metrics": {**{f"test_{k}": v for k, v in metrics.items()},
-                    **{k: v for k, v in meta.get("metrics", {}).items()}},
+        "metrics": {**{f"test_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
+                    **{k: v for k, v in meta.get("metrics", {}).items() if isinstance(v, (int, float))}},
         "train": meta.get("train", {}), "sha256": sha256_file(dest),
         "bytes": dest.stat().st_size,
     }

@@ -124,7 +124,7 @@ def _train_char(args: argparse.Namespace) -> int:
     result = train_char_model(
         kind=args.kind, data=args.data, out=args.out, cfg=_config(args), hidden=args.hidden,
         layers=args.layers, embed=args.embed, label_mode=args.label_mode,
-        progress=ProgressBar("chars"),
+        progress=ProgressBar("chars"), dropout=args.dropout, resume=args.resume,
     )
     print(f"best valid NLL {result.best_valid_nll:.4f} nats/char at epoch {result.best_epoch}; "
           f"wrote {Path(args.out)}")
