@@ -303,3 +303,29 @@ def test_lyrics_command_prints_n_lines_starting_with_the_prime(tmp_path, capsys)
     assert "known labels: cowboy, cats, hymns" in capsys.readouterr().err
     assert main(["lyrics", "--model", str(tmp_path / "missing.pt")]) == 2
     assert "missing.pt" in capsys.readouterr().err
+
+
+# --- the shipped model --------------------------------------------------------------------
+
+def test_shipped_lyrics_model_has_learned_its_labels() -> None:
+    """On one held-out song per collection, the song's own label explains it better than
+    the average other label (and best of all for most collections)."""
+    from pathlib import Path
+
+    from livegen.char_task import char_splits
+
+    model, vocab, labels, meta = load_char_model(Path(__file__).parents[1] / "models" / "lyrics.pt")
+    assert len(labels) == 8 and meta["text_kind"] == "lyrics" and len(vocab) == model.config.vocab_size
+    assert meta["metrics"]["valid_nats_per_char"] < 1.7
+    valid = char_splits("lyrics", meta["data"], None, meta["split"]["valid_fraction"])["valid"]
+    best = 0
+    for i, label in enumerate(labels):
+        song = next(s for s in valid if s.label == label)
+        x = encode_song(song.text, vocab)[:301].unsqueeze(0).repeat(len(labels), 1)
+        with torch.no_grad():
+            logits, _ = model(x[:, :-1], None, torch.arange(len(labels)))
+        nll = char_loss(logits, x[:, 1:]).mean(1)
+        others = torch.cat([nll[:i], nll[i + 1:]])
+        assert nll[i] < others.mean(), label
+        best += int(nll[i] <= others.min())
+    assert best >= 4
