@@ -25,3 +25,12 @@ def jack_server() -> Iterator[JackServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """Tiny nets run fastest on one thread (and 2 threads crawl when the cores are busy)."""
+    import torch
+
+    torch.set_num_threads(1)
+    torch.backends.mkldnn.enabled = False

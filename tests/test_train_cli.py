@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 import torch
@@ -66,9 +65,24 @@ def test_torchrun_two_cpu_processes_gloo(tmp_path) -> None:
 
 
 def test_pure_modules_import_no_io() -> None:
-    code = ("import sys, livegen.nets.registry, livegen.nets.char, livegen.sampling, livegen.generators, "
-            "livegen.music.roll_midi, livegen.music.frames, livegen.music.abc, livegen.music.scales; "
-            "bad = [m for m in ('mido', 'pythonosc', 'asyncio', 'rtmidi') if m in sys.modules]; "
-            "print(','.join(bad))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == ""
+    """nets/, music/ and sampling.py never import ports, OSC or asyncio themselves.
+
+    (pretty_midi uses mido internally to read files and torch imports asyncio; what matters
+    is that livegen's pure code does not reach for them.)
+    """
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "livegen"
+    files = [*root.glob("nets/*.py"), *root.glob("music/*.py"), root / "sampling.py", root / "generators.py"]
+    assert len(files) > 8
+    banned = {"mido", "pythonosc", "asyncio", "rtmidi", "socket"}
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in banned, f"{path.name} imports {name}"
