@@ -29,6 +29,10 @@ from livegen.io.osc import OscFeedback, OscServer
 
 log = logging.getLogger(__name__)
 
+#: seconds within which a control change is echoed to the feedback target; changes in that
+#: window are sent once, with their latest values.
+FEEDBACK_COALESCE_S = 0.01
+
 
 @dataclass
 class LiveOptions:
@@ -80,6 +84,8 @@ class LiveSession:
         self.engine: Engine | None = None
         self.take: Take | None = None
         self.dropped_controls = 0
+        self._dirty: set[str] = set()
+        self._flush_handle: asyncio.TimerHandle | None = None
 
     # ---- controls -------------------------------------------------------------------------
 
@@ -95,7 +101,22 @@ class LiveSession:
             with contextlib.suppress(ControlError):
                 self.state = self.state.apply(name, value)
             if self.feedback is not None:
-                self.feedback.send_state(self.state, [name])
+                self._echo(name)
+
+    def _echo(self, name: str) -> None:
+        """Send ``name``'s new value back within :data:`FEEDBACK_COALESCE_S`; a burst of
+        changes (a fader sweep, a flood) sends each changed control once, its latest value."""
+        self._dirty.add(name)
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(FEEDBACK_COALESCE_S, self._flush_feedback)
+
+    def _flush_feedback(self) -> None:
+        self._flush_handle = None
+        names = [n for n in self.state.as_dict() if n in self._dirty]
+        self._dirty.clear()
+        if self.feedback is not None and names:
+            self.feedback.send_state(self.state, names)
 
     def _on_midi(self, msg: mido.Message, t: float) -> None:
         """On the loop thread: CCs from the table steer; everything else goes to the engine."""
@@ -197,6 +218,9 @@ class LiveSession:
             if self.midi_in is not None:
                 self.midi_in.set_callback(None)
             scheduler.close()
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+                self._flush_feedback()
             if self.feedback is not None:
                 self.feedback.send_status("stopped")
                 self.feedback.close()

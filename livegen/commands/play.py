@@ -63,6 +63,23 @@ def _build_voice(model_spec: str, seed: int | None):
     return RollGenerator(model, seed=seed), meta, int(meta.get("steps_per_beat", 2))
 
 
+def _check_port_names(inp: str | None, out: str | None) -> None:
+    """Fail with the list of real ports before anything is opened.
+
+    A port object left open when the process exits stalls a synchronous JACK server for
+    seconds, and a failed ``ReconnectingOutput`` leaves its port-listing client open.
+    """
+    from livegen.io.ports import list_ports, match_port
+
+    if inp is None and out is None:
+        return
+    inputs, outputs = list_ports()
+    if inp is not None:
+        match_port(inp, inputs, "input")
+    if out is not None:
+        match_port(out, outputs, "output")
+
+
 def run(args: argparse.Namespace) -> int:
     from livegen.commands.live_view import LiveView
     from livegen.engine.params import LiveParams
@@ -76,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.0005)  # let the precise send thread get the GIL quickly
     voice, meta, spb = _build_voice(args.model, args.seed)
     spb = args.steps_per_beat or spb
+    if spb < 1:
+        raise LivegenError("--steps-per-beat must be at least 1")
+    if (args.clock == "midi" or args.send_clock) and 24 % spb:
+        raise LivegenError(f"MIDI clock has 24 ticks per beat: with --clock midi or --send-clock "
+                           f"--steps-per-beat must divide 24 (1, 2, 3, 4, 6, 8, 12, 24), not {spb}")
     params = LiveParams(bpm=args.bpm, mode=args.mode)
     for name, value in (("temperature", args.temperature), ("density", args.density),
                         ("silence_beats", args.silence),
@@ -95,8 +117,12 @@ def run(args: argparse.Namespace) -> int:
             args.bars = 13
     midi_in = midi_out = None
     try:
-        midi_in = open_input(args.inp, virtual=args.virtual) if (args.inp or args.virtual) else None
+        if not args.virtual:
+            _check_port_names(args.inp, args.out)
+        # the output first: once the input exists its rtmidi callback may take the GIL on the MIDI
+        # system's thread, and opening a JACK port meanwhile can stall the JACK graph
         midi_out = open_output(args.out, virtual=args.virtual, reconnect=not args.virtual)
+        midi_in = open_input(args.inp, virtual=args.virtual) if (args.inp or args.virtual) else None
         if args.demo:
             performer = subprocess.Popen([sys.executable, "-m", "livegen.demo", "--bpm", str(args.bpm),
                                           "--calls", "3"], env=dict(os.environ))

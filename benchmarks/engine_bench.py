@@ -1,0 +1,50 @@
+"""The live engine over real JACK ports, idle and with the other core loaded.
+
+Runs :func:`livegen.engine.bench.run_benchmark` (the same code as ``livegen bench``; see
+that module for what is measured and how), prints the table and records the figures in
+``benchmarks/results.json`` under ``engine``. Goals: output error p99 <= 1 ms idle and
+<= 2 ms loaded, no missed steps.
+
+    python -m benchmarks.engine_bench --model PATH [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from benchmarks.common import record
+from livegen.commands.bench import add_arguments, options_from
+from livegen.engine.bench import format_table, run_benchmark
+from livegen.errors import LivegenError
+
+GOALS_MS = {"idle": 1.0, "loaded": 2.0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.engine_bench", description=__doc__.splitlines()[0])
+    add_arguments(ap)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        doc = run_benchmark(options_from(args))
+    except LivegenError as exc:
+        print(f"engine_bench: error: {exc}", file=sys.stderr)
+        return 2
+    doc["command"] = "python -m benchmarks.engine_bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    doc["goals"] = {}
+    for name, goal in GOALS_MS.items():
+        if name in doc:
+            r = doc[name]
+            doc["goals"][name] = {"p99_goal_ms": goal, "met": bool(r["out_error_ms"]["p99"] <= goal
+                                                                  and r["missed_steps"] == 0 and r["lost"] == 0)}
+    record("engine", doc)
+    print(format_table(doc))
+    print("goals:", ", ".join(f"{k} {'met' if v['met'] else 'MISSED'} (p99 <= {v['p99_goal_ms']:g} ms)"
+                             for k, v in doc["goals"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

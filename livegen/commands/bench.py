@@ -1,0 +1,59 @@
+"""``livegen bench``: measure the live engine's timing over real JACK ports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from livegen.errors import LivegenError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The benchmark's options (shared with ``benchmarks/engine_bench.py``)."""
+    p.add_argument("--model", default="nottingham", help="shipped model name or roll checkpoint path")
+    p.add_argument("--seconds", type=float, default=60.0, help="length of each condition in seconds")
+    p.add_argument("--bpm", type=float, default=240.0)
+    p.add_argument("--steps-per-beat", type=int, default=4, help="grid steps per beat (4 = sixteenths)")
+    p.add_argument("--conditions", default="idle,loaded",
+                   help="comma list: idle (nothing added) and/or loaded (a busy-loop process on the other core)")
+    p.add_argument("--jack-period", type=int, default=32,
+                   help="JACK frames per period at 48 kHz: the MIDI transport quantum (32 = 0.67 ms)")
+    p.add_argument("--jack-realtime", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the benchmark's jackd with -R (SCHED_FIFO threads, as a live rig does) "
+                        "or with --no-realtime")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def options_from(args: argparse.Namespace):
+    from livegen.engine.bench import BenchOptions
+
+    if args.seconds < 2:
+        raise LivegenError("--seconds must be at least 2")
+    if not 16 <= args.jack_period <= 4096:
+        raise LivegenError("--jack-period must be 16..4096 frames")
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    return BenchOptions(model=args.model, seconds=args.seconds, bpm=args.bpm,
+                        steps_per_beat=args.steps_per_beat, jack_period=args.jack_period,
+                        jack_realtime=args.jack_realtime, seed=args.seed, conditions=conditions)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure live timing: output jitter, missed steps, reaction time (needs jackd)")
+    add_arguments(p)
+    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the figures here")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from livegen.engine.bench import format_table, run_benchmark
+
+    options = options_from(args)
+    print(f"livegen bench: {options.model} at {options.bpm:g} BPM, {options.steps_per_beat} steps/beat, "
+          f"{options.seconds:g} s per condition ({', '.join(options.conditions)})", file=sys.stderr)
+    doc = run_benchmark(options)
+    print(format_table(doc))
+    if args.json is not None:
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    return 0

@@ -1,0 +1,347 @@
+"""``livegen play`` end to end: the real CLI in a subprocess, real JACK ports, a tester client.
+
+Each test starts ``python -m livegen play --virtual`` on the session's JACK server, connects
+a client called ``tester`` to livegen's ports, plays the performer's part into
+``livegen in`` and records what arrives from ``livegen out`` with ``time.monotonic()``
+stamps. livegen's OSC feedback goes to a UDP socket the test reads, so the tester knows
+where livegen's beats fall (``/livegen/beat``) without guessing start-up time.
+
+Models are tiny random-weight checkpoints whose output bias fixes what they play:
+``busy`` sounds each of C4..B4 with probability 1/2 every step and nothing else; ``drone``
+holds C4 forever. 240 BPM at 2 steps per beat: one step is 125 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+from pythonosc.osc_message import OscMessage
+
+from livegen.io.ports import open_input, open_output
+from livegen.nets.checkpoint import save_checkpoint
+from livegen.nets.roll import RollConfig, RollLSTM
+
+pytestmark = pytest.mark.jack
+
+BPM = 240.0
+BEAT = 60.0 / BPM
+PERIOD = BEAT / 2  # the models' steps_per_beat is 2
+CHANNEL = 3  # --channel is 1-based; mido channel 2
+#: the tester plays 0.3 step after livegen's beats, so no performer event sits on a step boundary
+OFFSET = 0.3 * PERIOD
+GRID_TOLERANCE = 0.010  # s: generous on purpose (JACK period 2.7 ms, a busy machine)
+START_TIMEOUT = 60.0  # s: importing torch on a loaded 2-core machine is slow
+
+
+def _model(path: Path, pitches: range | list[int], bias: float) -> Path:
+    net = RollLSTM(RollConfig(hidden=8, layers=1, dropout=0.0))
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.fill_(-30.0)
+        for p in pitches:
+            net.head.bias[p - 21] = bias
+    save_checkpoint(path, net, {"data": "test", "steps_per_beat": 2})
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("models")
+    return {"busy": _model(d / "busy.pt", range(60, 72), 0.0), "drone": _model(d / "drone.pt", [60], 30.0)}
+
+
+class Play:
+    """``livegen play --virtual`` in a subprocess plus the tester's ports and feedback socket."""
+
+    def __init__(self, model: Path, tmp: Path, *extra: str) -> None:
+        self.fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.fb.bind(("127.0.0.1", 0))
+        self.fb.settimeout(0.2)
+        self.take = tmp / "take.mid"
+        self.received: list[tuple[float, mido.Message]] = []
+        self.sent: list[tuple[float, mido.Message]] = []
+        self.beats: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self.hello = threading.Event()  # set by livegen's first feedback: its ports are open
+        self._reader = threading.Thread(target=self._read_feedback, daemon=True)
+        self._reader.start()
+        cmd = [sys.executable, "-m", "livegen", "play", "--model", str(model), "--virtual",
+               "--bpm", str(BPM), "--osc-port", "0", "--no-view", "--record", str(self.take),
+               "--channel", str(CHANNEL), "--seed", "7",
+               "--osc-feedback", f"127.0.0.1:{self.fb.getsockname()[1]}", *extra]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ))
+        self.inp = self.out = None
+
+    def _read_feedback(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.fb.recv(65536)
+            except (TimeoutError, OSError):
+                continue
+            t = time.monotonic()
+            self.hello.set()
+            msg = OscMessage(data)
+            if msg.address == "/livegen/beat":
+                self.beats.append((t, int(msg.params[0])))
+
+    def connect(self, server) -> None:
+        """Wait for livegen's ports and connect the tester to both.
+
+        livegen's first OSC feedback says its ports are open; only then are they looked up
+        (``jack_lsp``). Polling JACK in a tight loop while livegen registers its clients has
+        been seen to stall a loaded synchronous JACK server for seconds.
+        """
+        end = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                out, err = self.proc.communicate()
+                pytest.fail(f"livegen play exited early ({self.proc.returncode}): {err[-2000:]}")
+            assert time.monotonic() < end, "livegen's ports never appeared"
+            if self.hello.wait(0.1):
+                names = server.ports()
+                theirs_out = [n for n in names if n.endswith(":livegen out")]
+                theirs_in = [n for n in names if n.endswith(":livegen in")]
+                if theirs_out and theirs_in:
+                    break
+                time.sleep(0.3)
+        # output first: a JACK call made while this process's input callback is receiving
+        # (it takes the GIL on JACK's thread) can stall a synchronous server for seconds
+        self.out = open_output(theirs_in[0], client_name="tester")
+        self.inp = open_input(theirs_out[0], lambda m, t: self.received.append((t, m)), client_name="tester")
+
+    def beat_time(self, k: float) -> float:
+        """Monotonic time of livegen's beat ``k`` (from the ``/livegen/beat 0`` feedback)."""
+        end = time.monotonic() + START_TIMEOUT
+        while not any(b == 0 for _, b in self.beats):
+            assert time.monotonic() < end and self.proc.poll() is None, "no /livegen/beat feedback"
+            time.sleep(0.01)
+        t0 = next(t for t, b in self.beats if b == 0)
+        return t0 + k * BEAT
+
+    def at(self, k: float) -> float:
+        """When the tester plays beat ``k``: :data:`OFFSET` after livegen's beat."""
+        return self.beat_time(k) + OFFSET
+
+    def next_beat(self, after: float = 0.3) -> int:
+        """The first beat at least ``after`` seconds from now."""
+        k = 0
+        while self.beat_time(k) < time.monotonic() + after:
+            k += 1
+        return k
+
+    def perform(self, notes: list[tuple[float, float, int]]) -> None:
+        """Play ``(on beat, off beat, pitch)`` notes at livegen's beat times (blocking)."""
+        events = sorted([(self.at(a), "note_on", p) for a, _, p in notes]
+                        + [(self.at(b), "note_off", p) for _, b, p in notes])
+        assert events[0][0] > time.monotonic(), "the performance was scheduled in the past"
+        assert self.out is not None
+        for t, kind, pitch in events:
+            while time.monotonic() < t:
+                time.sleep(0.0005)
+            msg = mido.Message(kind, note=pitch, velocity=100 if kind == "note_on" else 0)
+            self.sent.append((time.monotonic(), msg))
+            self.out.send(msg)
+
+    def finish(self, timeout: float = 30.0) -> tuple[int, str, str]:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            pytest.fail(f"livegen play did not exit: {err[-2000:]}")
+        time.sleep(0.2)  # anything still in flight arrives
+        self.close()
+        return self.proc.returncode, out, err
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for port in (self.inp, self.out):  # the input (and its callback) goes first
+            if port is not None:
+                port.close()
+        self._stop.set()
+        self._reader.join(timeout=1)
+        self.fb.close()
+
+    # -- what arrived ----------------------------------------------------------------------------
+
+    def notes(self) -> list[tuple[float, mido.Message]]:
+        return [(t, m) for t, m in self.received if m.type in ("note_on", "note_off")]
+
+    def onsets(self, pitches: set[int] | None = None) -> list[tuple[float, int]]:
+        return [(t, m.note) for t, m in self.notes()
+                if m.type == "note_on" and m.velocity > 0 and (pitches is None or m.note in pitches)]
+
+    def sounding_at(self, when: float) -> set[int]:
+        """livegen's pitches sounding at ``when`` as the tester heard them."""
+        on: set[int] = set()
+        for t, m in self.notes():
+            if t > when:
+                break
+            if m.type == "note_on" and m.velocity > 0:
+                on.add(m.note)
+            else:
+                on.discard(m.note)
+        return on
+
+
+@pytest.fixture
+def play_factory(jack_server, tmp_path):
+    started: list[Play] = []
+
+    def make(model: Path, *extra: str) -> Play:
+        p = Play(model, tmp_path, *extra)
+        started.append(p)
+        return p
+
+    yield make
+    for p in started:
+        p.close()
+
+
+def hanging(notes: list[tuple[float, mido.Message]]) -> list[int]:
+    """Pitches whose last note-on the tester heard has no note-off after it."""
+    open_: dict[tuple[int, int], int] = {}
+    for _, m in notes:
+        key = (m.channel, m.note)
+        if m.type == "note_on" and m.velocity > 0:
+            open_[key] = open_.get(key, 0) + 1
+        elif open_.get(key):
+            open_[key] -= 1
+    return sorted(k[1] for k, v in open_.items() if v)
+
+
+def off_grid(times: list[float], period: float) -> list[float]:
+    """Distance (s) of each time from the best-fitting grid of ``period``."""
+    t = np.asarray(times)
+    phase = np.angle(np.exp(2j * np.pi * (t - t[0]) / period).mean())
+    residual = (t - t[0]) / period - phase / (2 * np.pi)
+    return list(np.abs(residual - np.rint(residual)) * period)
+
+
+def check_common(play: Play, rc: int, out: str, err: str, steps: int) -> None:
+    assert rc == 0, err[-2000:]
+    assert f"{steps} steps" in out, out
+    notes = play.notes()
+    assert len(play.onsets()) >= 10, "livegen played almost nothing"
+    assert {m.channel for _, m in notes} == {CHANNEL - 1}
+    assert hanging(notes) == []
+    worst = max(off_grid([t for t, _ in play.onsets()], PERIOD))
+    assert worst < GRID_TOLERANCE, f"an onset is {worst * 1000:.1f} ms off the 125 ms grid"
+
+
+def take_parts(path: Path) -> dict[str, list[pretty_midi.Note]]:
+    pm = pretty_midi.PrettyMIDI(str(path))
+    return {inst.name: inst.notes for inst in pm.instruments}
+
+
+def test_accompany_plays_along_on_the_grid_and_records_both_parts(jack_server, play_factory, models):
+    play = play_factory(models["busy"], "--bars", "4", "--mode", "accompany")
+    play.connect(jack_server)
+    k = play.next_beat()
+    chord = [(k, k + 4, 60), (k, k + 4, 64), (k + 1, k + 2, 48)]
+    play.perform(chord)
+    rc, out, err = play.finish()
+    check_common(play, rc, out, err, steps=32)
+    press, release = play.at(k), play.at(k + 4)
+    # accompany plays while the performer plays ...
+    assert any(press < t < release for t, _ in play.onsets())
+    # ... but never strikes a key the performer holds (once a step has seen it)
+    held = [t for t, p in play.onsets({60, 64}) if press + 2 * PERIOD + 0.02 < t < release]
+    assert held == []
+    assert len(play.onsets({60, 64})) >= 3, "the model never plays C4/E4: the check above would prove nothing"
+    parts = take_parts(play.take)
+    assert set(parts) == {"livegen", "performer"}
+    performer = sorted((n.pitch, n.end - n.start) for n in parts["performer"])
+    assert [p for p, _ in performer] == [48, 60, 64]
+    assert np.allclose([d for _, d in performer], [BEAT, 4 * BEAT, 4 * BEAT], atol=0.03)
+    assert len(parts["livegen"]) >= len(play.onsets())
+    assert {n.pitch for n in parts["livegen"]} >= {p for _, p in play.onsets()}
+
+
+def test_call_mode_listens_answers_and_yields(jack_server, play_factory, models):
+    play = play_factory(models["busy"], "--bars", "6", "--mode", "call")
+    play.connect(jack_server)
+    k = play.next_beat()
+    phrase = [(k + i, k + i + 0.8, p) for i, p in enumerate([48, 50, 52, 53])]
+    second = [(k + 9, k + 11, 55)]
+    play.perform(phrase + second)
+    rc, out, err = play.finish()
+    check_common(play, rc, out, err, steps=48)
+    e1 = play.at(k + 3.8)
+    s2, e2 = play.at(k + 9), play.at(k + 11)
+    onsets = [t for t, _ in play.onsets()]
+    assert not [t for t in onsets if t < e1], "livegen played before the call was over"
+    answer = min(t for t in onsets if t > e1)
+    # one beat of silence (the default --silence), then the next step that can sound
+    assert e1 + 2 * PERIOD - 0.02 <= answer <= e1 + 5 * PERIOD + 0.02
+    # the performer plays again: livegen's notes are released within a step and it keeps quiet
+    assert play.sounding_at(s2 - 0.01), "livegen was silent when the performer came back"
+    # the frame computed before the performer came back still sounds at the next step (one
+    # step of look-ahead) and is cut at once; after that livegen keeps quiet
+    assert play.sounding_at(s2 + PERIOD + 0.02) == set()
+    assert not [t for t in onsets if s2 + PERIOD + 0.02 < t < e2]
+    assert [t for t in onsets if t > e2], "livegen did not answer the second call"
+    parts = take_parts(play.take)
+    assert [n.pitch for n in parts["performer"]] == [48, 50, 52, 53, 55]
+    assert parts["livegen"]
+
+
+def test_sigterm_releases_every_note_and_exits_cleanly(jack_server, play_factory, models):
+    # re-struck every beat, so the tester hears a note-on whenever it connects
+    play = play_factory(models["drone"], "--mode", "solo", "--max-note-beats", "1")
+    play.connect(jack_server)
+    end = time.monotonic() + START_TIMEOUT
+    while not play.onsets({60}):
+        assert time.monotonic() < end, "the drone never started"
+        time.sleep(0.01)
+    time.sleep(0.3 + OFFSET)  # not on a step boundary
+    assert play.sounding_at(time.monotonic()) == {60}
+    t_term = time.monotonic()
+    play.proc.send_signal(signal.SIGTERM)
+    rc, out, err = play.finish(timeout=15)
+    assert rc == 0, err[-2000:]
+    offs = [t for t, m in play.notes() if m.note == 60 and (m.type == "note_off" or m.velocity == 0)]
+    assert offs and offs[-1] > t_term
+    assert hanging(play.notes()) == []
+    assert "take written" in out
+    parts = take_parts(play.take)
+    assert {n.pitch for n in parts["livegen"]} == {60}
+
+
+def test_bad_port_names_exit_2_with_the_real_ports(jack_server, models):
+    keys = open_output("keys", virtual=True, client_name="keyboard")
+    synth = open_input("synth in", virtual=True, client_name="synth")
+    try:
+        base = [sys.executable, "-m", "livegen", "play", "--model", str(models["busy"]), "--osc-port", "0", "--no-view"]
+        # one after the other: JACK clients opened and closed concurrently by two processes
+        # have been seen to stall a loaded synchronous JACK server
+        done = {}
+        for name, ports in (("in", ["--in", "no such keyboard", "--out", "synth"]),
+                            ("out", ["--in", "keys", "--out", "no such synth"])):
+            run = subprocess.run(base + ports, capture_output=True, text=True, timeout=START_TIMEOUT)
+            done[name] = (run.stdout, run.stderr, run.returncode)
+    finally:
+        keys.close()
+        synth.close()
+    for name, expected in (("in", "'keyboard:keys'"), ("out", "'synth:synth in'")):
+        out, err, rc = done[name]
+        assert rc == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert lines[0].startswith("livegen: error: no MIDI input" if name == "in" else "livegen: error: no MIDI output")
+        assert expected in lines[0]
