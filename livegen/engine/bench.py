@@ -31,6 +31,8 @@ Figures (:func:`analyze`), times in ms:
 * ``send_error``: the scheduler's own ``actual - deadline`` (``ThreadScheduler.stats``);
 * ``transport``: arrival - send, per message (the JACK hop: with the dummy driver a message
   waits for the next JACK period, so it spreads over ``0..period``);
+* ``worst_steps``: the five latest steps as ``[step, out_error, ms since the last performer
+  note was sent]`` (to see whether input handling delays output);
 * ``late_steps`` (engine counter), ``missed_steps`` (grid steps with nothing sent),
   ``lost`` (messages sent but never received);
 * ``reaction``: performer note sent -> its echo arrives, and the same in grid steps after
@@ -154,7 +156,15 @@ def analyze(arrivals: Sequence[tuple[float, bytes]], batches: Sequence[tuple[flo
     result["transport_ms"] = _pct(hops)
     errors = {n: (t - (t0 + n * period)) * 1000 for n, t in first_arrival.items()}
     result["out_error_ms"] = _pct(list(errors.values()))
-    result["worst_steps"] = [[n, round(e, 3)] for n, e in sorted(errors.items(), key=lambda kv: -kv[1])[:5]]
+    sends = sorted(s for s, _ in performer)
+
+    def since_performer(n: int) -> float | None:
+        """ms from the latest performer note sent before step ``n``'s deadline."""
+        before = [s for s in sends if s <= t0 + n * period]
+        return round((t0 + n * period - before[-1]) * 1000, 1) if before else None
+
+    result["worst_steps"] = [[n, round(e, 3), since_performer(n)]
+                             for n, e in sorted(errors.items(), key=lambda kv: -kv[1])[:5]]
     if first_arrival:
         n1 = min(first_arrival)
         a1 = first_arrival[n1] - n1 * period
