@@ -292,8 +292,7 @@ def test_mode_switches_over_osc_and_midi_cc():
         live.midi_in.feed(mido.Message("control_change", control=29, value=0), time.monotonic())
         await live.feedback.wait_for("/livegen/mode", lambda a: a == ("call",))
         assert live.engine.params.mode == "call"
-        # the engine applies a mode at its next step and releases livegen's notes then; let that
-        # note-off leave before stopping (see the xfail test below for why)
+        # the engine applies a mode at its next step and releases livegen's notes then
         await live.steps(2)
 
     live = run_live(scenario, voice, mode="call")
@@ -315,9 +314,6 @@ class SlowOutput(MemoryOutput):
             self.gate.wait(5.0)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: Engine._release_now cancels queued note-offs "
-                   "(ThreadScheduler.cancel_pending drops every pending batch), so a note whose note-off "
-                   "was queued but not yet sent hangs")
 def test_a_queued_note_off_survives_a_stop_right_after_a_mode_switch():
     async def main() -> MemoryOutput:
         out = SlowOutput()

@@ -199,11 +199,16 @@ class Engine:
                 self.take.add(part, t, m)
 
     def _release_now(self, all_notes_off: bool = False) -> None:
-        """Cancel anything scheduled and send note-offs for every sounding note now."""
+        """Cancel anything scheduled and send note-offs for every sounding note now.
+
+        Note-offs that were queued but not yet sent are sent too (the tracker already
+        counts those notes as released).
+        """
         cancel = getattr(self.scheduler, "cancel_pending", None)
-        if cancel is not None:
-            cancel()
-        messages = self._messages(self.tracker.release_all())
+        dropped = cancel() if cancel is not None else []
+        messages = [m for m in dropped or [] if m.type == "note_off"
+                    or (m.type == "note_on" and m.velocity == 0)]
+        messages += self._messages(self.tracker.release_all())
         if all_notes_off:
             messages.append(mido.Message("control_change", channel=self.channel,
                                          control=ALL_NOTES_OFF, value=0))

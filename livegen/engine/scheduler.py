@@ -113,10 +113,16 @@ class ThreadScheduler:
                     return
             time.sleep(0.0005)
 
-    def cancel_pending(self) -> None:
-        """Drop everything not yet sent (used before an emergency release)."""
+    def cancel_pending(self) -> list[mido.Message]:
+        """Drop everything not yet sent (used before an emergency release).
+
+        Returns the dropped messages in send order, so that a caller can still send the
+        note-offs among them (dropping a queued note-off would leave a note hanging).
+        """
         with self._cv:
+            dropped = [m for _, _, batch in sorted(self._heap) for m in batch]
             self._heap.clear()
+        return dropped
 
     def close(self) -> None:
         """Send what is due, stop the thread."""
@@ -187,8 +193,10 @@ class ManualScheduler:
         self._release(self.clock.now())
         self._send(self.clock.now(), list(messages))
 
-    def cancel_pending(self) -> None:
+    def cancel_pending(self) -> list[mido.Message]:
+        dropped = [m for _, _, batch in sorted(self._heap) for m in batch]
         self._heap.clear()
+        return dropped
 
     def flush(self, timeout: float = 0.0) -> None:
         self._release(self.clock.now())
