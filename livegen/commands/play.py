@@ -40,6 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--osc-feedback", default=None, metavar="HOST:PORT", help="send values and state here")
     p.add_argument("--record", type=Path, default=None, help="write performer and livegen tracks here")
     p.add_argument("--no-view", action="store_true", help="no live status line")
+    p.add_argument("--lyrics", nargs="?", const="lyrics", default=None, metavar="MODEL",
+                   help="stream one generated lyrics line per bar over OSC (default model: lyrics)")
+    p.add_argument("--lyrics-to", default=None, metavar="HOST:PORT",
+                   help="where lyrics lines go (default: the --osc-feedback target)")
+    p.add_argument("--lyrics-every", type=int, default=1, metavar="BARS", help="bars per lyrics line")
+    p.add_argument("--lyrics-artist", default=None, help="artist/collection label of the lyrics model")
+    p.add_argument("--lyrics-prime", default="", help="text the first lyrics line starts with")
     p.add_argument("--demo", action="store_true",
                    help="no hardware needed: start JACK, play a built-in phrase into livegen, record both")
     p.set_defaults(func=run)
@@ -92,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     configure_for_stepping(1)
     sys.setswitchinterval(0.0005)  # let the precise send thread get the GIL quickly
     voice, meta, spb = _build_voice(args.model, args.seed)
-    spb = args.steps_per_beat or spb
+    text_voice = hasattr(voice, "wait_ready")  # ABC tunes: a fixed sixteenth-note grid
+    spb = spb if text_voice else (args.steps_per_beat or spb)
     if spb < 1:
         raise LivegenError("--steps-per-beat must be at least 1")
     if (args.clock == "midi" or args.send_clock) and 24 % spb:
@@ -115,8 +123,20 @@ def run(args: argparse.Namespace) -> int:
         args.virtual = True
         if args.bars is None:
             args.bars = 13
-    midi_in = midi_out = None
+    midi_in = midi_out = lyrics = None
     try:
+        if args.lyrics:
+            from livegen.lyrics_live import build_lyrics_streamer
+
+            target = args.lyrics_to or args.osc_feedback
+            if not target:
+                raise LivegenError("--lyrics needs a destination: add --lyrics-to HOST:PORT or "
+                                   "--osc-feedback HOST:PORT")
+            lyrics = build_lyrics_streamer(args.lyrics, target, seed=args.seed, every_bars=args.lyrics_every,
+                                           artist=args.lyrics_artist, prime=args.lyrics_prime)
+            lyrics.wait_ready(timeout=10.0)  # a line is ready for the first downbeat
+        if text_voice:
+            voice.wait_ready(10.0)  # the first tune is ready before bar 1
         if not args.virtual:
             _check_port_names(args.inp, args.out)
         # the output first: once the input exists its rtmidi callback may take the GIL on the MIDI
@@ -132,13 +152,19 @@ def run(args: argparse.Namespace) -> int:
                               send_clock=args.send_clock, osc_host=args.osc_host,
                               osc_port=args.osc_port or None, osc_feedback=args.osc_feedback,
                               record=args.record)
-        session = LiveSession(voice, params, midi_in, midi_out, options, on_status=view)
+        session = LiveSession(voice, params, midi_in, midi_out, options, on_status=view,
+                              on_downbeat=lyrics.on_downbeat if lyrics else None,
+                              on_control=lyrics.on_control if lyrics else None)
         print(f"livegen: playing {args.model} ({spb} steps/beat) in {args.mode} mode at {args.bpm:g} BPM"
               f"{'' if args.bars is None else f' for {args.bars} bars'}; Ctrl-C stops", file=sys.stderr)
         engine = asyncio.run(session.run())
         if view is not None:
             view.close()
     finally:
+        if lyrics is not None:
+            lyrics.close()
+        if hasattr(voice, "close"):
+            voice.close()
         if performer is not None:
             try:
                 performer.wait(timeout=10)

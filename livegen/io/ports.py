@@ -440,7 +440,12 @@ class _Reconnecting:
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         if require:
-            match_port(query, self._lister(), self.kind)  # raise now with the candidates
+            try:
+                match_port(query, self._lister(), self.kind)  # raise now with the candidates
+            except BaseException:
+                if self._own_lister and hasattr(self._lister, "close"):
+                    self._lister.close()  # a leaked JACK client stalls the server at exit
+                raise
         self.check()
         if background:
             self._thread = threading.Thread(target=self._watch, name=f"livegen-reconnect-{self.kind}", daemon=True)
