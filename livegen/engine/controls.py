@@ -306,6 +306,8 @@ FEEDBACK: Mapping[str, Feedback] = MappingProxyType({f.name: f for f in (
     Feedback("lyrics_line", f"{OSC_PREFIX}/lyrics/line", "string", "one generated lyrics line per bar"),
     Feedback("status", f"{OSC_PREFIX}/status", "string", "engine state: listening, answering, muted, stopped"),
     Feedback("beat", f"{OSC_PREFIX}/beat", "int", "beat counter since start (0, 1, 2, ...)"),
+    Feedback("lateness", f"{OSC_PREFIX}/lateness", "float",
+             "timing health once a beat: late (skipped) steps so far, last wake-up lateness in ms"),
 )})
 
 
