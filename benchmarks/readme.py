@@ -1,0 +1,77 @@
+"""Render benchmarks/results.json into the README's benchmark section (between markers).
+
+    python -m benchmarks.readme
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def render(d: dict) -> str:
+    out = ["## Benchmarks", "",
+           "Measured on this 2-core CPU machine; medians and ratios from one run each, side by side. "
+           "Raw numbers: `benchmarks/results.json`. Reproduce with the command under each table.", ""]
+    if "step_latency" in d:
+        s = d["step_latency"]
+        out += ["### Per-step latency (model step + sampling, batch 1, one thread)", "",
+                "| model | kind | median ms | p99 ms | max ms | of which sampling (median ms) |", "|---|---|---|---|---|---|"]
+        out += [f"| `{r['model']}` | {r['kind']} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['max_ms']:.3f} | "
+                f"{r['sampling_median_ms']:.3f} |" for r in s["rows"]]
+        out += ["", f"`python -m benchmarks.step_latency` ({s['steps']} steps per model, {s['machine']['date']})", ""]
+    if "engine" in d:
+        e = d["engine"]
+        out += ["### Live engine over real JACK ports (240 BPM sixteenths, 62.5 ms steps)", "",
+                "| condition | output error vs grid median / p99 / max (ms) | send error p99 (ms) | missed steps | "
+                "reaction median / max (ms) | load avg |", "|---|---|---|---|---|---|"]
+        for cond in ("idle", "loaded"):
+            r = e.get(cond)
+            if not r:
+                continue
+            o, rt = r["out_error_ms"], r["reaction_ms"]
+            out.append(f"| {cond}{' (other core busy)' if cond == 'loaded' else ''} | {o['median']:.2f} / "
+                       f"{o['p99']:.2f} / {o['max']:.2f} | {r['send_error_ms']['p99']:.3f} | {r['missed_steps']} | "
+                       f"{rt['median']:.0f} / {rt['max']:.0f} | {r['load_average'][0]:.1f} |")
+        out += ["", f"`{e.get('command', 'livegen bench')}`. Goals: p99 <= 1 ms idle, <= 2 ms loaded, "
+                "0 missed steps. The output error includes JACK's own delivery (its period); the send "
+                "error is livegen's scheduler alone. Details and caveats: docs/live.md.", ""]
+    if "gradient_checkpointing" in d:
+        g = d["gradient_checkpointing"]
+        out += [f"### Gradient checkpointing over time ({g['frames']}-frame sequence, batch {g['batch']}, "
+                f"{g['layers']}x{g['hidden']} LSTM)", "",
+                "| segment (frames) | activation memory plain / checkpointed (MB) | ratio | time plain / "
+                "checkpointed (s) | time overhead |", "|---|---|---|---|---|"]
+        out += [f"| {r['segment']} | {r['plain_activation_mb']} / {r['checkpointed_activation_mb']} | "
+                f"{r['memory_ratio']}x | {r['plain_s']} / {r['checkpointed_s']} | +{r['time_overhead_pct']}% |"
+                for r in g["rows"]]
+        out += ["", "`python -m benchmarks.checkpointing` (peak RSS of a fresh process over the "
+                "forward+backward, minus RSS before it). Goal: >= 4x less activation memory for <= 35% more time.", ""]
+    if "training" in d:
+        t = d["training"]
+        tp = t["throughput_frames_per_s"]
+        out += ["### Training", "", "| what | figure |", "|---|---|"]
+        out += [f"| throughput, Bernoulli 2x256 (1 thread) | {tp['bernoulli_2x256']:,} frames/s |",
+                f"| throughput, NADE 2x256 + 128 (1 thread) | {tp['nade_2x256_h128']:,} frames/s |"]
+        if "time_to_valid_nll_3" in t:
+            r = t["time_to_valid_nll_3"]
+            out.append(f"| from scratch to Nottingham valid NLL <= 3.0 ({r['head']}) | {r['seconds']:.0f} s "
+                       f"({r['epochs']} epochs; valid {r['valid_nll']}, test {r['test_nll']}) |")
+        out += ["", "`python -m benchmarks.training`", ""]
+    return "\n".join(out)
+
+
+def main() -> None:
+    d = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    a, b = text.index(start) + len(start), text.index(end)
+    readme.write_text(text[:a] + "\n" + render(d) + "\n" + text[b:])
+    print(render(d))
+
+
+if __name__ == "__main__":
+    main()
