@@ -53,7 +53,7 @@ def main() -> None:
         print(f"{name}: {measured[name]}", file=sys.stderr)
 
     def cell(v: float | None) -> str:
-        return "—" if v is None else f"{v:.2f}"
+        return "—" if v is None else f"{v:g}"
 
     header = "| model | " + " | ".join(TITLES[s] for s in SETS) + " | source |"
     lines = [header, "|" + "---|" * (len(SETS) + 2)]

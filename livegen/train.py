@@ -115,6 +115,7 @@ def segment_loss(
     cond: torch.Tensor | None,
     checkpoint_every: int = 0,
     recompute: bool = True,
+    reentrant: bool = True,
 ) -> tuple[torch.Tensor, LSTMState]:
     """Summed masked loss of one window and the state after it.
 
@@ -123,6 +124,8 @@ def segment_loss(
     input state is kept: activation memory falls from O(window) to O(segment).
     Gradients equal plain BPTT's; dropout masks are replayed from the saved RNG state
     (``recompute=False`` runs the same segments without checkpointing, for comparison).
+    ``reentrant=False`` uses torch's non-reentrant checkpoint (needed under
+    DistributedDataParallel; its first pass builds a graph and costs more).
     """
     if checkpoint_every <= 0:
         logits, state = model(x, state, cond)
@@ -135,11 +138,16 @@ def segment_loss(
     if state is None:
         state = getattr(model, "module", model).init_state(x.shape[0])
     h, c = state
+    if recompute and reentrant and not h.requires_grad:
+        # the reentrant checkpoint only tracks segments whose inputs need a gradient
+        h = h.detach().requires_grad_()
     total = x.new_zeros((), dtype=torch.float32)
     for s in range(0, x.shape[1], checkpoint_every):
         seg = slice(s, s + checkpoint_every)
         if recompute:
-            loss, h, c = checkpoint(run, x[:, seg], y[:, seg], mask[:, seg], h, c, use_reentrant=False)
+            # reentrant: the first pass runs under no_grad (cheaper than a graph-building
+            # forward), the recomputation builds the segment's graph during backward
+            loss, h, c = checkpoint(run, x[:, seg], y[:, seg], mask[:, seg], h, c, use_reentrant=reentrant)
         else:
             loss, h, c = run(x[:, seg], y[:, seg], mask[:, seg], h, c)
         total = total + loss
@@ -296,7 +304,8 @@ def _train_batch(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn, ba
         m = batch.mask[:, w]
         n = float(m.sum())
         loss, state = segment_loss(net, loss_fn, batch.x[:, w], batch.y[:, w], m, state,
-                                   batch.cond, cfg.checkpoint_every)
+                                   batch.cond, cfg.checkpoint_every,
+                                   reentrant=not isinstance(net, nn.parallel.DistributedDataParallel))
         opt.zero_grad(set_to_none=True)
         (loss / max(n, 1.0)).backward()
         nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
