@@ -63,7 +63,7 @@ def test_sampler_draws_from_the_model_distribution() -> None:
         logits = m.conditional_logits(params, v)[0]
         lp = 0.0
         for bit, p in zip(bits, (60, 64, 67)):
-            z = float(logits[p - 21])
+            z = float(logits[p - 21].detach())
             lp += -np.logaddexp(0, -z) if bit else -np.logaddexp(0, z)
         exp[bits] = np.exp(lp)
     total = sum(exp.values())
