@@ -193,7 +193,10 @@ def test_reconnecting_output_drops_while_gone_and_reopens_by_name():
     assert out.check() is True and out.reconnects == 1 and out.name == "Synth A 24:0"
     out.send(mido.Message("note_on", note=62))
     assert [m.note for m in dev.opened[0].messages] == [60]
-    assert [m.note for m in dev.opened[1].messages] == [62]
+    # after a reconnect the device first gets All Notes Off on every channel
+    reopened = dev.opened[1].messages
+    assert [(m.channel, m.control) for m in reopened[:16]] == [(c, 123) for c in range(16)]
+    assert [m.note for m in reopened[16:]] == [62]
     out.close()
     assert dev.opened[1].closed
 

@@ -142,7 +142,12 @@ def run(args: argparse.Namespace) -> int:
         # the output first: once the input exists its rtmidi callback may take the GIL on the MIDI
         # system's thread, and opening a JACK port meanwhile can stall the JACK graph
         midi_out = open_output(args.out, virtual=args.virtual, reconnect=not args.virtual)
-        midi_in = open_input(args.inp, virtual=args.virtual) if (args.inp or args.virtual) else None
+        if args.inp and not args.virtual:
+            from livegen.io.ports import ReconnectingInput
+
+            midi_in = ReconnectingInput(args.inp)  # reopened by name if the keyboard comes back
+        else:
+            midi_in = open_input(None, virtual=True) if args.virtual else None
         if args.demo:
             performer = subprocess.Popen([sys.executable, "-m", "livegen.demo", "--bpm", str(args.bpm),
                                           "--calls", "3"], env=dict(os.environ))

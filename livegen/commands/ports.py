@@ -30,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
     if not inputs and not outputs:
         print("\nNo MIDI ports. Connect a device, or let livegen create virtual ports with --virtual "
               "(Windows: create one with loopMIDI; macOS: enable the IAC bus).")
-    print("\nName a port with any unambiguous part of it, e.g. --output 'synth' (case-insensitive).")
+    print("\nName a port with any unambiguous part of it, e.g. `livegen play --in 'keyboard' --out 'synth'` (case-insensitive).")
     return 0

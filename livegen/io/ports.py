@@ -500,7 +500,12 @@ class _Reconnecting:
                 self._port, self._port_name, self.name = port, target, target
             self.opens += 1
             log.info("MIDI %s %r %s", self.kind, target, "reconnected" if self.opens > 1 else "connected")
+            if self.opens > 1:
+                self._on_reconnect(port)
         return self.connected
+
+    def _on_reconnect(self, port: Any) -> None:
+        """Hook run after a device came back (outputs silence it)."""
 
     @property
     def reconnects(self) -> int:
@@ -554,6 +559,14 @@ class ReconnectingOutput(_Reconnecting):
 
     def _open_device(self, name: str) -> Any:
         return open_output(name, client_name=self.client_name)
+
+    def _on_reconnect(self, port: Any) -> None:
+        # whatever was sounding when the device left may have lost its note-off: silence all
+        for channel in range(16):
+            try:
+                port.send(mido.Message("control_change", channel=channel, control=123, value=0))
+            except Exception:
+                return
 
     def send(self, msg: mido.Message) -> None:
         failed = None
