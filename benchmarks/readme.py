@@ -22,6 +22,12 @@ def render(d: dict) -> str:
         out += [f"| `{r['model']}` | {r['kind']} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['max_ms']:.3f} | "
                 f"{r['sampling_median_ms']:.3f} |" for r in s["rows"]]
         out += ["", f"`python -m benchmarks.step_latency` ({s['steps']} steps per model, {s['machine']['date']})", ""]
+    if "char_sampling" in d:
+        c = d["char_sampling"]
+        out += ["### Character sampling (one LSTM step + one draw per char, batch 1, one thread)", "",
+                "| model | sampler | chars/s |", "|---|---|---|"]
+        out += [f"| `{r['model']}` | {r['sampler']} | {r['chars_per_s']:,} |" for r in c["rows"]]
+        out += ["", "`python -m benchmarks.char_sampling`. Goal: >= 2,000 chars/s.", ""]
     if "engine" in d:
         e = d["engine"]
         out += ["### Live engine over real JACK ports (240 BPM sixteenths, 62.5 ms steps)", "",
