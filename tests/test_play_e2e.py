@@ -41,7 +41,8 @@ PERIOD = BEAT / 2  # the models' steps_per_beat is 2
 CHANNEL = 3  # --channel is 1-based; mido channel 2
 #: the tester plays 0.3 step after livegen's beats, so no performer event sits on a step boundary
 OFFSET = 0.3 * PERIOD
-GRID_TOLERANCE = 0.010  # s: generous on purpose (JACK period 2.7 ms, a busy machine)
+GRID_TOLERANCE = 0.030  # s: on the 125 ms grid, not timing precision (a non-realtime JACK on a loaded
+# machine delays single deliveries by 10-20 ms; precision is measured by `livegen bench`)
 START_TIMEOUT = 60.0  # s: importing torch on a loaded 2-core machine is slow
 
 
