@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from engine_helpers import balanced, make_engine
 
 from livegen.abc_gen import AbcTuneSampler, key_from_pitch_classes, key_from_pitches, key_name
@@ -23,12 +22,6 @@ MODEL = Path(__file__).resolve().parents[1] / "models" / "irish.pt"
 E_DORIAN = [64, 66, 67, 69, 71, 73, 74]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -28,13 +28,6 @@ TEXTS = ["the cat sat on the mat\nand sang\n", "O bury me not\non the lone prair
 LABELS = ["cowboy", "cats", "hymns"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny nets run far faster on one thread when the cores are busy (training runs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _net(n_labels: int = 3, mode: str = "embedding", layers: int = 2, seed: int = 0) -> tuple[CharLSTM, Vocab]:

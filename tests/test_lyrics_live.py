@@ -24,12 +24,6 @@ LABELS = ["cowboy", "hymns"]
 LINE_ADDRESS = FEEDBACK["lyrics_line"].address
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class RecordingGenerator(TextGenerator):

@@ -20,13 +20,6 @@ N = 20_000
 LOGITS = torch.tensor([2.0, 1.0, 0.5, 0.0, -0.5, -1.0, -1.5, 0.8])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny nets run far faster on one thread when the cores are busy (training runs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _counts(draws: torch.Tensor, k: int) -> np.ndarray:
