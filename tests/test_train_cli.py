@@ -44,6 +44,12 @@ def test_nade_head_with_gradient_checkpointing(tmp_path) -> None:
     assert model.kind == "roll-nade" and meta["data"] == "jsb"
 
 
+def test_bad_training_flags_are_one_clear_line(tmp_path, capsys) -> None:
+    assert main(["train", "roll", "--data", "jsb", "--epochs", "0", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_missing_dataset_is_one_clear_line(tmp_path, capsys) -> None:
     assert main(["train", "roll", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.pt")]) == 2
     err = capsys.readouterr().err.strip()

@@ -61,6 +61,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _config(args: argparse.Namespace):
     from livegen.train import TrainConfig
 
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--window", args.window)):
+        if value < 1:
+            raise LivegenError(f"{flag} must be at least 1, got {value}")
+    if not args.lr > 0:
+        raise LivegenError(f"--lr must be positive, got {args.lr}")
+
     return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, window=args.window, lr=args.lr,
         clip=args.clip, weight_decay=args.weight_decay, patience=args.patience,
