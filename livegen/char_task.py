@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,44 @@ def char_task(
     return task_from_splits(train_songs, valid_songs, vocab, labels)
 
 
+def abc_key_augment(
+    tunes: Sequence[str], encoded: Sequence[torch.Tensor], vocab: Vocab, fifths_range: tuple[int, int]
+) -> Callable[[torch.Tensor, random.Random], torch.Tensor]:
+    """Transposition augmentation for ABC: every epoch each training tune is shown in a random
+    key of its own mode, its own key or one whose signature has ``fifths_range[0]`` to
+    ``fifths_range[1]`` sharps (negative = flats), rewritten by
+    :func:`livegen.music.abc_transpose.transpose_abc` (tunes it cannot move stay as they are).
+
+    Args:
+        tunes: the training tunes' texts; ``encoded``: their ``(T,)`` id tensors (same order).
+
+    Returns:
+        A :attr:`SeqTask.augment` callback.
+    """
+    from livegen.music.abc_transpose import AbcTransposeError, key_targets, transpose_abc
+
+    choices: dict[int, list[torch.Tensor]] = {}
+    moved = 0
+    for text, ids in zip(tunes, encoded, strict=True):
+        versions = [ids]
+        key_line = next((line for line in text.split("\n") if line.startswith("K:")), None)
+        for target in key_targets(key_line[2:], fifths_range) if key_line else []:
+            try:
+                versions.append(encode_song(transpose_abc(text, target), vocab))
+            except AbcTransposeError:
+                continue
+        moved += len(versions) > 1
+        choices[id(ids)] = versions
+    log.info("key augmentation: %d of %d tunes in up to %d keys", moved, len(tunes),
+             fifths_range[1] - fifths_range[0] + 1)
+
+    def augment(seq: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        versions = choices.get(id(seq))
+        return rng.choice(versions) if versions else seq
+
+    return augment
+
+
 def text_task(train_texts: Sequence[str], valid_texts: Sequence[str], vocab: Vocab) -> SeqTask:
     """Unlabelled texts already split (e.g. ABC tunes from livegen.data.abc) -> task."""
     return task_from_splits([Song(t, "") for t in train_texts], [Song(t, "") for t in valid_texts],
@@ -175,6 +214,7 @@ def train_char_model(
     valid_fraction: float = 0.07,
     min_count: int = 3,
     resume: bool = False,
+    transpose_keys: tuple[int, int] | None = None,
 ) -> TrainResult:
     """Train a character LSTM and write its best checkpoint to ``out``.
 
@@ -190,6 +230,8 @@ def train_char_model(
         valid_fraction: lyrics only: share of whole songs held out (ABC uses the fixed
             5% valid / 10% test split of livegen.data.abc).
         min_count: characters seen fewer times in the training songs map to the unknown id.
+        transpose_keys: ABC only: key augmentation over signatures from ``[0]`` to ``[1]``
+            sharps (:func:`abc_key_augment`); None = off.
 
     The checkpoint meta holds ``vocab``, ``labels``, ``separator``, ``data``, ``text_kind``,
     ``split`` and ``metrics``: held-out nats/char over whole songs (``valid_*``, overall and
@@ -202,6 +244,10 @@ def train_char_model(
     labels = labels_of(s for part in splits.values() for s in part) if conditioned else None
     vocab = build_vocab([s.text for s in splits["train"]] + [SEPARATOR], min_count=min_count)
     task = task_from_splits(splits["train"], splits["valid"], vocab, labels)
+    if transpose_keys is not None:
+        if kind != "abc":
+            raise LivegenError("--transpose-keys applies to ABC tunes only (train abc)")
+        task.augment = abc_key_augment([s.text for s in splits["train"]], task.train, vocab, transpose_keys)
     torch.manual_seed(cfg.seed)
     config = CharConfig(
         vocab_size=len(vocab), embed=embed, hidden=hidden, layers=layers, dropout=dropout,
@@ -222,7 +268,8 @@ def train_char_model(
         "labels": list(labels or []),
         "separator": SEPARATOR,
         "split": split_info,
-        "train": {"min_count": min_count, "artists": list(artists or [])},
+        "train": {"min_count": min_count, "artists": list(artists or []),
+                  "transpose_keys": list(transpose_keys) if transpose_keys else None},
     }
     log.info("%s: %s songs, %d chars in vocab, %d labels, %d parameters", data,
              " / ".join(f"{len(v)} {k}" for k, v in splits.items()), len(vocab), len(labels or []),

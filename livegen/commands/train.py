@@ -54,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         c.add_argument("--data", required=True, help="path to the data (file or folder)")
         c.add_argument("--embed", type=int, default=256 if kind == "abc" else 64)
         c.add_argument("--label-mode", choices=["embedding", "onehot", "none"], default="embedding")
+        if kind == "abc":
+            c.add_argument("--transpose-keys", default=None, metavar="LO:HI",
+                           help="augment: each epoch show every tune in a random key of its mode with "
+                                "LO..HI sharps (negative = flats), e.g. --transpose-keys=-2:4")
         _common(c, out, epochs=30, window=100, batch=32, lr=2e-3)
         c.set_defaults(func=_train_char)
 
@@ -117,6 +121,19 @@ def _train_roll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_range(spec: str | None) -> tuple[int, int] | None:
+    """``"-2:4"`` -> ``(-2, 4)`` (signatures from 2 flats to 4 sharps); None stays None."""
+    if spec is None:
+        return None
+    try:
+        lo, hi = (int(v) for v in spec.split(":"))
+    except ValueError:
+        raise LivegenError(f"--transpose-keys wants LO:HI sharps such as -2:4, got {spec!r}") from None
+    if not -7 <= lo <= hi <= 7:
+        raise LivegenError(f"--transpose-keys {spec}: need -7 <= LO <= HI <= 7 (flats negative)")
+    return lo, hi
+
+
 def _train_char(args: argparse.Namespace) -> int:
     import torch
 
@@ -131,6 +148,7 @@ def _train_char(args: argparse.Namespace) -> int:
         kind=args.kind, data=args.data, out=args.out, cfg=_config(args), hidden=args.hidden,
         layers=args.layers, embed=args.embed, label_mode=args.label_mode,
         progress=ProgressBar("chars"), dropout=args.dropout, resume=args.resume,
+        transpose_keys=_key_range(getattr(args, "transpose_keys", None)),
     )
     print(f"best valid NLL {result.best_valid_nll:.4f} nats/char at epoch {result.best_epoch}; "
           f"wrote {Path(args.out)}")
