@@ -5,7 +5,7 @@ cut into windows of ``window`` steps; the LSTM state is carried from window to w
 (detached, so gradients stop at the window edge) and reset between batches. Optional
 gradient checkpointing over time recomputes each ``checkpoint_every``-step segment in the
 backward pass instead of storing its activations. Adam with gradient-norm clipping,
-validation NLL after every epoch, the best checkpoint kept, early stopping, resume, seeding,
+validation NLL after every epoch, optional weight averaging (EMA), the best checkpoint kept, early stopping, resume, seeding,
 and torch's DistributedDataParallel (``torchrun``, gloo) are all here.
 """
 
@@ -16,7 +16,8 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ class TrainConfig:
         threads: torch intra-op threads (0 = torch's default).
         lr_decay: multiply the learning rate by this after an epoch without improvement.
         target_nll: stop as soon as the validation NLL is at or below this (0 = never).
+        ema: Polyak averaging: after every optimiser step keep ``avg = ema * avg + (1 - ema) *
+            weights``; validation, the best checkpoint and early stopping use the averaged
+            weights (0 = off; 0.999 is a usual value).
     """
 
     epochs: int = 100
@@ -65,6 +69,35 @@ class TrainConfig:
     threads: int = 0
     lr_decay: float = 0.5
     target_nll: float = 0.0
+    ema: float = 0.0
+
+
+class WeightAverage:
+    """Exponential moving average of a model's parameters (see :attr:`TrainConfig.ema`)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.model, self.decay = model, decay
+        self.shadow = [p.detach().clone() for p in model.parameters()]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Fold the current weights into the average (call after each optimiser step)."""
+        for avg, p in zip(self.shadow, self.model.parameters(), strict=True):
+            avg.mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
+
+    @contextmanager
+    def swapped_in(self) -> Iterator[None]:
+        """Inside the block the model holds the averaged weights; its own come back after."""
+        saved = [p.detach().clone() for p in self.model.parameters()]
+        with torch.no_grad():
+            for p, avg in zip(self.model.parameters(), self.shadow, strict=True):
+                p.copy_(avg)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, own in zip(self.model.parameters(), saved, strict=True):
+                    p.copy_(own)
 
 
 @dataclass
@@ -216,12 +249,15 @@ def train(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start_epoch, best, best_epoch, bad = 0, math.inf, -1, 0
     history: list[dict[str, float]] = []
+    average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     if resume and _state_path(out).exists():
         st = torch.load(_state_path(out), map_location="cpu", weights_only=True)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         start_epoch, best, best_epoch, bad = st["epoch"], st["best"], st["best_epoch"], st["bad"]
         history = list(st.get("history", []))
+        if average is not None and "ema" in st:
+            average.shadow = [t.clone() for t in st["ema"]]
         log.info("resumed at epoch %d (best valid NLL %.4f)", start_epoch, best)
 
     t_start = time.perf_counter()
@@ -241,7 +277,7 @@ def train(
         ep_loss, ep_steps = 0.0, 0
         for bi, batch in enumerate(batches):
             batch = batch.pad_to(_all_max(batch.steps))
-            steps, loss_sum = _train_batch(net, opt, task.loss_fn, batch, cfg)
+            steps, loss_sum = _train_batch(net, opt, task.loss_fn, batch, cfg, average)
             ep_loss += loss_sum
             ep_steps += steps
             total_steps += steps
@@ -252,7 +288,8 @@ def train(
                 progress(Progress(epoch + 1, cfg.epochs, bi + 1, len(batches),
                                   ep_loss / max(ep_steps, 1), rate,
                                   elapsed / (bi + 1) * left))
-        score = score_sequences(model, task.valid, task.loss_fn, task.valid_labels)
+        with average.swapped_in() if average is not None else nullcontext():
+            score = score_sequences(model, task.valid, task.loss_fn, task.valid_labels)
         vsum, vsteps = _all_sum([score.nll_sum, float(score.steps)])
         valid_nll = vsum / max(vsteps, 1)
         train_nll = _all_sum([ep_loss, float(ep_steps)])
@@ -267,7 +304,8 @@ def train(
                               "world_size": world}
                 m.setdefault("metrics", {})["valid_nll"] = round(valid_nll, 5)
                 m["history"] = [{k: round(v, 4) for k, v in h.items()} for h in history]
-                save_checkpoint(out, model, m)
+                with average.swapped_in() if average is not None else nullcontext():
+                    save_checkpoint(out, model, m)
         else:
             bad += 1
             for group in opt.param_groups:
@@ -275,7 +313,8 @@ def train(
         if rank == 0:
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                         "epoch": epoch + 1, "best": best, "best_epoch": best_epoch, "bad": bad,
-                        "history": history}, _state_path(out))
+                        "history": history,
+                        **({"ema": average.shadow} if average is not None else {})}, _state_path(out))
         if progress and rank == 0:
             progress(Progress(epoch + 1, cfg.epochs, len(batches), len(batches),
                               history[-1]["train_nll"], ep_steps * world / max(history[-1]["seconds"], 1e-9),
@@ -294,7 +333,7 @@ def train(
 
 
 def _train_batch(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn, batch: Batch,
-                 cfg: TrainConfig) -> tuple[int, float]:
+                 cfg: TrainConfig, average: WeightAverage | None = None) -> tuple[int, float]:
     """One batch of truncated BPTT: returns (scored steps, summed loss)."""
     state = None
     total_steps = float(batch.mask.sum())
@@ -310,6 +349,8 @@ def _train_batch(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn, ba
         (loss / max(n, 1.0)).backward()
         nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
         opt.step()
+        if average is not None:
+            average.update()
         state = detach_state(state)
         loss_total += float(loss.detach())
     return int(total_steps), loss_total

@@ -44,6 +44,28 @@ def test_nade_head_with_gradient_checkpointing(tmp_path) -> None:
     assert model.kind == "roll-nade" and meta["data"] == "jsb"
 
 
+def test_weight_averaging_keeps_the_averaged_weights(tmp_path) -> None:
+    from livegen.data.polyphonic import load_rolls
+    from livegen.scoring import score_sequences
+    from livegen.tasks import roll_task
+
+    out = tmp_path / "e.pt"
+    assert main(["train", "roll", "--data", str(MIDI_DIR), "--epochs", "2", "--ema", "0.9",
+                 "--out", str(out), *TINY]) == 0
+    model, meta = load_checkpoint(out)
+    state = torch.load(tmp_path / "e.train-state.pt", weights_only=True)
+    # the checkpoint holds the average, not the raw weights the optimiser ended on
+    saved = dict(model.named_parameters())
+    raw = state["model"]
+    assert any(not torch.equal(saved[k].detach(), raw[k]) for k in saved)
+    if meta["train"]["best_epoch"] == 2:
+        assert all(torch.equal(p.detach(), a) for p, a in zip(model.parameters(), state["ema"], strict=True))
+    # the recorded validation NLL is that of the saved (averaged) weights
+    task = roll_task(load_rolls(str(MIDI_DIR)))
+    score = score_sequences(model, task.valid, task.loss_fn)
+    assert abs(score.nll_per_step - meta["metrics"]["valid_nll"]) < 1e-3
+
+
 def test_bad_training_flags_are_one_clear_line(tmp_path, capsys) -> None:
     assert main(["train", "roll", "--data", "jsb", "--epochs", "0", "--out", str(tmp_path / "x.pt")]) == 2
     assert "--epochs must be at least 1" in capsys.readouterr().err

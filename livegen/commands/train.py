@@ -21,6 +21,8 @@ def _common(p: argparse.ArgumentParser, out: str, epochs: int, window: int, batc
     p.add_argument("--lr-decay", type=float, default=0.5, help="LR factor after an epoch without improvement")
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                    help="gradient checkpointing over time: segment length (0 = off)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="validate and keep exponentially averaged weights (e.g. 0.999; 0 = off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     p.add_argument("--resume", action="store_true", help="continue from OUT's .train-state.pt")
@@ -68,6 +70,8 @@ def _config(args: argparse.Namespace):
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--window", args.window)):
         if value < 1:
             raise LivegenError(f"{flag} must be at least 1, got {value}")
+    if not 0 <= args.ema < 1:
+        raise LivegenError(f"--ema must be in [0, 1), got {args.ema}")
     if not args.lr > 0:
         raise LivegenError(f"--lr must be positive, got {args.lr}")
 
@@ -75,7 +79,7 @@ def _config(args: argparse.Namespace):
         epochs=args.epochs, batch_size=args.batch_size, window=args.window, lr=args.lr,
         clip=args.clip, weight_decay=args.weight_decay, patience=args.patience,
         checkpoint_every=args.checkpoint_every, seed=args.seed, threads=args.threads,
-        lr_decay=args.lr_decay,
+        lr_decay=args.lr_decay, ema=args.ema,
     )
 
 
