@@ -215,6 +215,7 @@ def train_char_model(
     min_count: int = 3,
     resume: bool = False,
     transpose_keys: tuple[int, int] | None = None,
+    copy: int = 0,
 ) -> TrainResult:
     """Train a character LSTM and write its best checkpoint to ``out``.
 
@@ -232,6 +233,8 @@ def train_char_model(
         min_count: characters seen fewer times in the training songs map to the unknown id.
         transpose_keys: ABC only: key augmentation over signatures from ``[0]`` to ``[1]``
             sharps (:func:`abc_key_augment`); None = off.
+        copy: memory size of a copy head trained with the net (see
+            :class:`~livegen.nets.copy_head.CopyHead`); 0 = none.
 
     The checkpoint meta holds ``vocab``, ``labels``, ``separator``, ``data``, ``text_kind``,
     ``split`` and ``metrics``: held-out nats/char over whole songs (``valid_*``, overall and
@@ -252,7 +255,7 @@ def train_char_model(
     config = CharConfig(
         vocab_size=len(vocab), embed=embed, hidden=hidden, layers=layers, dropout=dropout,
         n_labels=len(labels) if labels else 0, label_dim=label_dim,
-        label_mode=label_mode if conditioned else "embedding",
+        label_mode=label_mode if conditioned else "embedding", copy=copy,
     )
     model = CharLSTM(config)
     split_info: dict[str, Any] = {name: len(part) for name, part in splits.items()}

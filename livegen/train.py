@@ -164,27 +164,28 @@ def segment_loss(
         logits, state = model(x, state, cond)
         return (loss_fn(logits, y) * mask).sum(), state
 
-    def run(xs: torch.Tensor, ys: torch.Tensor, ms: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
-        logits, (h2, c2) = model(xs, (h, c), cond)
-        return (loss_fn(logits, ys) * ms).sum(), h2, c2
+    def run(xs: torch.Tensor, ys: torch.Tensor, ms: torch.Tensor, *st: torch.Tensor):
+        logits, new_state = model(xs, tuple(st), cond)
+        return ((loss_fn(logits, ys) * ms).sum(), *new_state)
 
     if state is None:
         state = getattr(model, "module", model).init_state(x.shape[0])
-    h, c = state
-    if recompute and reentrant and not h.requires_grad:
+    st = tuple(state)
+    if recompute and reentrant and not st[0].requires_grad:
         # the reentrant checkpoint only tracks segments whose inputs need a gradient
-        h = h.detach().requires_grad_()
+        st = (st[0].detach().requires_grad_(), *st[1:])
     total = x.new_zeros((), dtype=torch.float32)
     for s in range(0, x.shape[1], checkpoint_every):
         seg = slice(s, s + checkpoint_every)
         if recompute:
             # reentrant: the first pass runs under no_grad (cheaper than a graph-building
             # forward), the recomputation builds the segment's graph during backward
-            loss, h, c = checkpoint(run, x[:, seg], y[:, seg], mask[:, seg], h, c, use_reentrant=reentrant)
+            loss, *st = checkpoint(run, x[:, seg], y[:, seg], mask[:, seg], *st, use_reentrant=reentrant)
         else:
-            loss, h, c = run(x[:, seg], y[:, seg], mask[:, seg], h, c)
+            loss, *st = run(x[:, seg], y[:, seg], mask[:, seg], *st)
+        st = tuple(st)
         total = total + loss
-    return total, (h, c)
+    return total, st  # type: ignore[return-value]
 
 
 def _dist_info() -> tuple[int, int]:

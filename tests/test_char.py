@@ -83,6 +83,66 @@ def test_step_agrees_with_forward(mode: str) -> None:
     torch.testing.assert_close(torch.cat([a, b], 1), full, atol=1e-5, rtol=0)
 
 
+# --- the copy head ------------------------------------------------------------------------
+
+def _copy_net(size: int = 64, seed: int = 0) -> tuple[CharLSTM, Vocab]:
+    torch.manual_seed(seed)
+    vocab = build_vocab(TEXTS, min_count=1)
+    net = CharLSTM(CharConfig(len(vocab), embed=12, hidden=24, layers=1, copy=size))
+    return net.eval(), vocab
+
+
+def test_copy_head_step_chunks_and_forward_agree() -> None:
+    net, vocab = _copy_net()
+    x = torch.randint(0, len(vocab), (2, 50), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        full, state_full = net(x)
+        state, steps = None, []
+        for t in range(x.shape[1]):
+            out, state = net.step(x[:, t], state)
+            steps.append(out)
+        a, st = net(x[:, :23])
+        b, _ = net(x[:, 23:], st)
+    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.cat([a, b], 1), full, atol=1e-5, rtol=0)
+    assert len(state_full) == 4 and state_full[2].shape == (2, 50, 24)
+    # exact distributions: every step's output is a normalised log-probability vector
+    torch.testing.assert_close(torch.logsumexp(full, -1), torch.zeros(2, 50), atol=1e-5, rtol=0)
+
+
+def test_copy_head_copies_what_followed_and_forgets_beyond_its_size() -> None:
+    net, vocab = _copy_net(size=8)
+    with torch.no_grad():
+        net.copy_head.gate.bias.fill_(30.0)  # trust the copy distribution alone
+        x = vocab.encode(SEPARATOR + "tatata").unsqueeze(0)
+        log_p, state = net(x)
+    p = log_p[0, -1].exp()
+    # only characters that followed something earlier in the stream can be copied
+    followed = {vocab.index(ch) for ch in "ta"}
+    assert float(p[sorted(followed)].sum()) > 0.999
+    with torch.no_grad():
+        _, state = net(vocab.encode("the cat sat").unsqueeze(0), state)
+    assert state[2].shape[1] == 8 and state[3].shape[1] == 8
+
+
+def test_copy_head_trains_with_gradient_checkpointing() -> None:
+    from livegen.train import segment_loss
+
+    net, vocab = _copy_net()
+    net.train()
+    ids = vocab.encode(SEPARATOR + TEXTS[0] + TEXTS[1]).unsqueeze(0)
+    x, y, mask = ids[:, :-1], ids[:, 1:], torch.ones(1, ids.shape[1] - 1)
+    grads = []
+    for every in (0, 9):
+        net.zero_grad()
+        loss, _ = segment_loss(net, char_loss, x, y, mask, None, None, every)
+        loss.backward()
+        grads.append({k: p.grad.clone() for k, p in net.named_parameters()})
+    assert float(grads[0]["copy_head.log_theta"].abs()) > 0
+    for k in grads[0]:
+        torch.testing.assert_close(grads[0][k], grads[1][k], rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("mode", ["embedding", "onehot"])
 def test_conditioning_changes_next_char_distribution(mode: str) -> None:
     net, vocab = _net(mode=mode)

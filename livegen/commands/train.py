@@ -60,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             c.add_argument("--transpose-keys", default=None, metavar="LO:HI",
                            help="augment: each epoch show every tune in a random key of its mode with "
                                 "LO..HI sharps (negative = flats), e.g. --transpose-keys=-2:4")
+        c.add_argument("--copy", type=int, default=0, metavar="N",
+                       help="add a copy head remembering the last N positions (repeated phrases; 0 = none)")
         _common(c, out, epochs=30, window=100, batch=32, lr=2e-3)
         c.set_defaults(func=_train_char)
 
@@ -70,6 +72,8 @@ def _config(args: argparse.Namespace):
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--window", args.window)):
         if value < 1:
             raise LivegenError(f"{flag} must be at least 1, got {value}")
+    if getattr(args, "copy", 0) < 0:
+        raise LivegenError(f"--copy must be 0 (off) or a memory size, got {args.copy}")
     if not 0 <= args.ema < 1:
         raise LivegenError(f"--ema must be in [0, 1), got {args.ema}")
     if not args.lr > 0:
@@ -152,7 +156,7 @@ def _train_char(args: argparse.Namespace) -> int:
         kind=args.kind, data=args.data, out=args.out, cfg=_config(args), hidden=args.hidden,
         layers=args.layers, embed=args.embed, label_mode=args.label_mode,
         progress=ProgressBar("chars"), dropout=args.dropout, resume=args.resume,
-        transpose_keys=_key_range(getattr(args, "transpose_keys", None)),
+        transpose_keys=_key_range(getattr(args, "transpose_keys", None)), copy=args.copy,
     )
     print(f"best valid NLL {result.best_valid_nll:.4f} nats/char at epoch {result.best_epoch}; "
           f"wrote {Path(args.out)}")

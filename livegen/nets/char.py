@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from livegen.nets.checkpoint import register_kind
+from livegen.nets.copy_head import CopyHead
 from livegen.nets.state import LSTMState
 
 #: Stands for every character outside the vocabulary (always id 0).
@@ -104,6 +105,9 @@ class CharConfig:
         label_dim: width of the learned label embedding (``label_mode="embedding"``).
         label_mode: ``"embedding"`` (learned ``label_dim`` vector) or ``"onehot"``
             (an ``n_labels`` indicator vector).
+        copy: positions remembered by a :class:`~livegen.nets.copy_head.CopyHead` that mixes
+            the softmax with copies of what followed similar earlier moments (0 = no copy
+            head; then the state is ``(h, c)``, else ``(h, c, keys, ids)``).
     """
 
     vocab_size: int
@@ -114,6 +118,7 @@ class CharConfig:
     n_labels: int = 0
     label_dim: int = 16
     label_mode: str = "embedding"
+    copy: int = 0
 
     def __post_init__(self) -> None:
         if self.label_mode not in LABEL_MODES:
@@ -157,6 +162,7 @@ class CharLSTM(nn.Module):
         )
         self.out_drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden, c.vocab_size)
+        self.copy_head = CopyHead(c.hidden, c.vocab_size, c.copy) if c.copy > 0 else None
 
     def label_vector(self, cond: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         """``(B, cond_width)`` float label vectors, or None for an unconditioned net.
@@ -182,18 +188,26 @@ class CharLSTM(nn.Module):
 
         Args:
             x: ``(B, T)`` long character ids.
-            state: ``(h, c)``, each ``(layers, B, hidden)``; ``None`` for zeros.
+            state: ``(h, c)``, each ``(layers, B, hidden)`` (with a copy head also its memory,
+                see :class:`CharConfig`); ``None`` for zeros.
             cond: ``(B,)`` long label ids, or ``None``.
 
         Returns:
-            ``(B, T, V)`` next-character logits and the state after the last step.
+            ``(B, T, V)`` next-character logits (with a copy head: log-probabilities, which
+            any softmax leaves unchanged) and the state after the last step.
         """
         e = self.embedding(x)
         lab = self.label_vector(cond, x.shape[0])
         if lab is not None:
             e = torch.cat([e, lab.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
-        y, state = self.lstm(self.in_drop(e), state)
-        return self.head(self.out_drop(y)), state
+        y, (h, c) = self.lstm(self.in_drop(e), None if state is None else (state[0], state[1]))
+        logits = self.head(self.out_drop(y))
+        if self.copy_head is None:
+            return logits, (h, c)
+        memory = (state[2], state[3]) if state is not None and len(state) == 4 \
+            else self.copy_head.empty_memory(x.shape[0], self.config.hidden, y)
+        log_p, memory = self.copy_head(logits, y, x, memory)
+        return log_p, (h, c, *memory)
 
     def step(
         self, x: torch.Tensor, state: LSTMState | None = None, cond: torch.Tensor | None = None
@@ -206,6 +220,8 @@ class CharLSTM(nn.Module):
         """Zero state for ``batch`` independent streams."""
         c = self.config
         z = torch.zeros(c.layers, batch, c.hidden, dtype=self.head.weight.dtype)
+        if self.copy_head is not None:
+            return (z, z.clone(), *self.copy_head.empty_memory(batch, c.hidden, z))
         return z, z.clone()
 
 

@@ -9,10 +9,11 @@ LSTMState = tuple[torch.Tensor, torch.Tensor]
 
 
 def detach_state(state: LSTMState | None) -> LSTMState | None:
-    """Cut the graph behind a state (the truncation in truncated BPTT)."""
+    """Cut the graph behind a state (the truncation in truncated BPTT); states that carry
+    more than ``(h, c)`` (a copy head's memory) are detached whole."""
     if state is None:
         return None
-    return state[0].detach(), state[1].detach()
+    return tuple(t.detach() for t in state)  # type: ignore[return-value]
 
 
 def zero_state(num_layers: int, batch: int, hidden: int) -> LSTMState:

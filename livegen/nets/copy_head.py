@@ -1,0 +1,95 @@
+"""A copy head for character LSTMs: mix the softmax with "what followed similar moments".
+
+Folk tunes and songs repeat themselves: a phrase heard two bars ago is the best guess for
+the next bar. The copy head (a neural cache, trained end to end) remembers the LSTM's output
+``y_i`` at every past position ``i`` of the stream together with the character that came
+next, ``x_{i+1}``. At step ``t`` it attends over those memories,
+
+    a_ti = softmax_i(theta * y_t . y_i)          over i < t
+    p_copy(v) = sum_i a_ti [x_{i+1} = v]
+    g_t = sigmoid(w . y_t + b)
+    p(v) = (1 - g_t) softmax(logits_t)(v) + g_t p_copy(v)
+
+so the next character is copied from earlier contexts that "felt" like this one, with a
+learned, context-dependent gate. The result is an exact, normalised next-character
+distribution: the model returns ``log p`` in place of logits (``log_softmax`` of it is
+itself, so losses, temperature and Gumbel sampling work unchanged).
+
+The memory (the last ``size`` outputs and the inputs that followed them) is part of the
+recurrent state, so chunked runs equal one long run and a reset state forgets it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+#: floor inside the log of the mixture (the mixture itself is never below this in practice)
+_TINY = 1e-30
+
+
+class CopyHead(nn.Module):
+    """Attention over remembered outputs that copies the character which followed them.
+
+    Args:
+        hidden: width of the LSTM outputs ``y`` (keys and queries).
+        vocab_size: number of character ids.
+        size: how many past positions are remembered (older ones are forgotten).
+    """
+
+    def __init__(self, hidden: int, vocab_size: int, size: int) -> None:
+        super().__init__()
+        self.vocab_size, self.size = vocab_size, size
+        self.log_theta = nn.Parameter(torch.tensor(math.log(0.2)))
+        self.gate = nn.Linear(hidden, 1)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.constant_(self.gate.bias, -2.0)  # starts by trusting the softmax (g ~ 0.12)
+
+    def empty_memory(self, batch: int, hidden: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, 0, hidden)`` keys and ``(B, 0)`` ids: nothing remembered."""
+        return like.new_zeros(batch, 0, hidden), torch.zeros(batch, 0, dtype=torch.long)
+
+    def forward(
+        self,
+        logits: torch.Tensor,
+        y: torch.Tensor,
+        x: torch.Tensor,
+        memory: tuple[torch.Tensor, torch.Tensor],
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Mix the softmax of ``logits`` with the copy distribution.
+
+        Args:
+            logits: ``(B, T, V)`` the softmax layer's logits.
+            y: ``(B, T, H)`` LSTM outputs at the same steps (keys and queries).
+            x: ``(B, T)`` the input ids of these steps.
+            memory: ``(keys (B, M, H), ids (B, M))`` from earlier steps: outputs and the
+                inputs they were computed at (the value of key ``j`` is input ``j + 1``).
+
+        Returns:
+            ``(B, T, V)`` log-probabilities of the next character and the new memory.
+        """
+        mem_keys, mem_ids = memory
+        b, t, _ = y.shape
+        m = mem_keys.shape[1]
+        keys = torch.cat([mem_keys, y], dim=1)  # (B, M+T, H)
+        ids = torch.cat([mem_ids, x], dim=1)  # (B, M+T)
+        log_soft = torch.log_softmax(logits, dim=-1)
+        if m + t >= 2:
+            k, values = keys[:, :-1], ids[:, 1:]  # key j is followed by input j + 1
+            scores = self.log_theta.exp() * torch.einsum("bth,bjh->btj", y, k)  # (B, T, M+T-1)
+            query_pos = torch.arange(t).unsqueeze(1) + m
+            seen = torch.arange(m + t - 1).unsqueeze(0) < query_pos  # (T, M+T-1): keys before t
+            scores = scores.masked_fill(~seen, -math.inf)
+            has = seen.any(dim=1)  # (T,): the first step of a stream has nothing to copy
+            attn = torch.softmax(scores[:, has], dim=-1)
+            copy = logits.new_zeros(b, int(has.sum()), self.vocab_size)
+            copy.scatter_add_(2, values.unsqueeze(1).expand(-1, copy.shape[1], -1), attn)
+            g = torch.sigmoid(self.gate(y[:, has]))  # (B, T', 1)
+            mixed = torch.log((1 - g) * log_soft[:, has].exp() + g * copy + _TINY)
+            log_p = log_soft.clone()
+            log_p[:, has] = mixed
+        else:
+            log_p = log_soft
+        return log_p, (keys[:, -self.size :], ids[:, -self.size :])
