@@ -216,6 +216,7 @@ def train_char_model(
     resume: bool = False,
     transpose_keys: tuple[int, int] | None = None,
     copy: int = 0,
+    init: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train a character LSTM and write its best checkpoint to ``out``.
 
@@ -235,6 +236,8 @@ def train_char_model(
             sharps (:func:`abc_key_augment`); None = off.
         copy: memory size of a copy head trained with the net (see
             :class:`~livegen.nets.copy_head.CopyHead`); 0 = none.
+        init: start from this character checkpoint's weights (same vocabulary and labels;
+            parts the new net adds, such as a copy head, start fresh).
 
     The checkpoint meta holds ``vocab``, ``labels``, ``separator``, ``data``, ``text_kind``,
     ``split`` and ``metrics``: held-out nats/char over whole songs (``valid_*``, overall and
@@ -258,6 +261,8 @@ def train_char_model(
         label_mode=label_mode if conditioned else "embedding", copy=copy,
     )
     model = CharLSTM(config)
+    if init is not None and not resume:
+        _warm_start(model, init, vocab, labels)
     split_info: dict[str, Any] = {name: len(part) for name, part in splits.items()}
     if kind == "lyrics":
         split_info.update(valid_fraction=valid_fraction, method="sha1(label, text) of whole songs")
@@ -293,6 +298,28 @@ def train_char_model(
                           "epochs_run": result.epochs_run, "chars_per_s": round(result.steps_per_s, 1)}
     save_checkpoint(out, best, best_meta)
     return result
+
+
+def _warm_start(model: CharLSTM, init: str | os.PathLike[str], vocab: Vocab,
+                labels: Sequence[str] | None) -> None:
+    """Copy the weights of checkpoint ``init`` into ``model`` (see :func:`train_char_model`).
+
+    Raises:
+        LivegenError: ``init`` is not a character model or its vocabulary/labels/shape differ.
+    """
+    start, _, start_labels, _ = load_char_model(init)
+    _, meta = load_checkpoint(init)
+    if Vocab.from_list(meta["vocab"]) != vocab or list(start_labels) != list(labels or []):
+        raise LivegenError(f"--init {init}: its vocabulary or labels differ from this data's; "
+                           "start from a model trained on the same data")
+    try:
+        result = model.load_state_dict(start.state_dict(), strict=False)
+    except RuntimeError:
+        result = None
+    if result is None or result.unexpected_keys:
+        raise LivegenError(f"--init {init}: its layers do not fit this net; "
+                           "use the same --hidden/--layers/--embed")
+    log.info("started from %s (new: %s)", init, ", ".join(result.missing_keys) or "nothing")
 
 
 def evaluate_char_model(

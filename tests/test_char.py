@@ -248,6 +248,25 @@ def test_train_abc_model_scores_valid_and_test(tmp_path) -> None:
     assert result["nats_per_char"] == pytest.approx(meta["metrics"]["test_nats_per_char"], abs=1e-4)
 
 
+def test_warm_start_adds_a_copy_head_and_key_augmentation(tmp_path) -> None:
+    tunes = (data_root() / "abc" / "irish.abc").read_text().split("\nX:")[:60]
+    small = tmp_path / "small.abc"
+    small.write_text("\nX:".join(tunes) + "\n")
+    cfg = TrainConfig(epochs=1, batch_size=16, window=50, threads=1)
+    plain = tmp_path / "plain.pt"
+    train_char_model("abc", str(small), plain, cfg, hidden=8, layers=1, embed=8)
+    warm = tmp_path / "warm.pt"
+    train_char_model("abc", str(small), warm, TrainConfig(epochs=1, batch_size=16, window=50, threads=1, lr=1e-9),
+                     hidden=8, layers=1, embed=8, copy=64, init=plain, transpose_keys=(-1, 2))
+    a, _, _, _ = load_char_model(plain)
+    b, _, _, meta = load_char_model(warm)
+    assert b.copy_head is not None and meta["train"]["transpose_keys"] == [-1, 2]
+    # the LSTM starts from the first model's weights (a tiny LR leaves them almost unchanged)
+    torch.testing.assert_close(b.lstm.weight_hh_l0, a.lstm.weight_hh_l0, atol=1e-6, rtol=0)
+    with pytest.raises(LivegenError, match="--init"):
+        train_char_model("abc", str(small), tmp_path / "x.pt", cfg, hidden=16, layers=1, embed=8, init=plain)
+
+
 def test_train_char_model_writes_vocab_labels_and_held_out_score(tmp_path) -> None:
     out = tmp_path / "nursery.pt"
     data = data_root() / "lyrics" / "public_domain"

@@ -62,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                 "LO..HI sharps (negative = flats), e.g. --transpose-keys=-2:4")
         c.add_argument("--copy", type=int, default=0, metavar="N",
                        help="add a copy head remembering the last N positions (repeated phrases; 0 = none)")
+        c.add_argument("--init", default=None, metavar="CKPT",
+                       help="start from this checkpoint's weights (same data; a new copy head starts fresh)")
         _common(c, out, epochs=30, window=100, batch=32, lr=2e-3)
         c.set_defaults(func=_train_char)
 
@@ -157,6 +159,7 @@ def _train_char(args: argparse.Namespace) -> int:
         layers=args.layers, embed=args.embed, label_mode=args.label_mode,
         progress=ProgressBar("chars"), dropout=args.dropout, resume=args.resume,
         transpose_keys=_key_range(getattr(args, "transpose_keys", None)), copy=args.copy,
+        init=args.init,
     )
     print(f"best valid NLL {result.best_valid_nll:.4f} nats/char at epoch {result.best_epoch}; "
           f"wrote {Path(args.out)}")
