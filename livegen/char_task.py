@@ -22,7 +22,7 @@ from livegen.data.abc import load_abc_splits
 from livegen.data.lyrics import Song, labels_of, read_lyrics, split_songs
 from livegen.errors import LivegenError
 from livegen.nets.char import CharConfig, CharLSTM, Vocab, char_loss
-from livegen.nets.checkpoint import load_checkpoint, save_checkpoint
+from livegen.nets.checkpoint import load_checkpoint, save_checkpoint, warm_start
 from livegen.scoring import Score, score_sequences
 from livegen.train import Progress, SeqTask, TrainConfig, TrainResult, train
 
@@ -307,19 +307,13 @@ def _warm_start(model: CharLSTM, init: str | os.PathLike[str], vocab: Vocab,
     Raises:
         LivegenError: ``init`` is not a character model or its vocabulary/labels/shape differ.
     """
-    start, _, start_labels, _ = load_char_model(init)
     _, meta = load_checkpoint(init)
-    if Vocab.from_list(meta["vocab"]) != vocab or list(start_labels) != list(labels or []):
+    if meta.get("vocab") is None or Vocab.from_list(meta["vocab"]) != vocab \
+            or list(meta.get("labels", [])) != list(labels or []):
         raise LivegenError(f"--init {init}: its vocabulary or labels differ from this data's; "
                            "start from a model trained on the same data")
-    try:
-        result = model.load_state_dict(start.state_dict(), strict=False)
-    except RuntimeError:
-        result = None
-    if result is None or result.unexpected_keys:
-        raise LivegenError(f"--init {init}: its layers do not fit this net; "
-                           "use the same --hidden/--layers/--embed")
-    log.info("started from %s (new: %s)", init, ", ".join(result.missing_keys) or "nothing")
+    missing = warm_start(model, init)
+    log.info("started from %s (new: %s)", init, ", ".join(missing) or "nothing")
 
 
 def evaluate_char_model(

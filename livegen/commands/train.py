@@ -45,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="independent per-key Bernoulli, or a NADE modelling each frame's keys jointly")
     r.add_argument("--nade-hidden", type=int, default=128, help="NADE hidden units (with --head nade)")
     r.add_argument("--input-dropout", type=float, default=0.0, help="dropout on input frames")
+    r.add_argument("--copy", type=int, default=0, metavar="N",
+                   help="with --head nade: a frame copy head remembering the last N steps (0 = none)")
+    r.add_argument("--copy-dim", type=int, default=0, metavar="D",
+                   help="learned D-wide query/key projections for the copy head's attention (0 = raw outputs)")
+    r.add_argument("--init", default=None, metavar="CKPT",
+                   help="start from this checkpoint's weights (same kind and sizes; a new copy head starts fresh)")
     _common(r, "roll.pt", epochs=100, window=50, batch=8, lr=2e-3)
     r.set_defaults(func=_train_roll)
 
@@ -106,19 +112,26 @@ def _train_roll(args: argparse.Namespace) -> int:
         raise LivegenError(f"dataset {data.name!r} has no training sequences")
     cfg = _config(args)
     torch.manual_seed(cfg.seed)
+    if args.copy and args.head != "nade":
+        raise LivegenError("--copy needs the joint head: add --head nade")
     if args.head == "nade":
         model = RollNADE(NadeConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
-                                    nade_hidden=args.nade_hidden, input_dropout=args.input_dropout))
+                                    nade_hidden=args.nade_hidden, input_dropout=args.input_dropout,
+                                    copy=args.copy, copy_dim=args.copy_dim))
     else:
         model = RollLSTM(RollConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
                                     input_dropout=args.input_dropout))
-    if not args.resume:
+    if args.init and not args.resume:
+        from livegen.nets.checkpoint import warm_start
+
+        warm_start(model, args.init)
+    elif not args.resume:
         init_output_bias(model, key_frequencies(data.split("train")))
     task = roll_task(data, args.transpose)
     if args.head == "nade":
         task.loss_fn = model.frame_nll
     meta = {"data": data.name, "steps_per_beat": data.steps_per_beat,
-            "train": {"transpose": args.transpose}}
+            "train": {"transpose": args.transpose, "init": args.init}}
     result = train(model, task, cfg, args.out, meta,
                    progress=ProgressBar("frames"), resume=args.resume)
     rank = torch.distributed.get_rank() if distributed else 0

@@ -93,6 +93,31 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, 
     return model, dict(blob.get("meta", {}))
 
 
+def warm_start(model: nn.Module, path: str | os.PathLike[str]) -> list[str]:
+    """Copy the weights of the checkpoint at ``path`` into ``model`` (``--init``).
+
+    Parts ``model`` has and the checkpoint lacks (a new copy head) keep their fresh values.
+
+    Returns:
+        The names of the parameters that were not in the checkpoint.
+
+    Raises:
+        LivegenError: unreadable checkpoint, another kind of model, or layers of other sizes.
+    """
+    start, _ = load_checkpoint(path)
+    if getattr(start, "kind", None) != getattr(model, "kind", None):
+        raise LivegenError(f"--init {path}: it is a {getattr(start, 'kind', '?')} model, this trains a "
+                           f"{getattr(model, 'kind', '?')} model; start from one of the same kind")
+    try:
+        result = model.load_state_dict(start.state_dict(), strict=False)
+    except RuntimeError:
+        result = None
+    if result is None or result.unexpected_keys:
+        raise LivegenError(f"--init {path}: its layers do not fit this net; use the same sizes "
+                           "(--hidden, --layers, ...) as the model it was trained as")
+    return list(result.missing_keys)
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file."""
     h = hashlib.sha256()

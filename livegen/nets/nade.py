@@ -5,11 +5,21 @@ frame's 88 keys (low to high): ``p(v) = prod_i p(v_i | v_<i, history)`` with
 ``a_i = c + W[:, :i] v_:i``, ``p(v_i=1) = sigmoid(b_i + V_i . sigmoid(a_i))``. The NLL is
 exact (no bound). Training computes all 88 conditionals in parallel with an exclusive
 cumulative sum; sampling walks the keys in order, skipping keys that constraints forbid.
+
+With ``copy > 0`` a frame copy head joins the NADE (music repeats: a third of JSB's test
+frames already sounded earlier in the same chorale). It remembers the LSTM output at each
+past step and the frame that followed it, attends over them from the current output and
+mixes: ``p(v) = (1 - g) p_NADE(v) + g sum_i a_i [v = frame after step i]``, with a learned
+gate ``g``. Still an exact, normalised distribution over frames; the model's output is then
+a :class:`CopyOutput` instead of a tensor, and :meth:`RollNADE.frame_nll`,
+:meth:`RollNADE.predict_frame` and :meth:`RollNADE.sample_frame` take either.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -32,6 +42,10 @@ class NadeConfig:
         dropout: dropout between LSTM layers and on its output.
         input_dropout: dropout on the input frame (drops whole notes: keep it small).
         n_keys: frame width.
+        copy: frames remembered by the frame copy head (0 = none; then the state is
+            ``(h, c)``, else ``(h, c, keys (B, M, hidden), frames (B, M, 88))``).
+        copy_dim: width of learned query/key projections of the LSTM output and the input
+            frame for the copy head's attention (0 = attend with the raw LSTM outputs).
     """
 
     hidden: int = 256
@@ -40,9 +54,28 @@ class NadeConfig:
     dropout: float = 0.3
     input_dropout: float = 0.0
     n_keys: int = N_KEYS
+    copy: int = 0
+    copy_dim: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+class CopyOutput(NamedTuple):
+    """What a :class:`RollNADE` with a copy head predicts for the next frames.
+
+    Attributes:
+        params: ``(B, T, 88 + H)`` NADE biases.
+        attn: ``(B, T, J)`` attention over remembered steps (rows sum to 1, or 0 on the first
+            step of a stream).
+        gate: ``(B, T, 1)`` weight of the copy distribution (0 where nothing is remembered).
+        frames: ``(B, J, 88)`` the frame that followed each remembered step.
+    """
+
+    params: torch.Tensor
+    attn: torch.Tensor
+    gate: torch.Tensor
+    frames: torch.Tensor
 
 
 class RollNADE(nn.Module):
@@ -68,20 +101,60 @@ class RollNADE(nn.Module):
         self.W = nn.Parameter(torch.randn(c.n_keys, c.nade_hidden) * 0.01)  # key -> hidden
         self.V = nn.Parameter(torch.randn(c.n_keys, c.nade_hidden) * 0.01)  # hidden -> key
         self._np_cache: tuple[np.ndarray, np.ndarray, int] | None = None
+        if c.copy > 0:
+            self.copy_log_theta = nn.Parameter(torch.tensor(math.log(0.2)))
+            self.copy_gate = nn.Linear(c.hidden, 1)
+            nn.init.zeros_(self.copy_gate.weight)
+            nn.init.constant_(self.copy_gate.bias, -2.0)
+            if c.copy_dim > 0:
+                self.copy_query = nn.Linear(c.hidden + c.n_keys, c.copy_dim)
+                self.copy_key = nn.Linear(c.hidden + c.n_keys, c.copy_dim)
 
     def forward(self, x: torch.Tensor, state: LSTMState | None = None,
-                cond: torch.Tensor | None = None) -> tuple[torch.Tensor, LSTMState]:
-        y, state = self.lstm(self.in_drop(x), state)
-        return self.to_params(self.out_drop(y)), state
+                cond: torch.Tensor | None = None) -> tuple[torch.Tensor | CopyOutput, LSTMState]:
+        """``(B, T, 88)`` frames -> NADE params ``(B, T, 88 + H)`` (a :class:`CopyOutput`
+        with a copy head) for each next frame, and the new state."""
+        y, (h, c) = self.lstm(self.in_drop(x), None if state is None else (state[0], state[1]))
+        params = self.to_params(self.out_drop(y))
+        if self.config.copy <= 0:
+            return params, (h, c)
+        b, t, _ = y.shape
+        if state is not None and len(state) == 4:
+            mem_keys, mem_frames = state[2], state[3]
+        else:
+            width = self.config.copy_dim or y.shape[2]
+            mem_keys, mem_frames = y.new_zeros(b, 0, width), x.new_zeros(b, 0, x.shape[2])
+        m = mem_keys.shape[1]
+        if self.config.copy_dim > 0:
+            yx = torch.cat([y, x], dim=-1)
+            query, new_keys = self.copy_query(yx), self.copy_key(yx)
+        else:
+            query, new_keys = y, y
+        keys = torch.cat([mem_keys, new_keys], dim=1)  # (B, M+T, K): a key for each step
+        frames = torch.cat([mem_frames, x], dim=1)  # (B, M+T, 88): input at each step
+        # key j is followed by input j + 1; the query at step m + t sees keys j < m + t
+        scores = self.copy_log_theta.exp() * torch.einsum("bth,bjh->btj", query, keys[:, :-1])
+        seen = torch.arange(m + t - 1).unsqueeze(0) < (torch.arange(t).unsqueeze(1) + m)
+        has = seen.any(dim=1).view(1, t, 1)
+        attn = torch.softmax(scores.masked_fill(~seen, -math.inf), dim=-1).nan_to_num(0.0)
+        gate = torch.sigmoid(self.copy_gate(y)) * has
+        size = self.config.copy
+        return CopyOutput(params, attn, gate, frames[:, 1:]), (h, c, keys[:, -size:], frames[:, -size:])
 
-    def step(self, x: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
-        """One frame ``(B, 88)`` -> NADE params ``(B, 88 + H)`` for the next frame."""
-        params, state = self.forward(x.unsqueeze(1), state)
-        return params.squeeze(1), state
+    def step(self, x: torch.Tensor, state: LSTMState | None = None
+             ) -> tuple[torch.Tensor | CopyOutput, LSTMState]:
+        """One frame ``(B, 88)`` -> NADE params ``(B, 88 + H)`` (or a one-step
+        :class:`CopyOutput`) for the next frame."""
+        out, state = self.forward(x.unsqueeze(1), state)
+        if isinstance(out, CopyOutput):
+            return CopyOutput(out.params.squeeze(1), out.attn.squeeze(1), out.gate.squeeze(1), out.frames), state
+        return out.squeeze(1), state
 
     def init_state(self, batch: int = 1) -> LSTMState:
         c = self.config
         z = torch.zeros(c.layers, batch, c.hidden, dtype=self.W.dtype)
+        if c.copy > 0:
+            return (z, z.clone(), z.new_zeros(batch, 0, c.copy_dim or c.hidden), z.new_zeros(batch, 0, c.n_keys))
         return z, z.clone()
 
     def conditional_logits(self, params: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -110,14 +183,30 @@ class RollNADE(nn.Module):
         picked = out.gather(1, rank.long().unsqueeze(1)).squeeze(1)
         return (b + picked).reshape(*lead, k)
 
-    def frame_nll(self, params: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Exact per-frame NLL in nats, ``(...)``: the training loss and the eval metric."""
+    def frame_nll(self, params: torch.Tensor | CopyOutput, v: torch.Tensor) -> torch.Tensor:
+        """Exact per-frame NLL in nats, ``(...)``: the training loss and the eval metric.
+
+        With a :class:`CopyOutput` (``(B, T)`` frames ``v``): ``-log((1 - g) p_NADE(v) + g
+        copy(v))`` where ``copy(v)`` sums the attention on remembered frames equal to ``v``.
+        """
+        if isinstance(params, CopyOutput):
+            nade_logp = -self.frame_nll(params.params, v)
+            # a remembered frame equals v when they agree on every key
+            agree = v @ params.frames.transpose(1, 2) + (1 - v) @ (1 - params.frames).transpose(1, 2)
+            same = (agree > self.config.n_keys - 0.5).to(v.dtype)  # (B, T, J)
+            copy = (params.attn * same).sum(-1)
+            g = params.gate.squeeze(-1).clamp(1e-6, 1 - 1e-6)
+            mixed = torch.logaddexp(torch.log1p(-g) + nade_logp, torch.log(g) + torch.log(copy + 1e-30))
+            return -mixed
         logits = self.conditional_logits(params, v)
         return nn.functional.binary_cross_entropy_with_logits(logits, v, reduction="none").sum(-1)
 
     @torch.no_grad()
-    def predict_frame(self, params: torch.Tensor) -> torch.Tensor:
-        """Greedy decode ``(..., 88)`` bools: each key on iff its conditional p > 0.5."""
+    def predict_frame(self, params: torch.Tensor | CopyOutput) -> torch.Tensor:
+        """Greedy decode ``(..., 88)`` bools: each key on iff its NADE conditional p > 0.5
+        (the copy head, if any, is left out)."""
+        if isinstance(params, CopyOutput):
+            params = params.params
         k = self.config.n_keys
         b, a = params[..., :k], params[..., k:].clone()
         out = torch.zeros(b.shape, dtype=torch.bool)
@@ -135,15 +224,23 @@ class RollNADE(nn.Module):
         return self._np_cache[0], self._np_cache[1]
 
     @torch.no_grad()
-    def sample_frame(self, params: torch.Tensor, state: LSTMState | None, controls: RollControls,
-                     generator: torch.Generator) -> torch.Tensor:
+    def sample_frame(self, params: torch.Tensor | CopyOutput, state: LSTMState | None,
+                     controls: RollControls, generator: torch.Generator) -> torch.Tensor:
         """Draw one ``(88,)`` bool frame from ``params`` ``(1, 88 + H)`` under ``controls``.
 
         Keys walk low to high. Each conditional logit gets the density bias and the
         temperature; forbidden keys (range, key mask) are skipped (they stay off and add
         nothing to the NADE state, which is exact); once ``max_polyphony`` keys are on the
-        rest stay off.
+        rest stay off. With a copy head, the frame is first copied with probability ``g``
+        (a remembered frame drawn by attention sharpened or flattened by the temperature;
+        keys outside the range or key mask dropped, the lowest ``max_polyphony`` kept),
+        otherwise drawn from the NADE as above.
         """
+        if isinstance(params, CopyOutput):
+            copied = self._sample_copy(params, controls, generator)
+            if copied is not None:
+                return copied
+            params = params.params
         k = self.config.n_keys
         W, V = self._numpy_weights()
         p = params.reshape(-1).double().numpy()
@@ -165,3 +262,23 @@ class RollNADE(nn.Module):
                 if cap and count >= cap:
                     break
         return torch.from_numpy(out)
+
+    def _sample_copy(self, out: CopyOutput, controls: RollControls,
+                     generator: torch.Generator) -> torch.Tensor | None:
+        """The copy branch of :meth:`sample_frame`, or None when the NADE should draw."""
+        g = float(out.gate.reshape(-1)[0])
+        attn = out.attn.reshape(-1).double()
+        if attn.numel() == 0 or float(torch.rand((), generator=generator, dtype=torch.float64)) >= g:
+            return None
+        temp = controls.temperature
+        if temp <= MIN_TEMPERATURE:
+            j = int(attn.argmax())
+        else:
+            weights = attn.clamp_min(1e-300) ** (1.0 / temp)
+            j = int(torch.multinomial(weights / weights.sum(), 1, generator=generator))
+        frame = out.frames.reshape(-1, self.config.n_keys)[j].bool() & allowed_keys(controls)
+        cap = controls.max_polyphony
+        if cap and int(frame.sum()) > cap:
+            on = torch.flatnonzero(frame)
+            frame[on[cap:]] = False
+        return frame
