@@ -99,10 +99,10 @@ def test_polyphony_cap() -> None:
 
 # --- the frame copy head ------------------------------------------------------------------
 
-def _copy_model(keys: int = 88, copy: int = 32, copy_dim: int = 0) -> RollNADE:
+def _copy_model(keys: int = 88, copy: int = 32, copy_dim: int = 0, soft: bool = False) -> RollNADE:
     torch.manual_seed(0)
     return RollNADE(NadeConfig(hidden=16, layers=1, nade_hidden=8, dropout=0.0, n_keys=keys,
-                               copy=copy, copy_dim=copy_dim)).eval()
+                               copy=copy, copy_dim=copy_dim, copy_soft=soft)).eval()
 
 
 def test_copy_head_mixture_sums_to_one_over_all_frames() -> None:
@@ -122,11 +122,13 @@ def test_copy_head_mixture_sums_to_one_over_all_frames() -> None:
     assert all(float(p[i]) > float(nade_only[i]) for i in remembered)
 
 
-@pytest.mark.parametrize("copy_dim", [0, 12])
-def test_copy_head_step_chunks_forward_and_gradients(copy_dim: int) -> None:
+@pytest.mark.parametrize(("copy_dim", "soft"), [(0, False), (12, False), (0, True)])
+def test_copy_head_step_chunks_forward_and_gradients(copy_dim: int, soft: bool) -> None:
     from livegen.train import segment_loss
 
-    m = _copy_model(copy_dim=copy_dim)
+    m = _copy_model(copy_dim=copy_dim, soft=soft)
+    if soft:
+        torch.nn.init.normal_(m.copy_to_params.weight, std=0.5)
     g = torch.Generator().manual_seed(2)
     palette = (torch.rand(5, 88, generator=g) < 0.05).float()  # five frames, repeated in random order
     x = palette[torch.randint(0, 5, (2, 30), generator=g)]

@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --head nade: a frame copy head remembering the last N steps (0 = none)")
     r.add_argument("--copy-dim", type=int, default=0, metavar="D",
                    help="learned D-wide query/key projections for the copy head's attention (0 = raw outputs)")
+    r.add_argument("--copy-soft", action="store_true",
+                   help="also feed the copy head's attended frame into the NADE (partial repeats)")
     r.add_argument("--init", default=None, metavar="CKPT",
                    help="start from this checkpoint's weights (same kind and sizes; a new copy head starts fresh)")
     _common(r, "roll.pt", epochs=100, window=50, batch=8, lr=2e-3)
@@ -117,7 +119,8 @@ def _train_roll(args: argparse.Namespace) -> int:
     if args.head == "nade":
         model = RollNADE(NadeConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
                                     nade_hidden=args.nade_hidden, input_dropout=args.input_dropout,
-                                    copy=args.copy, copy_dim=args.copy_dim))
+                                    copy=args.copy, copy_dim=args.copy_dim,
+                                    copy_soft=args.copy_soft))
     else:
         model = RollLSTM(RollConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
                                     input_dropout=args.input_dropout))

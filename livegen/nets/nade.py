@@ -46,6 +46,9 @@ class NadeConfig:
             ``(h, c)``, else ``(h, c, keys (B, M, hidden), frames (B, M, 88))``).
         copy_dim: width of learned query/key projections of the LSTM output and the input
             frame for the copy head's attention (0 = attend with the raw LSTM outputs).
+        copy_soft: also feed the attended frame (the attention-weighted average of the
+            remembered frames, ``(B, T, 88)``) into the NADE biases, so partial repeats help
+            too (the frame still depends only on the past: exact).
     """
 
     hidden: int = 256
@@ -56,6 +59,7 @@ class NadeConfig:
     n_keys: int = N_KEYS
     copy: int = 0
     copy_dim: int = 0
+    copy_soft: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -106,6 +110,10 @@ class RollNADE(nn.Module):
             self.copy_gate = nn.Linear(c.hidden, 1)
             nn.init.zeros_(self.copy_gate.weight)
             nn.init.constant_(self.copy_gate.bias, -2.0)
+            if c.copy_soft:
+                self.copy_to_params = nn.Linear(c.n_keys, c.n_keys + c.nade_hidden)
+                nn.init.zeros_(self.copy_to_params.weight)
+                nn.init.zeros_(self.copy_to_params.bias)
             if c.copy_dim > 0:
                 self.copy_query = nn.Linear(c.hidden + c.n_keys, c.copy_dim)
                 self.copy_key = nn.Linear(c.hidden + c.n_keys, c.copy_dim)
@@ -138,6 +146,8 @@ class RollNADE(nn.Module):
         has = seen.any(dim=1).view(1, t, 1)
         attn = torch.softmax(scores.masked_fill(~seen, -math.inf), dim=-1).nan_to_num(0.0)
         gate = torch.sigmoid(self.copy_gate(y)) * has
+        if self.config.copy_soft:
+            params = params + self.copy_to_params(attn @ frames[:, 1:])
         size = self.config.copy
         return CopyOutput(params, attn, gate, frames[:, 1:]), (h, c, keys[:, -size:], frames[:, -size:])
 
