@@ -58,7 +58,7 @@ class AbcKey:
 C_MAJOR = AbcKey("C", "major", {}, 0)
 
 
-def _signature(fifths: int) -> dict[str, int]:
+def key_signature(fifths: int) -> dict[str, int]:
     """Letter -> semitone offset for a signature of ``fifths`` sharps (or ``-fifths`` flats)."""
     acc: dict[str, int] = {}
     order, step = (_SHARP_ORDER, 1) if fifths > 0 else (_FLAT_ORDER, -1)
@@ -119,7 +119,7 @@ def parse_key(value: str) -> AbcKey:
         acc: dict[str, int] = {}
         fifths = 0
     else:
-        acc = _signature(fifths)
+        acc = key_signature(fifths)
     for word in rest_words:
         m = _KEY_ACC_RE.match(word)
         if m:

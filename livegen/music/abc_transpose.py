@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from livegen.errors import LivegenError
-from livegen.music.abc_header import LETTER_SEMITONES, MODES, AbcKey, parse_key
+from livegen.music.abc_header import LETTER_SEMITONES, MODES, AbcKey, key_signature, parse_key
 
 _LETTERS = "CDEFGAB"
 _FIFTHS_LETTERS = "FCGDAEB"
@@ -84,9 +84,7 @@ def key_targets(key_text: str, fifths_range: tuple[int, int] = (-2, 4)) -> list[
 
 
 def _has_extra_accidentals(key: AbcKey) -> bool:
-    from livegen.music.abc_header import _signature  # the standard signature of key.fifths
-
-    return key.accidentals != {k: v for k, v in _signature(key.fifths).items() if v}
+    return key.accidentals != {k: v for k, v in key_signature(key.fifths).items() if v}
 
 
 def _tonic_semitone(name: str) -> int:
