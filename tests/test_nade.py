@@ -173,3 +173,23 @@ def test_copy_branch_respects_range_mask_and_cap() -> None:
     assert frame.sum() in (0, 2)
     if frame.any():
         assert torch.flatnonzero(frame).tolist() == [39, 43]
+
+
+def test_copy_branch_follows_density_and_is_greedy_at_zero_temperature() -> None:
+    m = _copy_model()
+    with torch.no_grad():
+        m.copy_gate.bias.fill_(40.0)  # always copy
+    chord = torch.zeros(88)
+    chord[[39, 43, 46]] = 1.0
+    x = torch.stack([chord, chord, torch.zeros(88), chord]).unsqueeze(0)  # remembers: chord, silence, chord
+    _, state = m(x[:, :-1])
+    out, state = m.step(x[:, -1], state)
+
+    def notes(density: float, temperature: float, seed: int) -> int:
+        controls = RollControls(temperature=temperature, density=density)
+        return int(m.sample_frame(out, state, controls, torch.Generator().manual_seed(seed)).sum())
+
+    assert all(notes(8.0, 1.0, s) == 3 for s in range(40))  # fuller frames when density is up
+    assert all(notes(-8.0, 1.0, s) == 0 for s in range(40))  # sparser when it is down
+    greedy = {notes(0.0, 0.0, s) for s in range(10)}
+    assert len(greedy) == 1  # zero temperature: the same frame whatever the seed

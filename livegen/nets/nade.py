@@ -242,9 +242,9 @@ class RollNADE(nn.Module):
         temperature; forbidden keys (range, key mask) are skipped (they stay off and add
         nothing to the NADE state, which is exact); once ``max_polyphony`` keys are on the
         rest stay off. With a copy head, the frame is first copied with probability ``g``
-        (a remembered frame drawn by attention sharpened or flattened by the temperature;
-        keys outside the range or key mask dropped, the lowest ``max_polyphony`` kept),
-        otherwise drawn from the NADE as above.
+        (a remembered frame drawn by attention, tilted by the density and sharpened or
+        flattened by the temperature; keys outside the range or key mask dropped, the lowest
+        ``max_polyphony`` kept; see :meth:`_sample_copy`), otherwise drawn from the NADE.
         """
         if isinstance(params, CopyOutput):
             copied = self._sample_copy(params, controls, generator)
@@ -275,18 +275,31 @@ class RollNADE(nn.Module):
 
     def _sample_copy(self, out: CopyOutput, controls: RollControls,
                      generator: torch.Generator) -> torch.Tensor | None:
-        """The copy branch of :meth:`sample_frame`, or None when the NADE should draw."""
+        """The copy branch of :meth:`sample_frame`, or None when the NADE should draw.
+
+        The copy is taken with probability ``g`` (at zero temperature: when ``g > 0.5``). A
+        remembered frame ``j`` with ``n_j`` notes is drawn with weight
+        ``exp((log a_j + density * n_j) / temperature)``: the density bias tilts the choice
+        towards fuller or sparser frames as it does for the NADE's keys, the temperature
+        sharpens or flattens it (zero: the most attended frame).
+        """
         g = float(out.gate.reshape(-1)[0])
         attn = out.attn.reshape(-1).double()
-        if attn.numel() == 0 or float(torch.rand((), generator=generator, dtype=torch.float64)) >= g:
-            return None
         temp = controls.temperature
+        if attn.numel() == 0:
+            return None
         if temp <= MIN_TEMPERATURE:
-            j = int(attn.argmax())
+            if g <= 0.5:
+                return None
+        elif float(torch.rand((), generator=generator, dtype=torch.float64)) >= g:
+            return None
+        frames = out.frames.reshape(-1, self.config.n_keys)
+        logits = attn.clamp_min(1e-300).log() + controls.density * frames.sum(-1).double()
+        if temp <= MIN_TEMPERATURE:
+            j = int(logits.argmax())
         else:
-            weights = attn.clamp_min(1e-300) ** (1.0 / temp)
-            j = int(torch.multinomial(weights / weights.sum(), 1, generator=generator))
-        frame = out.frames.reshape(-1, self.config.n_keys)[j].bool() & allowed_keys(controls)
+            j = int(torch.multinomial(torch.softmax(logits / temp, 0), 1, generator=generator))
+        frame = frames[j].bool() & allowed_keys(controls)
         cap = controls.max_polyphony
         if cap and int(frame.sum()) > cap:
             on = torch.flatnonzero(frame)
