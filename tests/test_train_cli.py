@@ -72,6 +72,20 @@ def test_bad_training_flags_are_one_clear_line(tmp_path, capsys) -> None:
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_copy_flags_are_checked_in_one_line(tmp_path, capsys) -> None:
+    out = str(tmp_path / "x.pt")
+    assert main(["train", "roll", "--data", "jsb", "--copy", "-3", "--head", "nade", "--out", out]) == 2
+    assert "--copy must be" in capsys.readouterr().err
+    assert main(["train", "roll", "--data", "jsb", "--copy-soft", "--head", "nade", "--out", out]) == 2
+    assert "add --copy N" in capsys.readouterr().err
+    assert main(["train", "roll", "--data", "jsb", "--copy", "64", "--out", out]) == 2
+    assert "--head nade" in capsys.readouterr().err
+    assert main(["train", "roll", "--data", "jsb", "--init", str(tmp_path / "none.pt"), "--head", "nade",
+                 "--epochs", "1", "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "none.pt" in err
+
+
 def test_missing_dataset_is_one_clear_line(tmp_path, capsys) -> None:
     assert main(["train", "roll", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.pt")]) == 2
     err = capsys.readouterr().err.strip()

@@ -84,6 +84,10 @@ def _config(args: argparse.Namespace):
             raise LivegenError(f"{flag} must be at least 1, got {value}")
     if getattr(args, "copy", 0) < 0:
         raise LivegenError(f"--copy must be 0 (off) or a memory size, got {args.copy}")
+    if getattr(args, "copy_dim", 0) < 0:
+        raise LivegenError(f"--copy-dim must be 0 (raw outputs) or a width, got {args.copy_dim}")
+    if (getattr(args, "copy_dim", 0) or getattr(args, "copy_soft", False)) and not getattr(args, "copy", 0):
+        raise LivegenError("--copy-dim and --copy-soft shape a copy head: add --copy N (e.g. --copy 256)")
     if not 0 <= args.ema < 1:
         raise LivegenError(f"--ema must be in [0, 1), got {args.ema}")
     if not args.lr > 0:
