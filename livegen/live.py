@@ -183,7 +183,8 @@ class LiveSession:
                         start_delay=o.start_delay)
         self.engine = engine
         for name, value in (("temperature", self.params.temperature), ("tempo", self.params.bpm),
-                            ("mode", self.params.mode), ("density", self.params.density)):
+                            ("mode", self.params.mode), ("density", self.params.density),
+                            ("repeat", self.params.repeat)):
             with contextlib.suppress(ControlError):
                 self.state = self.state.apply(name, value)
         tasks: list[asyncio.Task] = []

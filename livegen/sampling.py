@@ -30,6 +30,8 @@ class RollControls:
         low, high: inclusive MIDI pitch range allowed (21..108 is the whole keyboard).
         pitch_classes: 12 bools (C, C#, ..., B) allowed by the key/scale mask, or None.
         max_polyphony: most keys on at once (the most probable win); 0 = no cap.
+        repeat: models with a copy head: multiplies the odds of copying a remembered frame
+            (0 = never copy, 1 = as trained, 4 = four times the odds); others ignore it.
     """
 
     temperature: float = 1.0
@@ -38,6 +40,7 @@ class RollControls:
     high: int = LOWEST_PITCH + N_KEYS - 1
     pitch_classes: tuple[bool, ...] | None = None
     max_polyphony: int = 0
+    repeat: float = 1.0
 
 
 def allowed_keys(controls: RollControls) -> torch.Tensor:

@@ -180,6 +180,11 @@ def test_temperature_and_norm_reach_the_sampler_and_come_back(tmp_path):
         await live.feedback.wait_for("/livegen/temperature/norm", lambda a: math.isclose(a[0], 0.5, abs_tol=1e-6))
         await live.feedback.wait_for("/livegen/temperature", lambda a: math.isclose(a[0], expected, abs_tol=1e-6))
         assert live.engine.params.temperature == pytest.approx(expected, abs=1e-6)
+        # repeat reaches the sampler's controls
+        live.send("/livegen/repeat", 2.5)
+        await live.feedback.wait_for("/livegen/repeat", lambda a: math.isclose(a[0], 2.5, abs_tol=1e-6))
+        await live.steps(2)
+        assert voice.controls[-1].repeat == pytest.approx(2.5)
         # tempo changes the grid from the next step on
         live.feedback.clear()
         live.send("/livegen/tempo", 180)

@@ -193,3 +193,19 @@ def test_copy_branch_follows_density_and_is_greedy_at_zero_temperature() -> None
     assert all(notes(-8.0, 1.0, s) == 0 for s in range(40))  # sparser when it is down
     greedy = {notes(0.0, 0.0, s) for s in range(10)}
     assert len(greedy) == 1  # zero temperature: the same frame whatever the seed
+
+
+def test_repeat_control_scales_the_odds_of_copying() -> None:
+    m = _copy_model()
+    with torch.no_grad():
+        m.copy_gate.bias.fill_(40.0)  # as trained: always copy
+    chord = torch.zeros(88)
+    chord[[39, 43, 46]] = 1.0
+    x = torch.stack([chord, chord, chord]).unsqueeze(0)
+    _, state = m(x[:, :-1])
+    out, state = m.step(x[:, -1], state)
+    greedy_nade = m.sample_frame(out.params, state, RollControls(temperature=0.0), torch.Generator())
+    never = m.sample_frame(out, state, RollControls(temperature=0.0, repeat=0.0), torch.Generator())
+    always = m.sample_frame(out, state, RollControls(temperature=0.0, repeat=4.0), torch.Generator())
+    assert torch.equal(never, greedy_nade)  # repeat 0: the copy head is switched off
+    assert torch.equal(always, chord.bool())  # the remembered chord is copied

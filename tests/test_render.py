@@ -83,3 +83,17 @@ def test_render_writes_png_and_wav(tmp_path) -> None:
     if not shutil.which("fluidsynth"):
         pytest.skip("fluidsynth not installed (scripts/setup.sh installs it)")
     assert (tmp_path / "x.wav").stat().st_size > 1000
+
+
+def test_repeat_changes_what_the_shipped_copy_model_renders(tmp_path, capsys) -> None:
+    outs = {}
+    for repeat in ("0", "1", "4"):
+        out = tmp_path / f"r{repeat}.mid"
+        assert main(["render", "--model", "nottingham", "--bars", "8", "--seed", "1", "--repeat", repeat,
+                     "-o", str(out)]) == 0
+        outs[repeat] = out.read_bytes()
+    assert len(set(outs.values())) == 3
+    capsys.readouterr()
+    assert main(["render", "--model", "nottingham", "--repeat", "-1", "-o", str(tmp_path / "x.mid")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "repeat" in err

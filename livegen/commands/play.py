@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channel", type=int, default=1, help="MIDI channel 1-16 of livegen's notes")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--density", type=float, default=0.0)
+    p.add_argument("--repeat", type=float, default=1.0,
+                   help="copy-head models: odds of repeating earlier material (0 = never, 1 = as trained)")
     p.add_argument("--silence", type=float, default=1.0, help="call mode: beats of silence before answering")
     p.add_argument("--max-note-beats", type=float, default=0.0, help="longest livegen note (0 = no limit)")
     p.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise LivegenError(f"MIDI clock has 24 ticks per beat: with --clock midi or --send-clock "
                            f"--steps-per-beat must divide 24 (1, 2, 3, 4, 6, 8, 12, 24), not {spb}")
     params = LiveParams(bpm=args.bpm, mode=args.mode)
-    for name, value in (("temperature", args.temperature), ("density", args.density),
+    for name, value in (("temperature", args.temperature), ("density", args.density), ("repeat", args.repeat),
                         ("silence_beats", args.silence),
                         ("max_note_steps", round(args.max_note_beats * spb))):
         try:

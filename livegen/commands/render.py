@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0,
                    help="sampling temperature (0 = deterministic threshold)")
     p.add_argument("--density", type=float, default=0.0, help="logit bias: >0 more notes, <0 fewer")
+    p.add_argument("--repeat", type=float, default=1.0,
+                   help="copy-head models: odds of repeating earlier material (0 = never, 1 = as trained)")
     p.add_argument("--key", default=None, help="restrict to a key, e.g. D (with --scale)")
     p.add_argument("--scale", default="major", help="scale for --key (major, minor, dorian, ...)")
     p.add_argument("--polyphony", type=int, default=0, help="most notes at once (0 = no cap)")
@@ -59,7 +61,7 @@ def _render_roll(model, meta, args: argparse.Namespace) -> int:
 
     spb = int(meta.get("steps_per_beat", 2))
     params = LiveParams(bpm=args.bpm, mode="solo")
-    for name, value in (("temperature", args.temperature), ("density", args.density),
+    for name, value in (("temperature", args.temperature), ("density", args.density), ("repeat", args.repeat),
                         ("scale", args.scale), ("key", args.key), ("polyphony", args.polyphony),
                         ("low", args.low), ("high", args.high)):
         try:

@@ -282,6 +282,8 @@ _TABLE: tuple[Control, ...] = (
             minimum=21, maximum=108, unit="MIDI pitch", cc=25),
     Control("silence", "float", 1.0, "call mode: performer silence before the model answers",
             minimum=0.25, maximum=8.0, unit="beats", cc=26),
+    Control("repeat", "float", 1.0, "models with a copy head: odds of repeating what came before "
+            "(0 = never, 1 = as trained, 4 = four times)", minimum=0.0, maximum=4.0, unit="x", cc=85),
     Control("key", "enum", "C", "tonic of the key mask", choices=NOTE_NAMES, cc=27),
     Control("scale", "enum", "chromatic", "scale of the key mask (chromatic = no mask)",
             choices=tuple(SCALES), cc=28),
@@ -406,6 +408,7 @@ class ControlState:
     low: int = 21
     high: int = 108
     silence: float = 1.0
+    repeat: float = 1.0
     key: str = "C"
     scale: str = "chromatic"
     mode: str = "call"

@@ -27,6 +27,7 @@ class LiveParams:
         silence_beats: call mode: performer silence (beats) before livegen answers.
         velocity: MIDI velocity of livegen's notes.
         max_note_steps: longest livegen note in steps before it is re-struck (0 = none).
+        repeat: copy-head models: odds multiplier for repeating a remembered frame.
     """
 
     bpm: float = 120.0
@@ -42,6 +43,7 @@ class LiveParams:
     silence_beats: float = 2.0
     velocity: int = 90
     max_note_steps: int = 0
+    repeat: float = 1.0
 
     def set(self, name: str, value: object) -> None:
         """Set one field with validation; raises ValueError with the reason."""
@@ -76,11 +78,13 @@ class LiveParams:
             raise ValueError("bpm must be within 20..400")
         if name == "temperature" and number < 0:
             raise ValueError("temperature must be >= 0")
+        if name == "repeat" and number < 0:
+            raise ValueError("repeat must be >= 0")
         setattr(self, name, int(round(number)) if isinstance(current, int) else number)
 
     def roll_controls(self) -> RollControls:
         return RollControls(
             temperature=self.temperature, density=self.density, low=self.low, high=self.high,
             pitch_classes=pitch_class_mask(self.key, self.scale) if self.key else None,
-            max_polyphony=self.polyphony,
+            max_polyphony=self.polyphony, repeat=self.repeat,
         )

@@ -277,13 +277,16 @@ class RollNADE(nn.Module):
                      generator: torch.Generator) -> torch.Tensor | None:
         """The copy branch of :meth:`sample_frame`, or None when the NADE should draw.
 
-        The copy is taken with probability ``g`` (at zero temperature: when ``g > 0.5``). A
+        The copy is taken with probability ``g`` (at zero temperature: when ``g > 0.5``),
+        its odds ``g / (1 - g)`` first multiplied by ``controls.repeat``. A
         remembered frame ``j`` with ``n_j`` notes is drawn with weight
         ``exp((log a_j + density * n_j) / temperature)``: the density bias tilts the choice
         towards fuller or sparser frames as it does for the NADE's keys, the temperature
         sharpens or flattens it (zero: the most attended frame).
         """
         g = float(out.gate.reshape(-1)[0])
+        r = controls.repeat
+        g = r * g / (r * g + (1.0 - g)) if r * g + (1.0 - g) > 0 else 0.0
         attn = out.attn.reshape(-1).double()
         temp = controls.temperature
         if attn.numel() == 0:
