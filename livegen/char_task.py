@@ -277,7 +277,8 @@ def train_char_model(
         "separator": SEPARATOR,
         "split": split_info,
         "train": {"min_count": min_count, "artists": list(artists or []),
-                  "transpose_keys": list(transpose_keys) if transpose_keys else None},
+                  "transpose_keys": list(transpose_keys) if transpose_keys else None,
+                  "init": str(init) if init is not None else None},
     }
     log.info("%s: %s songs, %d chars in vocab, %d labels, %d parameters", data,
              " / ".join(f"{len(v)} {k}" for k, v in splits.items()), len(vocab), len(labels or []),
