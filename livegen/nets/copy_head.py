@@ -71,25 +71,33 @@ class CopyHead(nn.Module):
             ``(B, T, V)`` log-probabilities of the next character and the new memory.
         """
         mem_keys, mem_ids = memory
-        b, t, _ = y.shape
-        m = mem_keys.shape[1]
         keys = torch.cat([mem_keys, y], dim=1)  # (B, M+T, H)
         ids = torch.cat([mem_ids, x], dim=1)  # (B, M+T)
-        log_soft = torch.log_softmax(logits, dim=-1)
-        if m + t >= 2:
-            k, values = keys[:, :-1], ids[:, 1:]  # key j is followed by input j + 1
-            scores = self.log_theta.exp() * torch.einsum("bth,bjh->btj", y, k)  # (B, T, M+T-1)
-            query_pos = torch.arange(t).unsqueeze(1) + m
-            seen = torch.arange(m + t - 1).unsqueeze(0) < query_pos  # (T, M+T-1): keys before t
-            scores = scores.masked_fill(~seen, -math.inf)
-            has = seen.any(dim=1)  # (T,): the first step of a stream has nothing to copy
-            attn = torch.softmax(scores[:, has], dim=-1)
-            copy = logits.new_zeros(b, int(has.sum()), self.vocab_size)
-            copy.scatter_add_(2, values.unsqueeze(1).expand(-1, copy.shape[1], -1), attn)
-            g = torch.sigmoid(self.gate(y[:, has]))  # (B, T', 1)
-            mixed = torch.log((1 - g) * log_soft[:, has].exp() + g * copy + _TINY)
-            log_p = log_soft.clone()
-            log_p[:, has] = mixed
-        else:
-            log_p = log_soft
+        attn, has = attend_memory(y, keys, self.log_theta.exp())
+        copy = logits.new_zeros(*attn.shape[:2], self.vocab_size)  # key j is followed by input j + 1
+        copy.scatter_add_(2, ids[:, 1:].unsqueeze(1).expand(-1, attn.shape[1], -1), attn)
+        g = torch.sigmoid(self.gate(y)) * has  # (B, T, 1); 0 where nothing is remembered
+        log_p = torch.log((1 - g) * torch.softmax(logits, dim=-1) + g * copy + _TINY)
         return log_p, (keys[:, -self.size :], ids[:, -self.size :])
+
+
+def attend_memory(query: torch.Tensor, keys: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal attention of ``T`` new steps over everything remembered before each of them.
+
+    Args:
+        query: ``(B, T, K)`` the new steps' queries.
+        keys: ``(B, M+T, K)`` the remembered keys followed by the new steps' own keys; key
+            ``j`` stands for "what followed step ``j``", so query ``t`` (global step
+            ``M + t``) may attend to keys ``j < M + t`` (``keys[:, -1]`` is never attended).
+        theta: scalar inverse temperature of the dot-product scores.
+
+    Returns:
+        ``attn`` ``(B, T, M+T-1)`` (rows sum to 1, or are all 0 on the first step of a
+        stream) and ``has`` ``(1, T, 1)``: 1.0 where a row has something to attend to.
+    """
+    t = query.shape[1]
+    m = keys.shape[1] - t
+    scores = theta * torch.einsum("bth,bjh->btj", query, keys[:, :-1])
+    seen = torch.arange(m + t - 1).unsqueeze(0) < (torch.arange(t).unsqueeze(1) + m)  # (T, M+T-1)
+    attn = torch.softmax(scores.masked_fill(~seen, -math.inf), dim=-1).nan_to_num(0.0)
+    return attn, seen.any(dim=1).view(1, t, 1).to(query.dtype)

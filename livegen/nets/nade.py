@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from livegen.nets.copy_head import attend_memory
 from livegen.nets.state import LSTMState
 from livegen.sampling import MIN_TEMPERATURE, RollControls, allowed_keys
 
@@ -132,7 +133,6 @@ class RollNADE(nn.Module):
         else:
             width = self.config.copy_dim or y.shape[2]
             mem_keys, mem_frames = y.new_zeros(b, 0, width), x.new_zeros(b, 0, x.shape[2])
-        m = mem_keys.shape[1]
         if self.config.copy_dim > 0:
             yx = torch.cat([y, x], dim=-1)
             query, new_keys = self.copy_query(yx), self.copy_key(yx)
@@ -140,11 +140,7 @@ class RollNADE(nn.Module):
             query, new_keys = y, y
         keys = torch.cat([mem_keys, new_keys], dim=1)  # (B, M+T, K): a key for each step
         frames = torch.cat([mem_frames, x], dim=1)  # (B, M+T, 88): input at each step
-        # key j is followed by input j + 1; the query at step m + t sees keys j < m + t
-        scores = self.copy_log_theta.exp() * torch.einsum("bth,bjh->btj", query, keys[:, :-1])
-        seen = torch.arange(m + t - 1).unsqueeze(0) < (torch.arange(t).unsqueeze(1) + m)
-        has = seen.any(dim=1).view(1, t, 1)
-        attn = torch.softmax(scores.masked_fill(~seen, -math.inf), dim=-1).nan_to_num(0.0)
+        attn, has = attend_memory(query, keys, self.copy_log_theta.exp())  # key j -> frame j + 1
         gate = torch.sigmoid(self.copy_gate(y)) * has
         if self.config.copy_soft:
             params = params + self.copy_to_params(attn @ frames[:, 1:])
