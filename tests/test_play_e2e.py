@@ -143,8 +143,12 @@ class Play:
             k += 1
         return k
 
-    def perform(self, notes: list[tuple[float, float, int]]) -> None:
-        """Play ``(on beat, off beat, pitch)`` notes at livegen's beat times (blocking)."""
+    def perform(self, notes: list[tuple[float, float, int]], *, zero_velocity_off: bool = False) -> None:
+        """Play ``(on beat, off beat, pitch)`` notes at livegen's beat times (blocking).
+
+        ``zero_velocity_off``: release keys with a note-on of velocity 0, as many keyboards
+        and DAWs do, instead of a note-off.
+        """
         events = sorted([(self.at(a), "note_on", p) for a, _, p in notes]
                         + [(self.at(b), "note_off", p) for _, b, p in notes])
         assert events[0][0] > time.monotonic(), "the performance was scheduled in the past"
@@ -152,7 +156,10 @@ class Play:
         for t, kind, pitch in events:
             while time.monotonic() < t:
                 time.sleep(0.0005)
-            msg = mido.Message(kind, note=pitch, velocity=100 if kind == "note_on" else 0)
+            if kind == "note_off" and zero_velocity_off:
+                msg = mido.Message("note_on", note=pitch, velocity=0)
+            else:
+                msg = mido.Message(kind, note=pitch, velocity=100 if kind == "note_on" else 0)
             self.sent.append((time.monotonic(), msg))
             self.out.send(msg)
 
@@ -272,6 +279,23 @@ def test_accompany_plays_along_on_the_grid_and_records_both_parts(jack_server, p
     assert np.allclose([d for _, d in performer], [BEAT, 4 * BEAT, 4 * BEAT], atol=0.03)
     assert len(parts["livegen"]) >= len(play.onsets())
     assert {n.pitch for n in parts["livegen"]} >= {p for _, p in play.onsets()}
+
+
+@pytest.mark.parametrize("mode", ["call", "accompany", "solo"])
+def test_zero_velocity_note_on_is_a_release_in_every_mode(jack_server, play_factory, models, mode):
+    """The note-off many keyboards send (note-on, velocity 0) must not end the session."""
+    play = play_factory(models["busy"], "--bars", "3", "--mode", mode)
+    play.connect(jack_server)
+    k = play.next_beat()
+    play.perform([(k, k + 1, 60), (k, k + 1.5, 64), (k + 2, k + 3, 48)], zero_velocity_off=True)
+    rc, out, err = play.finish()
+    assert rc == 0, err[-2000:]
+    assert "Traceback" not in err
+    assert "24 steps" in out, out
+    assert hanging(play.notes()) == []
+    performer = sorted((n.pitch, round((n.end - n.start) / BEAT, 1)) for n in take_parts(play.take)["performer"])
+    # the velocity-0 note-ons released the keys when they were sent
+    assert performer == [(48, 1.0), (60, 1.0), (64, 1.5)]
 
 
 def test_call_mode_listens_answers_and_yields(jack_server, play_factory, models):

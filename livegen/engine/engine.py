@@ -137,7 +137,13 @@ class Engine:
     # ---- inputs (called on the loop's thread) ---------------------------------------------
 
     def feed_midi(self, msg: mido.Message, t: float) -> None:
-        """Accept one performer/DAW message received at ``t`` seconds."""
+        """Accept one performer/DAW message received at ``t`` seconds.
+
+        A note-on with velocity 0 (the note-off many keyboards and DAWs send) becomes a
+        note-off here, so everything downstream sees one kind of release.
+        """
+        if msg.type == "note_on" and msg.velocity == 0:
+            msg = mido.Message("note_off", channel=msg.channel, note=msg.note, velocity=0, time=msg.time)
         if msg.type in ("clock", "start", "stop", "continue", "songpos"):
             if self._follower is not None:
                 event = self._follower.on_message(msg, t)
@@ -224,10 +230,9 @@ class Engine:
             if msg.type == "note_on" and msg.velocity > 0:
                 self.builder.note_on(msg.note, ts)
                 self._record("performer", ts, [msg])
-            elif msg.type in ("note_off", "note_on"):
+            elif msg.type == "note_off":
                 self.builder.note_off(msg.note, ts)
-                self._record("performer", ts, [msg.copy(type="note_off", velocity=0)]
-                             if msg.type == "note_on" else [msg])
+                self._record("performer", ts, [msg])
             elif msg.type == "control_change" and msg.control == ALL_NOTES_OFF:
                 self.builder.all_off()
 
