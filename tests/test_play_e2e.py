@@ -14,6 +14,7 @@ holds C4 forever. 240 BPM at 2 steps per beat: one step is 125 ms.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -66,7 +67,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 class Play:
     """``livegen play --virtual`` in a subprocess plus the tester's ports and feedback socket."""
 
-    def __init__(self, model: Path, tmp: Path, *extra: str) -> None:
+    def __init__(self, model: Path | str, tmp: Path, *extra: str) -> None:
         self.fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.fb.bind(("127.0.0.1", 0))
         self.fb.settimeout(0.2)
@@ -211,7 +212,7 @@ class Play:
 def play_factory(jack_server, tmp_path):
     started: list[Play] = []
 
-    def make(model: Path, *extra: str) -> Play:
+    def make(model: Path | str, *extra: str) -> Play:
         p = Play(model, tmp_path, *extra)
         started.append(p)
         return p
@@ -296,6 +297,53 @@ def test_zero_velocity_note_on_is_a_release_in_every_mode(jack_server, play_fact
     performer = sorted((n.pitch, round((n.end - n.start) / BEAT, 1)) for n in take_parts(play.take)["performer"])
     # the velocity-0 note-ons released the keys when they were sent
     assert performer == [(48, 1.0), (60, 1.0), (64, 1.5)]
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def oscsend(port: int, address: str, *args: str | int | float) -> None:
+    """Send one OSC message with liblo's ``oscsend`` (an independent OSC peer)."""
+    types = "".join("s" if isinstance(a, str) else "i" if isinstance(a, int) else "f" for a in args)
+    subprocess.run(["oscsend", "127.0.0.1", str(port), address, types, *map(str, args)], check=True, timeout=10)
+
+
+def most_sounding(notes: list[tuple[float, mido.Message]], after: float) -> int:
+    """Most livegen notes the tester heard sounding at once from ``after`` on."""
+    on: set[int] = set()
+    best = 0
+    for t, m in notes:
+        if m.type == "note_on" and m.velocity > 0:
+            on.add(m.note)
+        else:
+            on.discard(m.note)
+        if t > after:
+            best = max(best, len(on))
+    return best
+
+
+@pytest.mark.skipif(not shutil.which("oscsend"), reason="oscsend (liblo-tools) is not installed")
+def test_polyphony_cap_over_osc_with_a_held_triad_keeps_a_nade_model_playing(jack_server, play_factory):
+    """Accompany mode with the shipped NADE model, a held triad, then ``/livegen/polyphony 2``:
+    the session survives (the cap's copy branch once crashed it) and never sounds more than 2."""
+    port = free_udp_port()
+    play = play_factory("nottingham", "--bars", "6", "--mode", "accompany", "--osc-port", str(port),
+                        "--temperature", "1", "--density", "2")
+    play.connect(jack_server)
+    k = play.next_beat()
+    threading.Timer(max(0.0, play.beat_time(k + 1) - time.monotonic()), oscsend,
+                    (port, "/livegen/polyphony", 2)).start()
+    play.perform([(k, k + 8, 60), (k, k + 8, 64), (k, k + 8, 67)])
+    rc, out, err = play.finish()
+    assert rc == 0, err[-2000:]
+    assert "Traceback" not in err
+    capped = play.beat_time(k + 2)  # the cap is in force one step after it arrives
+    assert [t for t, _ in play.onsets() if t > capped], "livegen stopped playing"
+    assert most_sounding(play.notes(), capped) <= 2
+    assert hanging(play.notes()) == []
 
 
 def test_call_mode_listens_answers_and_yields(jack_server, play_factory, models):

@@ -27,7 +27,7 @@ from torch import nn
 
 from livegen.nets.copy_head import attend_memory
 from livegen.nets.state import LSTMState
-from livegen.sampling import MIN_TEMPERATURE, RollControls, allowed_keys
+from livegen.sampling import MIN_TEMPERATURE, RollControls, allowed_keys, cap_polyphony
 
 N_KEYS = 88
 
@@ -236,11 +236,11 @@ class RollNADE(nn.Module):
 
         Keys walk low to high. Each conditional logit gets the density bias and the
         temperature; forbidden keys (range, key mask) are skipped (they stay off and add
-        nothing to the NADE state, which is exact); once ``max_polyphony`` keys are on the
-        rest stay off. With a copy head, the frame is first copied with probability ``g``
+        nothing to the NADE state, which is exact); with a ``max_polyphony`` cap the drawn
+        keys with the highest conditional logits are kept, as for the Bernoulli head. With a copy head, the frame is first copied with probability ``g``
         (a remembered frame drawn by attention, tilted by the density and sharpened or
-        flattened by the temperature; keys outside the range or key mask dropped, the lowest
-        ``max_polyphony`` kept; see :meth:`_sample_copy`), otherwise drawn from the NADE.
+        flattened by the temperature; keys outside the range or key mask dropped, the
+        ``max_polyphony`` most probable kept; see :meth:`_sample_copy`), otherwise drawn from the NADE.
         """
         if isinstance(params, CopyOutput):
             copied = self._sample_copy(params, controls, generator)
@@ -253,21 +253,19 @@ class RollNADE(nn.Module):
         b, a = p[:k], p[k:].copy()
         keys = np.flatnonzero(allowed_keys(controls).numpy())
         u = torch.rand(len(keys), generator=generator, dtype=torch.float64).numpy()
-        temp, bias, cap = controls.temperature, controls.density, controls.max_polyphony
+        temp, bias = controls.temperature, controls.density
         out = np.zeros(k, dtype=bool)
-        count = 0
+        score = np.full(k, -np.inf)
         h = 1.0 / (1.0 + np.exp(-a))  # changes only when a key turns on
         for n, i in enumerate(keys):
             z = b[i] + V[i] @ h + bias
+            score[i] = z
             on = z > 0 if temp <= MIN_TEMPERATURE else u[n] < 1.0 / (1.0 + np.exp(-z / temp))
             if on:
                 out[i] = True
                 a += W[i]
                 h = 1.0 / (1.0 + np.exp(-a))
-                count += 1
-                if cap and count >= cap:
-                    break
-        return torch.from_numpy(out)
+        return cap_polyphony(torch.from_numpy(out), torch.from_numpy(score), controls.max_polyphony)
 
     def _sample_copy(self, out: CopyOutput, controls: RollControls,
                      generator: torch.Generator) -> torch.Tensor | None:
@@ -299,8 +297,8 @@ class RollNADE(nn.Module):
         else:
             j = int(torch.multinomial(torch.softmax(logits / temp, 0), 1, generator=generator))
         frame = frames[j].bool() & allowed_keys(controls)
-        cap = controls.max_polyphony
-        if cap and int(frame.sum()) > cap:
-            on = torch.flatnonzero(frame)
-            frame[on[cap:]] = False
+        if controls.max_polyphony and int(frame.sum()) > controls.max_polyphony:
+            # rank the copied keys by the NADE's conditional logits given the copied frame
+            score = self.conditional_logits(out.params.reshape(1, -1), frame.reshape(1, -1).to(out.params.dtype))
+            frame = cap_polyphony(frame, score.reshape(-1), controls.max_polyphony)
         return frame
