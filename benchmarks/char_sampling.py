@@ -12,10 +12,10 @@ import json
 import time
 
 from benchmarks.common import record
-from livegen.char_task import load_char_model
-from livegen.models_registry import resolve_model
+from livegen.nets.manifest import resolve_model
 from livegen.nets.runtime import configure_for_stepping
-from livegen.text_gen import TextGenerator
+from livegen.training.char_tasks import load_char_model
+from livegen.voices.text import TextGenerator
 
 CHARS = 4000
 

@@ -24,7 +24,7 @@ import json, resource, statistics, sys, time, torch
 torch.backends.mkldnn.enabled = False
 torch.set_num_threads(1)
 from livegen.nets.roll import RollConfig, RollLSTM, roll_loss
-from livegen.train import segment_loss
+from livegen.training.loop import segment_loss
 every, frames, batch, hidden = (int(a) for a in sys.argv[1:5])
 torch.manual_seed(0)
 m = RollLSTM(RollConfig(hidden=hidden, layers=2, dropout=0.0)).train()

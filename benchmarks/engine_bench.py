@@ -1,6 +1,6 @@
 """The live engine over real JACK ports, idle and with the other core loaded.
 
-Runs :func:`livegen.engine.bench.run_benchmark` (the same code as ``livegen bench``; see
+Runs :func:`livegen.bench.engine.run_benchmark` (the same code as ``livegen bench``; see
 that module for what is measured and how), prints the table and records the figures in
 ``benchmarks/results.json`` under ``engine``. Goals: output error p99 <= 1 ms idle and
 <= 2 ms loaded, no missed steps.
@@ -15,8 +15,8 @@ import logging
 import sys
 
 from benchmarks.common import record
+from livegen.bench.engine import format_table, run_benchmark
 from livegen.commands.bench import add_arguments, options_from
-from livegen.engine.bench import format_table, run_benchmark
 from livegen.errors import LivegenError
 
 GOALS_MS = {"idle": 1.0, "loaded": 2.0}

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import record
-from livegen.models_registry import read_manifest
+from livegen.nets.manifest import read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = ("nottingham", "jsb", "musedata", "piano-midi")

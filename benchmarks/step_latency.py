@@ -18,10 +18,10 @@ import numpy as np
 from benchmarks.common import percentiles, record
 from livegen.data.polyphonic import load_rolls
 from livegen.engine.params import LiveParams
-from livegen.generators import RollGenerator
-from livegen.models_registry import read_manifest, resolve_model
 from livegen.nets.checkpoint import load_checkpoint
+from livegen.nets.manifest import read_manifest, resolve_model
 from livegen.nets.runtime import configure_for_stepping
+from livegen.voices.roll import RollGenerator
 
 
 def measure(model_name: str, steps: int, frames: np.ndarray) -> dict[str, float]:

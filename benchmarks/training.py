@@ -22,13 +22,13 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import record
-from livegen.batching import make_batches
+from livegen.data.batching import make_batches
 from livegen.data.polyphonic import load_rolls
-from livegen.evaluate import evaluate_roll
 from livegen.nets.nade import NadeConfig, RollNADE
 from livegen.nets.roll import RollConfig, RollLSTM
-from livegen.tasks import init_output_bias, key_frequencies, roll_task
-from livegen.train import Progress, TrainConfig, _train_batch, train
+from livegen.offline.evaluate import evaluate_roll
+from livegen.training.loop import Progress, TrainConfig, _train_batch, train
+from livegen.training.tasks import init_output_bias, key_frequencies, roll_task
 
 
 def throughput(model: torch.nn.Module, data, batches: int = 40) -> float:

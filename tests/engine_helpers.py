@@ -10,7 +10,7 @@ from livegen.engine.params import LiveParams
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import ManualScheduler
 from livegen.io.memory import MemoryOutput
-from livegen.sampling import RollControls
+from livegen.sampling.constraints import RollControls
 
 
 class ScriptVoice:

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from engine_helpers import balanced, make_engine
 
-from livegen.abc_gen import AbcTuneSampler, key_from_pitch_classes, key_from_pitches, key_name
-from livegen.abc_voice import AbcVoice, octave_shift, tune_to_roll
 from livegen.cli import main as cli_main
 from livegen.errors import LivegenError
 from livegen.music.abc import parse_abc
 from livegen.music.frames import NoteTracker
 from livegen.nets.checkpoint import load_checkpoint
-from livegen.sampling import RollControls
+from livegen.sampling.constraints import RollControls
+from livegen.voices.abc import AbcVoice, octave_shift, tune_to_roll
+from livegen.voices.abc_tunes import AbcTuneSampler, key_from_pitch_classes, key_from_pitches, key_name
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "irish.pt"
 E_DORIAN = [64, 66, 67, 69, 71, 73, 74]

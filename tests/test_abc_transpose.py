@@ -12,11 +12,11 @@ import sys
 
 import pytest
 
-from livegen.char_task import abc_key_augment, build_vocab, encode_song
 from livegen.data.abc import read_abc_tunes
 from livegen.data.polyphonic import data_root
 from livegen.music.abc import parse_abc
 from livegen.music.abc_transpose import AbcTransposeError, key_targets, tonic_name, transpose_abc
+from livegen.training.char_tasks import abc_key_augment, build_vocab, encode_song
 
 IRISH = data_root() / "abc" / "irish.abc"
 

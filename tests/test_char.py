@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from livegen.char_task import (
+from livegen.data.lyrics import Song
+from livegen.data.polyphonic import data_root
+from livegen.errors import LivegenError
+from livegen.nets.char import UNKNOWN, CharConfig, CharLSTM, Vocab, char_loss
+from livegen.nets.checkpoint import load_checkpoint, save_checkpoint
+from livegen.training.char_tasks import (
     SEPARATOR,
     abc_splits,
     build_vocab,
@@ -16,13 +21,8 @@ from livegen.char_task import (
     text_task,
     train_char_model,
 )
-from livegen.data.lyrics import Song
-from livegen.data.polyphonic import data_root
-from livegen.errors import LivegenError
-from livegen.nets.char import UNKNOWN, CharConfig, CharLSTM, Vocab, char_loss
-from livegen.nets.checkpoint import load_checkpoint, save_checkpoint
-from livegen.text_gen import TextGenerator
-from livegen.train import TrainConfig
+from livegen.training.loop import TrainConfig
+from livegen.voices.text import TextGenerator
 
 TEXTS = ["the cat sat on the mat\nand sang\n", "O bury me not\non the lone prairie\n"]
 LABELS = ["cowboy", "cats", "hymns"]
@@ -126,7 +126,7 @@ def test_copy_head_copies_what_followed_and_forgets_beyond_its_size() -> None:
 
 
 def test_copy_head_trains_with_gradient_checkpointing() -> None:
-    from livegen.train import segment_loss
+    from livegen.training.loop import segment_loss
 
     net, vocab = _copy_net()
     net.train()
@@ -384,7 +384,7 @@ def test_shipped_lyrics_model_has_learned_its_labels() -> None:
     the average other label (and best of all for most collections)."""
     from pathlib import Path
 
-    from livegen.char_task import char_splits
+    from livegen.training.char_tasks import char_splits
 
     model, vocab, labels, meta = load_char_model(Path(__file__).parents[1] / "models" / "lyrics.pt")
     assert len(labels) == 8 and meta["text_kind"] == "lyrics" and len(vocab) == model.config.vocab_size

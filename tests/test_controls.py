@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from livegen.engine.controls import (
+from livegen.controls.table import (
     CONTROLS,
     FEEDBACK,
     NORM_SUFFIX,

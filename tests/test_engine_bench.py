@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livegen.engine.bench import ECHO_SHIFT, TICK_PITCH, BenchVoice, analyze, format_table
-from livegen.sampling import RollControls
+from livegen.bench.engine import ECHO_SHIFT, TICK_PITCH, BenchVoice, analyze, format_table
+from livegen.sampling.constraints import RollControls
 
 PERIOD = 0.0625
 

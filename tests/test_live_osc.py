@@ -1,6 +1,6 @@
 """A live session steered over a real OSC socket, with feedback to a socket the test reads.
 
-:class:`livegen.live.LiveSession` runs exactly as under ``livegen play`` -- the real
+:class:`livegen.session.live.LiveSession` runs exactly as under ``livegen play`` -- the real
 ``LiveClock``, the threaded scheduler, the OSC server on a real UDP port and the feedback
 client -- with in-memory MIDI ports so what livegen plays can be inspected directly. The
 voice is a script (no model), the tempo slow (250 ms steps), so a busy machine cannot make
@@ -28,7 +28,7 @@ from pythonosc.osc_message import OscMessage
 from livegen.engine.params import LiveParams
 from livegen.io.memory import MemoryInput, MemoryOutput
 from livegen.io.osc import build_message
-from livegen.live import LiveOptions, LiveSession
+from livegen.session.live import LiveOptions, LiveSession
 
 BPM = 120.0
 PERIOD = 60.0 / BPM / 2  # steps_per_beat 2: 250 ms

@@ -12,12 +12,12 @@ import pytest
 import torch
 from pythonosc.osc_message import OscMessage
 
-from livegen.char_task import build_vocab
-from livegen.engine.controls import FEEDBACK
+from livegen.controls.table import FEEDBACK
 from livegen.io.osc import OscFeedback
-from livegen.lyrics_live import LyricsStreamer
 from livegen.nets.char import CharConfig, CharLSTM
-from livegen.text_gen import TextGenerator
+from livegen.session.lyrics import LyricsStreamer
+from livegen.training.char_tasks import build_vocab
+from livegen.voices.text import TextGenerator
 
 TEXTS = ["the cat sat on the mat\nand sang all day\n", "O bury me not\non the lone prairie\n"]
 LABELS = ["cowboy", "hymns"]
@@ -166,7 +166,7 @@ def test_controls_change_artist_prime_and_temperature(receiver: Receiver, caplog
         assert streamer.wait_ready()
         before = len(gen.made)
         assert gen.made[:before] == [("cowboy", 0.8)] * before
-        with caplog.at_level(logging.WARNING, logger="livegen.lyrics_live"):
+        with caplog.at_level(logging.WARNING, logger="livegen.session.lyrics"):
             streamer.on_control("lyrics_artist", "Nobody Known")
         assert "unknown artist 'Nobody Known'" in caplog.text
         _play_bars(streamer, 3, bar_s=0.3, between=controls)
@@ -187,7 +187,7 @@ def test_a_downbeat_without_a_ready_line_is_skipped_without_waiting(receiver: Re
     feedback = OscFeedback(("127.0.0.1", receiver.port))
     streamer = LyricsStreamer(gen, feedback.send_lyrics_line, on_close=feedback.close)
     try:
-        with caplog.at_level(logging.WARNING, logger="livegen.lyrics_live"):
+        with caplog.at_level(logging.WARNING, logger="livegen.session.lyrics"):
             t0 = time.monotonic()
             streamer.on_downbeat(0, t0 + 0.05)
             returned = time.monotonic() - t0

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from livegen.nets.nade import CopyOutput, NadeConfig, RollNADE
-from livegen.sampling import RollControls
+from livegen.sampling.constraints import RollControls
+from livegen.sampling.nade import sample_nade
 
 
 def _model(keys: int = 88) -> RollNADE:
@@ -51,7 +52,7 @@ def test_sampler_draws_from_the_model_distribution() -> None:
     counts: dict[tuple[int, ...], int] = {}
     n = 6000
     for _ in range(n):
-        f = m.sample_frame(params, None, controls, g).numpy()
+        f = sample_nade(m, params, controls, g).numpy()
         key = tuple(int(f[p - 21]) for p in (60, 64, 67))
         assert f.sum() == sum(key)  # nothing outside the allowed keys
         counts[key] = counts.get(key, 0) + 1
@@ -82,8 +83,8 @@ def test_step_equals_forward_and_deterministic_threshold() -> None:
         torch.testing.assert_close(y, full[:, t], rtol=0, atol=1e-6)
     g = torch.Generator().manual_seed(0)
     cold = RollControls(temperature=0.0)
-    a = m.sample_frame(full[:, -1], None, cold, g)
-    b = m.sample_frame(full[:, -1], None, cold, g)
+    a = sample_nade(m, full[:, -1], cold, g)
+    b = sample_nade(m, full[:, -1], cold, g)
     assert torch.equal(a, b)
     assert torch.equal(a, m.predict_frame(full[:, -1]).reshape(-1))
 
@@ -93,7 +94,7 @@ def test_polyphony_cap() -> None:
     params = torch.full((1, 96), 0.0)
     params[0, :88] = 10.0  # every key wants to sound
     g = torch.Generator().manual_seed(0)
-    f = m.sample_frame(params, None, RollControls(max_polyphony=4), g)
+    f = sample_nade(m, params, RollControls(max_polyphony=4), g)
     assert int(f.sum()) == 4
 
 
@@ -124,7 +125,7 @@ def test_copy_head_mixture_sums_to_one_over_all_frames() -> None:
 
 @pytest.mark.parametrize(("copy_dim", "soft"), [(0, False), (12, False), (0, True)])
 def test_copy_head_step_chunks_forward_and_gradients(copy_dim: int, soft: bool) -> None:
-    from livegen.train import segment_loss
+    from livegen.training.loop import segment_loss
 
     m = _copy_model(copy_dim=copy_dim, soft=soft)
     if soft:
@@ -168,7 +169,7 @@ def test_copy_branch_respects_range_mask_and_cap() -> None:
     out, state = m(x)
     step_out, _ = m.step(x[:, -1], state)
     controls = RollControls(temperature=0.0, low=60, high=76, max_polyphony=2)
-    frame = m.sample_frame(step_out, state, controls, torch.Generator().manual_seed(0))
+    frame = sample_nade(m, step_out, controls, torch.Generator().manual_seed(0))
     # a remembered frame (the chord or silence), cut to C4..E5 and to its lowest two notes
     assert frame.sum() in (0, 2)
     if frame.any():
@@ -187,7 +188,7 @@ def test_copy_branch_follows_density_and_is_greedy_at_zero_temperature() -> None
 
     def notes(density: float, temperature: float, seed: int) -> int:
         controls = RollControls(temperature=temperature, density=density)
-        return int(m.sample_frame(out, state, controls, torch.Generator().manual_seed(seed)).sum())
+        return int(sample_nade(m, out, controls, torch.Generator().manual_seed(seed)).sum())
 
     assert all(notes(8.0, 1.0, s) == 3 for s in range(40))  # fuller frames when density is up
     assert all(notes(-8.0, 1.0, s) == 0 for s in range(40))  # sparser when it is down
@@ -204,8 +205,8 @@ def test_repeat_control_scales_the_odds_of_copying() -> None:
     x = torch.stack([chord, chord, chord]).unsqueeze(0)
     _, state = m(x[:, :-1])
     out, state = m.step(x[:, -1], state)
-    greedy_nade = m.sample_frame(out.params, state, RollControls(temperature=0.0), torch.Generator())
-    never = m.sample_frame(out, state, RollControls(temperature=0.0, repeat=0.0), torch.Generator())
-    always = m.sample_frame(out, state, RollControls(temperature=0.0, repeat=4.0), torch.Generator())
+    greedy_nade = sample_nade(m, out.params, RollControls(temperature=0.0), torch.Generator())
+    never = sample_nade(m, out, RollControls(temperature=0.0, repeat=0.0), torch.Generator())
+    always = sample_nade(m, out, RollControls(temperature=0.0, repeat=4.0), torch.Generator())
     assert torch.equal(never, greedy_nade)  # repeat 0: the copy head is switched off
     assert torch.equal(always, chord.bool())  # the remembered chord is copied

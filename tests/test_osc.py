@@ -13,7 +13,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage as PyOscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from livegen.engine.controls import ControlError, ControlState, parse_osc
+from livegen.controls.table import ControlError, ControlState, parse_osc
 from livegen.errors import LivegenError
 from livegen.io.osc import OscFeedback, OscServer, build_message, parse_host_port
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from livegen import patches_gen
 from livegen.cli import main as cli_main
-from livegen.engine.controls import CONTROLS, FEEDBACK, ControlState, all_addresses, parse_osc
+from livegen.controls import patches as patches_gen
+from livegen.controls.table import CONTROLS, FEEDBACK, ControlState, all_addresses, parse_osc
 from livegen.io.osc import OscFeedback, OscServer
 
 PATCHES = Path(__file__).resolve().parents[1] / "patches"

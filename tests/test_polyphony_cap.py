@@ -13,7 +13,7 @@ import pretty_midi
 import pytest
 
 from livegen.cli import main
-from livegen.models_registry import read_manifest
+from livegen.nets.manifest import read_manifest
 
 ROLL_MODELS = sorted(name for name, e in read_manifest().items() if e["kind"].startswith("roll"))
 

@@ -7,10 +7,10 @@ import torch
 
 from livegen.cli import main
 from livegen.engine.params import LiveParams
-from livegen.generators import RollGenerator
 from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM
-from livegen.render import render_roll
+from livegen.offline.render import render_roll
+from livegen.voices.roll import RollGenerator
 
 
 def _model() -> RollLSTM:

@@ -8,7 +8,7 @@ import torch
 from livegen.errors import LivegenError
 from livegen.nets.checkpoint import load_checkpoint, save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM, roll_loss
-from livegen.train import segment_loss
+from livegen.training.loop import segment_loss
 
 
 def _model(seed: int = 0, dropout: float = 0.0) -> RollLSTM:

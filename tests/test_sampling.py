@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 
 from livegen.music.scales import pitch_class_mask
-from livegen.sampling import RollControls, allowed_keys, sample_bernoulli, sample_categorical
+from livegen.sampling.bernoulli import sample_bernoulli
+from livegen.sampling.categorical import sample_categorical
+from livegen.sampling.constraints import RollControls, allowed_keys
 
 
 def _logits() -> torch.Tensor:

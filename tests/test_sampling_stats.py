@@ -13,8 +13,8 @@ import torch
 from scipy import stats
 
 from livegen.nets.char import CharConfig, CharLSTM, Vocab
-from livegen.sampling import sample_categorical, sample_gumbel_max
-from livegen.text_gen import TextGenerator
+from livegen.sampling.categorical import sample_categorical, sample_gumbel_max
+from livegen.voices.text import TextGenerator
 
 N = 20_000
 LOGITS = torch.tensor([2.0, 1.0, 0.5, 0.0, -0.5, -1.0, -1.5, 0.8])

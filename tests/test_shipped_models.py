@@ -11,8 +11,8 @@ import zipfile
 
 import pytest
 
-from livegen.models_registry import models_dir, read_manifest, resolve_model
 from livegen.nets.checkpoint import load_checkpoint, sha256_file
+from livegen.nets.manifest import models_dir, read_manifest, resolve_model
 
 MANIFEST = read_manifest()
 
@@ -69,7 +69,7 @@ def test_models_resolve_from_a_built_wheel(tmp_path) -> None:
     assert all(f"livegen_models/{e['file']}" in names for e in MANIFEST.values())
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("from livegen.models_registry import resolve_model; p = resolve_model('nottingham'); "
+    code = ("from livegen.nets.manifest import resolve_model; p = resolve_model('nottingham'); "
             "print(p)")
     env = {**os.environ, "PYTHONPATH": str(site)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace):
-    from livegen.engine.bench import BenchOptions
+    from livegen.bench.engine import BenchOptions
 
     if args.seconds < 2:
         raise LivegenError("--seconds must be at least 2")
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from livegen.engine.bench import format_table, run_benchmark
+    from livegen.bench.engine import format_table, run_benchmark
 
     options = options_from(args)
     print(f"livegen bench: {options.model} at {options.bpm:g} BPM, {options.steps_per_beat} steps/beat, "

@@ -22,7 +22,7 @@ def _default(value: object) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from livegen.engine.controls import CONTROLS, FEEDBACK, NORM_SUFFIX
+    from livegen.controls.table import CONTROLS, FEEDBACK, NORM_SUFFIX
 
     header = ("name", "OSC address", "type", "range", "default", "unit", "CC", "description")
     rows = [(c.name, c.address, c.kind, c.range_text, _default(c.default), c.unit or "-",

@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from livegen.models_registry import resolve_model
     from livegen.nets.checkpoint import load_checkpoint
+    from livegen.nets.manifest import resolve_model
 
     torch.backends.mkldnn.enabled = False
     if args.threads:
@@ -28,14 +28,14 @@ def run(args: argparse.Namespace) -> int:
     path = resolve_model(args.model)
     model, meta = load_checkpoint(path)
     if model.kind == "char":
-        from livegen.char_task import evaluate_char_model
+        from livegen.training.char_tasks import evaluate_char_model
 
         result = evaluate_char_model(model, meta, args.data, args.split)
         if "nats_per_char" in result:
             result = {"nll_per_char": result["nats_per_char"], **result}
     else:
         from livegen.data.polyphonic import load_rolls
-        from livegen.evaluate import evaluate_roll
+        from livegen.offline.evaluate import evaluate_roll
 
         data = load_rolls(args.data, meta.get("steps_per_beat"))
         result = evaluate_roll(model, data, args.split).to_dict()

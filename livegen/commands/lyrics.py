@@ -31,11 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def resolve(name_or_path: str) -> Path:
-    """Model name or path -> checkpoint path (through livegen.models_registry when present)."""
+    """Model name or path -> checkpoint path (through livegen.nets.manifest when present)."""
     try:
-        from livegen.models_registry import resolve_model
+        from livegen.nets.manifest import resolve_model
     except ModuleNotFoundError as exc:
-        if exc.name != "livegen.models_registry":
+        if exc.name != "livegen.nets.manifest":
             raise
         path = Path(name_or_path).expanduser()
         if not path.is_file():
@@ -47,8 +47,8 @@ def resolve(name_or_path: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from livegen.char_task import load_char_model
-    from livegen.text_gen import SEPARATOR, TextGenerator
+    from livegen.training.char_tasks import load_char_model
+    from livegen.voices.text import SEPARATOR, TextGenerator
 
     if args.lines < 1:
         raise LivegenError("--lines must be at least 1")

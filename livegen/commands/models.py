@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from livegen.models_registry import read_manifest
+    from livegen.nets.manifest import read_manifest
 
     manifest = read_manifest()
     if args.json:
@@ -43,8 +43,8 @@ def run_ship(args: argparse.Namespace) -> int:
     import torch
 
     from livegen.errors import LivegenError
-    from livegen.models_registry import models_dir, read_manifest, write_manifest
     from livegen.nets.checkpoint import load_checkpoint, sha256_file
+    from livegen.nets.manifest import models_dir, read_manifest, write_manifest
 
     torch.backends.mkldnn.enabled = False
     model, meta = load_checkpoint(args.checkpoint)
@@ -52,12 +52,12 @@ def run_ship(args: argparse.Namespace) -> int:
     if not data:
         raise LivegenError(f"{args.checkpoint} records no training data; pass --data")
     if model.kind == "char":
-        from livegen.char_task import evaluate_char_model
+        from livegen.training.char_tasks import evaluate_char_model
 
         metrics = evaluate_char_model(model, meta, data, "test")
     else:
         from livegen.data.polyphonic import load_rolls
-        from livegen.evaluate import evaluate_roll
+        from livegen.offline.evaluate import evaluate_roll
 
         metrics = evaluate_roll(model, load_rolls(data, meta.get("steps_per_beat")), "test").to_dict()
     folder = args.folder or models_dir()

@@ -13,8 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from livegen.controls.patches import generate
     from livegen.errors import LivegenError
-    from livegen.patches_gen import generate
 
     try:
         paths = generate(args.out)

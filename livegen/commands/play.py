@@ -57,15 +57,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _build_voice(model_spec: str, seed: int | None):
     import random
 
-    from livegen.generators import RollGenerator
-    from livegen.models_registry import resolve_model
     from livegen.nets.checkpoint import load_checkpoint
+    from livegen.nets.manifest import resolve_model
+    from livegen.voices.roll import RollGenerator
 
     model, meta = load_checkpoint(resolve_model(model_spec))
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
     if model.kind == "char":
         try:
-            from livegen.abc_voice import AbcVoice
+            from livegen.voices.abc import AbcVoice
         except ModuleNotFoundError:
             raise LivegenError(f"model {model_spec!r} is a text model; play a roll or ABC model") from None
         return AbcVoice.from_checkpoint(model, meta, seed), meta, 4
@@ -93,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
     from livegen.commands.live_view import LiveView
     from livegen.engine.params import LiveParams
     from livegen.io.ports import open_input, open_output
-    from livegen.live import LiveOptions, LiveSession
     from livegen.nets.runtime import configure_for_stepping
+    from livegen.session.live import LiveOptions, LiveSession
 
     if not 1 <= args.channel <= 16:
         raise LivegenError("--channel must be 1..16")
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     midi_in = midi_out = lyrics = None
     try:
         if args.lyrics:
-            from livegen.lyrics_live import build_lyrics_streamer
+            from livegen.session.lyrics import build_lyrics_streamer
 
             target = args.lyrics_to or args.osc_feedback
             if not target:
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             midi_in = open_input(None, virtual=True) if args.virtual else None
         if args.demo:
-            performer = subprocess.Popen([sys.executable, "-m", "livegen.demo", "--bpm", str(args.bpm),
+            performer = subprocess.Popen([sys.executable, "-m", "livegen.session.demo", "--bpm", str(args.bpm),
                                           "--calls", "3"], env=dict(os.environ))
         view = None if args.no_view else LiveView()
         options = LiveOptions(steps_per_beat=spb, bars=args.bars, channel=args.channel - 1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from livegen.train import Progress
+from livegen.training.loop import Progress
 
 
 def _clock(seconds: float) -> str:
@@ -14,7 +14,7 @@ def _clock(seconds: float) -> str:
 
 
 class ProgressBar:
-    """Callable for :func:`livegen.train.train`'s ``progress`` hook."""
+    """Callable for :func:`livegen.training.loop.train`'s ``progress`` hook."""
 
     def __init__(self, unit: str = "frames", stream: TextIO | None = None, width: int = 24) -> None:
         self.unit = unit

@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from livegen.errors import LivegenError
-    from livegen.models_registry import resolve_model
     from livegen.nets.checkpoint import load_checkpoint
+    from livegen.nets.manifest import resolve_model
     from livegen.nets.runtime import configure_for_stepping
 
     configure_for_stepping(1)
@@ -57,7 +57,7 @@ def _render_roll(model, meta, args: argparse.Namespace) -> int:
     from livegen.engine.params import LiveParams
     from livegen.errors import LivegenError
     from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
-    from livegen.render import render_roll
+    from livegen.offline.render import render_roll
 
     spb = int(meta.get("steps_per_beat", 2))
     params = LiveParams(bpm=args.bpm, mode="solo")

@@ -1,7 +1,7 @@
 """``livegen render --model irish``: one generated folk tune to MIDI (and ABC, WAV, PNG).
 
 Called by :mod:`livegen.commands.render` for character models. It generates one whole tune
-(:class:`~livegen.abc_gen.AbcTuneSampler`, seeded by ``--seed``: the same seed and options
+(:class:`~livegen.voices.abc_tunes.AbcTuneSampler`, seeded by ``--seed``: the same seed and options
 give a byte-identical ``.mid``), writes it with :func:`~livegen.music.abc.write_midi`, and
 optionally the ABC text (``--abc``), audio (``--wav``, FluidSynth) and the piano roll at 4
 steps per beat (``--png``).
@@ -26,7 +26,7 @@ from livegen.errors import LivegenError
 
 def tune_fields(args: argparse.Namespace) -> dict[str, str] | None:
     """The header fields to force from ``--key/--scale`` or ``--prime`` (None: model's choice)."""
-    from livegen.abc_gen import key_from_pitches, key_name
+    from livegen.voices.abc_tunes import key_from_pitches, key_name
 
     key = getattr(args, "key", None)
     if key:
@@ -54,9 +54,9 @@ def render_abc(model: Any, meta: dict[str, Any], args: argparse.Namespace) -> in
     """Generate one tune with ``model`` and write the requested files; prints a summary."""
     import numpy as np
 
-    from livegen.abc_gen import AbcTuneSampler
-    from livegen.abc_voice import STEPS_PER_BEAT, tune_to_roll
     from livegen.music.abc import write_midi
+    from livegen.voices.abc import STEPS_PER_BEAT, tune_to_roll
+    from livegen.voices.abc_tunes import AbcTuneSampler
 
     sampler = AbcTuneSampler.from_checkpoint(model, meta, seed=int(args.seed))
     fields = tune_fields(args)

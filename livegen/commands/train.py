@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from livegen.train import TrainConfig
+    from livegen.training.loop import TrainConfig
 
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--window", args.window)):
         if value < 1:
@@ -108,8 +108,8 @@ def _train_roll(args: argparse.Namespace) -> int:
     from livegen.data.polyphonic import load_rolls
     from livegen.nets.nade import NadeConfig, RollNADE
     from livegen.nets.roll import RollConfig, RollLSTM
-    from livegen.tasks import init_output_bias, key_frequencies, roll_task
-    from livegen.train import init_distributed, train
+    from livegen.training.loop import init_distributed, train
+    from livegen.training.tasks import init_output_bias, key_frequencies, roll_task
 
     distributed = init_distributed()
     torch.backends.mkldnn.enabled = False
@@ -170,7 +170,7 @@ def _train_char(args: argparse.Namespace) -> int:
     from livegen.commands.progress import ProgressBar
 
     try:
-        from livegen.char_task import train_char_model
+        from livegen.training.char_tasks import train_char_model
     except ModuleNotFoundError:
         raise LivegenError("character models are not available in this build") from None
     torch.backends.mkldnn.enabled = False

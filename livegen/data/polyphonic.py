@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from livegen.errors import LivegenError
+from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 
 log = logging.getLogger(__name__)
 
-N_KEYS = 88
-LOWEST_PITCH = 21  # A0
 
 SPLITS = ("train", "valid", "test")
 

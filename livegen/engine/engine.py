@@ -34,7 +34,7 @@ from livegen.engine.params import LiveParams
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import Scheduler
 from livegen.music.frames import FrameBuilder, NoteEvent, NoteTracker
-from livegen.sampling import RollControls
+from livegen.sampling.constraints import RollControls
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 from livegen.engine.modes import MODES
 from livegen.music.scales import SCALES, pitch_class_mask
-from livegen.sampling import RollControls
+from livegen.sampling.constraints import RollControls
 
 
 @dataclass

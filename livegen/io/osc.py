@@ -4,7 +4,7 @@
 each datagram is decoded by python-osc's ``Dispatcher(strict_timing=False)`` (bundles with
 future time tags are delivered at once, never slept on) whose only handler puts an
 :class:`OscMessage` on :attr:`OscServer.queue`. Handlers never interpret the message;
-the engine reads the queue and validates with :func:`livegen.engine.controls.parse_osc`.
+the engine reads the queue and validates with :func:`livegen.controls.table.parse_osc`.
 Undecodable datagrams are counted, logged and dropped; a full queue drops its oldest
 message. The socket's receive buffer is raised (``SO_RCVBUF``) so bursts from a
 controller do not overflow it.
@@ -28,7 +28,7 @@ from typing import Any
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from livegen.engine.controls import FEEDBACK, ControlState, Value, feedback_messages
+from livegen.controls.table import FEEDBACK, ControlState, Value, feedback_messages
 from livegen.errors import LivegenError
 
 log = logging.getLogger(__name__)

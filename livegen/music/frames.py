@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-N_KEYS = 88
-LOWEST_PITCH = 21
+from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 
 
 def key_of(pitch: int) -> int | None:

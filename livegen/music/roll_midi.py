@@ -29,11 +29,10 @@ import numpy as np
 import pretty_midi
 
 from livegen.errors import LivegenError
+from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 
 log = logging.getLogger(__name__)
 
-N_KEYS = 88
-LOWEST_PITCH = 21  # A0
 HIGHEST_PITCH = LOWEST_PITCH + N_KEYS - 1  # C8
 
 #: text event written at the roll's end so trailing silence survives a round trip.

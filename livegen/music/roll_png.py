@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from livegen.errors import LivegenError
-
-N_KEYS = 88
-LOWEST_PITCH = 21
+from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 
 #: RGB colours (uint8) used in the picture.
 COLORS: dict[str, tuple[int, int, int]] = {

@@ -12,7 +12,7 @@ past step and the frame that followed it, attends over them from the current out
 mixes: ``p(v) = (1 - g) p_NADE(v) + g sum_i a_i [v = frame after step i]``, with a learned
 gate ``g``. Still an exact, normalised distribution over frames; the model's output is then
 a :class:`CopyOutput` instead of a tensor, and :meth:`RollNADE.frame_nll`,
-:meth:`RollNADE.predict_frame` and :meth:`RollNADE.sample_frame` take either.
+:meth:`RollNADE.predict_frame` and :func:`livegen.sampling.nade.sample_nade` take either.
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from livegen.music.keyboard import N_KEYS
 from livegen.nets.copy_head import attend_memory
 from livegen.nets.state import LSTMState
-from livegen.sampling import MIN_TEMPERATURE, RollControls, allowed_keys, cap_polyphony
-
-N_KEYS = 88
 
 
 @dataclass(frozen=True)
@@ -88,8 +86,8 @@ class RollNADE(nn.Module):
 
     ``forward(x (B,T,88), state) -> (params (B,T,88+H), state)`` where ``params`` holds the
     NADE visible biases ``b`` (first 88) and hidden biases ``c`` (last ``nade_hidden``) for
-    the next frame. :meth:`frame_nll` scores targets against them; :meth:`sample_frame`
-    draws a frame.
+    the next frame. :meth:`frame_nll` scores targets against them;
+    :func:`livegen.sampling.nade.sample_nade` draws a frame.
     """
 
     kind = "roll-nade"
@@ -222,83 +220,10 @@ class RollNADE(nn.Module):
             a = a + on.unsqueeze(-1).float() * self.W[i]
         return out
 
-    def _numpy_weights(self) -> tuple[np.ndarray, np.ndarray]:
+    def numpy_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """``W``, ``V`` as float64 arrays ``(88, H)`` (cached until the weights change)."""
         version = self.W._version + self.V._version
         if self._np_cache is None or self._np_cache[2] != version:
             self._np_cache = (self.W.detach().numpy().astype(np.float64).copy(),
                               self.V.detach().numpy().astype(np.float64).copy(), version)
         return self._np_cache[0], self._np_cache[1]
-
-    @torch.no_grad()
-    def sample_frame(self, params: torch.Tensor | CopyOutput, state: LSTMState | None,
-                     controls: RollControls, generator: torch.Generator) -> torch.Tensor:
-        """Draw one ``(88,)`` bool frame from ``params`` ``(1, 88 + H)`` under ``controls``.
-
-        Keys walk low to high. Each conditional logit gets the density bias and the
-        temperature; forbidden keys (range, key mask) are skipped (they stay off and add
-        nothing to the NADE state, which is exact); with a ``max_polyphony`` cap the drawn
-        keys with the highest conditional logits are kept, as for the Bernoulli head. With a copy head, the frame is first copied with probability ``g``
-        (a remembered frame drawn by attention, tilted by the density and sharpened or
-        flattened by the temperature; keys outside the range or key mask dropped, the
-        ``max_polyphony`` most probable kept; see :meth:`_sample_copy`), otherwise drawn from the NADE.
-        """
-        if isinstance(params, CopyOutput):
-            copied = self._sample_copy(params, controls, generator)
-            if copied is not None:
-                return copied
-            params = params.params
-        k = self.config.n_keys
-        W, V = self._numpy_weights()
-        p = params.reshape(-1).double().numpy()
-        b, a = p[:k], p[k:].copy()
-        keys = np.flatnonzero(allowed_keys(controls).numpy())
-        u = torch.rand(len(keys), generator=generator, dtype=torch.float64).numpy()
-        temp, bias = controls.temperature, controls.density
-        out = np.zeros(k, dtype=bool)
-        score = np.full(k, -np.inf)
-        h = 1.0 / (1.0 + np.exp(-a))  # changes only when a key turns on
-        for n, i in enumerate(keys):
-            z = b[i] + V[i] @ h + bias
-            score[i] = z
-            on = z > 0 if temp <= MIN_TEMPERATURE else u[n] < 1.0 / (1.0 + np.exp(-z / temp))
-            if on:
-                out[i] = True
-                a += W[i]
-                h = 1.0 / (1.0 + np.exp(-a))
-        return cap_polyphony(torch.from_numpy(out), torch.from_numpy(score), controls.max_polyphony)
-
-    def _sample_copy(self, out: CopyOutput, controls: RollControls,
-                     generator: torch.Generator) -> torch.Tensor | None:
-        """The copy branch of :meth:`sample_frame`, or None when the NADE should draw.
-
-        The copy is taken with probability ``g`` (at zero temperature: when ``g > 0.5``),
-        its odds ``g / (1 - g)`` first multiplied by ``controls.repeat``. A
-        remembered frame ``j`` with ``n_j`` notes is drawn with weight
-        ``exp((log a_j + density * n_j) / temperature)``: the density bias tilts the choice
-        towards fuller or sparser frames as it does for the NADE's keys, the temperature
-        sharpens or flattens it (zero: the most attended frame).
-        """
-        g = float(out.gate.reshape(-1)[0])
-        r = controls.repeat
-        g = r * g / (r * g + (1.0 - g)) if r * g + (1.0 - g) > 0 else 0.0
-        attn = out.attn.reshape(-1).double()
-        temp = controls.temperature
-        if attn.numel() == 0:
-            return None
-        if temp <= MIN_TEMPERATURE:
-            if g <= 0.5:
-                return None
-        elif float(torch.rand((), generator=generator, dtype=torch.float64)) >= g:
-            return None
-        frames = out.frames.reshape(-1, self.config.n_keys)
-        logits = attn.clamp_min(1e-300).log() + controls.density * frames.sum(-1).double()
-        if temp <= MIN_TEMPERATURE:
-            j = int(logits.argmax())
-        else:
-            j = int(torch.multinomial(torch.softmax(logits / temp, 0), 1, generator=generator))
-        frame = frames[j].bool() & allowed_keys(controls)
-        if controls.max_polyphony and int(frame.sum()) > controls.max_polyphony:
-            # rank the copied keys by the NADE's conditional logits given the copied frame
-            score = self.conditional_logits(out.params.reshape(1, -1), frame.reshape(1, -1).to(out.params.dtype))
-            frame = cap_polyphony(frame, score.reshape(-1), controls.max_polyphony)
-        return frame

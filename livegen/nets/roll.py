@@ -7,9 +7,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from livegen.music.keyboard import N_KEYS
 from livegen.nets.state import LSTMState
-
-N_KEYS = 88
 
 
 @dataclass(frozen=True)

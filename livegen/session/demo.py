@@ -2,7 +2,7 @@
 
 It waits for livegen's ports, plays a short phrase into ``livegen in``, leaves room for
 livegen to answer (call and response), repeats, and records what arrives from
-``livegen out``. Run as ``python -m livegen.demo`` with the same MIDO_BACKEND /
+``livegen out``. Run as ``python -m livegen.session.demo`` with the same MIDO_BACKEND /
 JACK_DEFAULT_SERVER as livegen.
 """
 

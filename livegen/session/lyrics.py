@@ -1,6 +1,6 @@
 """Lyrics beside the music: one generated line per bar (or every N bars), sent on the downbeat.
 
-:class:`LyricsStreamer` owns a :class:`~livegen.text_gen.TextGenerator` and a worker thread
+:class:`LyricsStreamer` owns a :class:`~livegen.voices.text.TextGenerator` and a worker thread
 that keeps up to ``lines_ahead`` lines ready; the generator's state runs on from line to line
 (one song, line after line). The engine calls :meth:`LyricsStreamer.on_downbeat` one step
 ahead of each bar with the bar's absolute deadline ``t`` (seconds on ``time.monotonic()``);
@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from livegen.errors import LivegenError
-from livegen.text_gen import TextGenerator
+from livegen.voices.text import TextGenerator
 
 log = logging.getLogger(__name__)
 
@@ -250,10 +250,10 @@ def build_lyrics_streamer(model: str, target: str, *, seed: int | None = None, e
     """
     import random
 
-    from livegen.char_task import load_char_model
     from livegen.io.osc import OscFeedback
-    from livegen.models_registry import resolve_model
-    from livegen.text_gen import SEPARATOR
+    from livegen.nets.manifest import resolve_model
+    from livegen.training.char_tasks import load_char_model
+    from livegen.voices.text import SEPARATOR
 
     net, vocab, labels, meta = load_char_model(resolve_model(model))
     if meta.get("text_kind", "lyrics") != "lyrics":

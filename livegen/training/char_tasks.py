@@ -1,4 +1,4 @@
-"""Character-model tasks: texts (songs, ABC tunes) -> :class:`~livegen.train.SeqTask`.
+"""Character-model tasks: texts (songs, ABC tunes) -> :class:`~livegen.training.loop.SeqTask`.
 
 Every song or tune is one sequence ``SEPARATOR + text + SEPARATOR``, so the model learns
 how songs begin and end (truncated BPTT cuts long ones into windows). Songs may carry a
@@ -23,8 +23,8 @@ from livegen.data.lyrics import Song, labels_of, read_lyrics, split_songs
 from livegen.errors import LivegenError
 from livegen.nets.char import CharConfig, CharLSTM, Vocab, char_loss
 from livegen.nets.checkpoint import load_checkpoint, save_checkpoint, warm_start
-from livegen.scoring import Score, score_sequences
-from livegen.train import Progress, SeqTask, TrainConfig, TrainResult, train
+from livegen.training.loop import Progress, SeqTask, TrainConfig, TrainResult, train
+from livegen.training.scoring import Score, score_sequences
 
 log = logging.getLogger(__name__)
 

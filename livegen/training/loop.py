@@ -27,10 +27,10 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from livegen.batching import Batch, make_batches
+from livegen.data.batching import Batch, make_batches
 from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.state import LSTMState, detach_state
-from livegen.scoring import LossFn, score_sequences
+from livegen.training.scoring import LossFn, score_sequences
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import mido
 
+from livegen.controls.table import FEEDBACK, ControlError, ControlState, from_cc, parse_osc
 from livegen.engine.clock import LiveClock
-from livegen.engine.controls import FEEDBACK, ControlError, ControlState, from_cc, parse_osc
 from livegen.engine.engine import Engine, Voice
 from livegen.engine.params import LiveParams
 from livegen.engine.recorder import Take

@@ -10,7 +10,7 @@ from torch import nn
 
 from livegen.data.polyphonic import RollDataset
 from livegen.nets.roll import roll_loss
-from livegen.scoring import score_sequences
+from livegen.training.scoring import score_sequences
 
 
 @dataclass(frozen=True)

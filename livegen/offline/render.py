@@ -1,7 +1,7 @@
 """Offline rendering through the live engine.
 
 ``livegen render`` runs exactly the live code path: the same
-:class:`~livegen.generators.RollGenerator` inside the same
+:class:`~livegen.voices.roll.RollGenerator` inside the same
 :class:`~livegen.engine.engine.Engine`, on a :class:`~livegen.engine.clock.ManualClock`
 with an in-memory output port, so a render takes no wall time and is deterministic.
 """
@@ -19,10 +19,9 @@ from livegen.engine.clock import ManualClock
 from livegen.engine.engine import Engine
 from livegen.engine.params import LiveParams
 from livegen.engine.scheduler import ManualScheduler
-from livegen.generators import RollGenerator
 from livegen.io.memory import MemoryOutput
-
-N_KEYS = 88
+from livegen.music.keyboard import N_KEYS
+from livegen.voices.roll import RollGenerator
 
 
 @dataclass(frozen=True)

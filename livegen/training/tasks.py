@@ -1,4 +1,4 @@
-"""Turn datasets into :class:`~livegen.train.SeqTask` objects for the training loop."""
+"""Turn datasets into :class:`~livegen.training.loop.SeqTask` objects for the training loop."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from livegen.data.polyphonic import RollDataset, safe_shift_range
 from livegen.nets.roll import roll_loss
-from livegen.train import SeqTask
+from livegen.training.loop import SeqTask
 
 
 def _shift(frames: torch.Tensor, k: int) -> torch.Tensor:

@@ -15,9 +15,9 @@ import torch
 from livegen.errors import LivegenError
 from livegen.nets.char import CharLSTM, Vocab
 from livegen.nets.state import LSTMState
-from livegen.sampling import sample_categorical, sample_gumbel_max
+from livegen.sampling.categorical import sample_categorical, sample_gumbel_max
 
-#: Default song separator (see livegen.char_task.SEPARATOR).
+#: Default song separator (see livegen.training.char_tasks.SEPARATOR).
 SEPARATOR = "\x1e"
 
 SAMPLERS = ("softmax", "gumbel")

@@ -11,19 +11,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from livegen.music.keyboard import N_KEYS
 from livegen.nets.state import LSTMState
-from livegen.sampling import RollControls, sample_bernoulli
-
-N_KEYS = 88
+from livegen.sampling.constraints import RollControls
+from livegen.sampling.frame import sample_roll_frame
 
 
 class RollGenerator:
     """Step a piano-roll net one frame at a time with its state kept between calls.
 
     Args:
-        model: a roll net exposing ``step(x (1, 88), state) -> (out, state)``; if it defines
-            ``sample_frame(out, controls, generator)`` (joint heads) that is used, otherwise
-            ``out`` are independent Bernoulli logits.
+        model: a roll net exposing ``step(x (1, 88), state) -> (out, state)``; ``out`` is
+            drawn from by :func:`~livegen.sampling.frame.sample_roll_frame`.
         seed: seed of the private ``torch.Generator``.
     """
 
@@ -63,11 +62,7 @@ class RollGenerator:
         if self._out is None:
             self.observe(np.zeros(N_KEYS, dtype=np.float32))
         assert self._out is not None
-        sampler = getattr(self.model, "sample_frame", None)
-        if sampler is not None:
-            frame = sampler(self._out, self.state, controls, self.generator)
-        else:
-            frame = sample_bernoulli(self._out, controls, self.generator)
+        frame = sample_roll_frame(self.model, self._out, controls, self.generator)
         return frame.reshape(N_KEYS).numpy().astype(bool)
 
     def step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray:

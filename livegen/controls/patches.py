@@ -1,7 +1,7 @@
-"""Generate controller patches from the control table (:mod:`livegen.engine.controls`).
+"""Generate controller patches from the control table (:mod:`livegen.controls.table`).
 
-Three files, all derived from :data:`~livegen.engine.controls.CONTROLS` and
-:data:`~livegen.engine.controls.FEEDBACK`, so a control added to the table appears in
+Three files, all derived from :data:`~livegen.controls.table.CONTROLS` and
+:data:`~livegen.controls.table.FEEDBACK`, so a control added to the table appears in
 every controller after ``livegen patches``:
 
 * ``livegen.touchosc`` — TouchOSC (Mk1 layout format, also imported by current TouchOSC):
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from livegen.engine.controls import CONTROLS, FEEDBACK, Control
+from livegen.controls.table import CONTROLS, FEEDBACK, Control
 
 TOUCHOSC_FILE = "livegen.touchosc"
 PD_FILE = "livegen.pd"

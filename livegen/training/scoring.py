@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from livegen.batching import collate
+from livegen.data.batching import collate
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

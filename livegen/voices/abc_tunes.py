@@ -1,6 +1,6 @@
 """Whole ABC tunes from a char-level ``abc`` model, parsed and checked.
 
-:class:`AbcTuneSampler` drives a :class:`~livegen.text_gen.TextGenerator` (its own seeded
+:class:`AbcTuneSampler` drives a :class:`~livegen.voices.text.TextGenerator` (its own seeded
 ``torch.Generator``, so one seed always gives the same tunes, in the same order). Each draft
 starts at the tune separator the model was trained with (a tune start), optionally followed
 by header text the caller gives (``"X:1\\nT:Reel\\nM:6/8\\nK:D"``: used verbatim, and
@@ -34,7 +34,7 @@ from livegen.errors import LivegenError
 from livegen.music.abc import AbcTune, parse_abc
 from livegen.music.scales import NOTE_NAMES, SCALES, tonic_pitch_class
 from livegen.nets.char import CharLSTM, Vocab
-from livegen.text_gen import SEPARATOR, TextGenerator
+from livegen.voices.text import SEPARATOR, TextGenerator
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ What runs (:func:`run_condition`):
 
 * a JACK server of its own (``livegen-bench``: dummy driver, synchronous mode ``-S``; the
   period and realtime scheduling are options) so its settings are the ones asked for;
-* in this process, the real :class:`~livegen.live.LiveSession` (asyncio engine + the
+* in this process, the real :class:`~livegen.session.live.LiveSession` (asyncio engine + the
   precise :class:`~livegen.engine.scheduler.ThreadScheduler`) on virtual ports, solo mode,
   playing a :class:`BenchVoice` around the real model;
-* a *probe* process (``python -m livegen.engine.bench --probe``) that records livegen's
+* a *probe* process (``python -m livegen.bench.engine --probe``) that records livegen's
   output with ``time.monotonic()`` taken in its rtmidi callback and plays performer notes
   into livegen's input at random times;
 * for the ``loaded`` condition, a busy-loop process that keeps one core fully busy.
@@ -63,7 +63,7 @@ import mido
 import numpy as np
 
 from livegen.errors import LivegenError
-from livegen.sampling import RollControls
+from livegen.sampling.constraints import RollControls
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class BenchVoice:
     """Wrap a voice: model notes from C2 up, an every-step tick, an echo of the performer.
 
     Args:
-        inner: the real voice (e.g. a :class:`~livegen.generators.RollGenerator`); it is
+        inner: the real voice (e.g. a :class:`~livegen.voices.roll.RollGenerator`); it is
             stepped every step with the observed frame above B1.
     """
 
@@ -215,7 +215,7 @@ def probe_main(argv: Sequence[str] | None = None) -> int:
     prints one JSON line ``{"arrivals": [[t, [bytes]]...], "performer": [[t, pitch]...]}``."""
     from livegen.io.ports import open_input, open_output
 
-    ap = argparse.ArgumentParser(prog="python -m livegen.engine.bench --probe")
+    ap = argparse.ArgumentParser(prog="python -m livegen.bench.engine --probe")
     ap.add_argument("--probe", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gap", type=float, nargs=2, default=(0.15, 0.45))
@@ -337,12 +337,12 @@ def run_condition(options: BenchOptions, loaded: bool) -> dict[str, Any]:
     """Run livegen for ``options.seconds`` against the probe; return :func:`analyze`'s figures
     plus the engine's and scheduler's own numbers."""
     from livegen.engine.params import LiveParams
-    from livegen.generators import RollGenerator
     from livegen.io.ports import open_input, open_output
-    from livegen.live import LiveOptions, LiveSession
-    from livegen.models_registry import resolve_model
     from livegen.nets.checkpoint import load_checkpoint
+    from livegen.nets.manifest import resolve_model
     from livegen.nets.runtime import configure_for_stepping
+    from livegen.session.live import LiveOptions, LiveSession
+    from livegen.voices.roll import RollGenerator
 
     configure_for_stepping(1)
     model, _ = load_checkpoint(resolve_model(options.model))
@@ -360,7 +360,7 @@ def run_condition(options: BenchOptions, loaded: bool) -> dict[str, Any]:
             log.warning("reusing a running JACK server %r: its period may differ from --jack-period", server.name)
         midi_in = open_input(None, virtual=True)
         midi_out = open_output(None, virtual=True)
-        probe = subprocess.Popen([sys.executable, "-m", "livegen.engine.bench", "--probe", "--seed", str(options.seed)]
+        probe = subprocess.Popen([sys.executable, "-m", "livegen.bench.engine", "--probe", "--seed", str(options.seed)]
                                  + (["--realtime"] if options.jack_realtime else []),
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                  env=server.subprocess_env())
@@ -454,4 +454,4 @@ if __name__ == "__main__":
     if "--probe" in sys.argv[1:]:
         with contextlib.suppress(BrokenPipeError):
             raise SystemExit(probe_main(sys.argv[1:]))
-    raise SystemExit("usage: python -m livegen.engine.bench --probe (used by `livegen bench`)")
+    raise SystemExit("usage: python -m livegen.bench.engine --probe (used by `livegen bench`)")

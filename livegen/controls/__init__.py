@@ -1,0 +1,1 @@
+"""controls: see docs/architecture.md."""

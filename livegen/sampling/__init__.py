@@ -1,0 +1,1 @@
+"""Sampling policy outside the nets: constraints, Bernoulli, NADE walk, categorical."""

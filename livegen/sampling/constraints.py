@@ -1,0 +1,52 @@
+"""The performer-facing constraints every roll sampler applies, as one frozen view.
+
+:class:`RollControls` is what a sampler reads of the live state for one step (see
+:meth:`livegen.controls.state.LiveState.sampling_view`); :func:`allowed_keys` turns its range and
+key mask into an ``(88,)`` mask. Keyboard constants come from :mod:`livegen.music.keyboard`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
+
+#: Below this temperature sampling is the deterministic threshold / argmax.
+MIN_TEMPERATURE = 1e-4
+
+
+@dataclass(frozen=True)
+class RollControls:
+    """Constraints applied to a frame of Bernoulli logits.
+
+    Attributes:
+        temperature: logits are divided by it; ``<= 1e-4`` means the deterministic
+            threshold (a key sounds iff its probability > 0.5); large values approach coin
+            flips (p -> 0.5 for every allowed key).
+        density: logit bias added before temperature, in nats (>0 more notes, <0 fewer).
+        low, high: inclusive MIDI pitch range allowed (21..108 is the whole keyboard).
+        pitch_classes: 12 bools (C, C#, ..., B) allowed by the key/scale mask, or None.
+        max_polyphony: most keys on at once (the most probable win); 0 = no cap.
+        repeat: models with a copy head: multiplies the odds of copying a remembered frame
+            (0 = never copy, 1 = as trained, 4 = four times the odds); others ignore it.
+    """
+
+    temperature: float = 1.0
+    density: float = 0.0
+    low: int = LOWEST_PITCH
+    high: int = LOWEST_PITCH + N_KEYS - 1
+    pitch_classes: tuple[bool, ...] | None = None
+    max_polyphony: int = 0
+    repeat: float = 1.0
+
+
+def allowed_keys(controls: RollControls) -> torch.Tensor:
+    """``(88,)`` bool mask of keys allowed by the pitch range and the key/scale mask."""
+    pitches = torch.arange(N_KEYS) + LOWEST_PITCH
+    mask = (pitches >= controls.low) & (pitches <= controls.high)
+    if controls.pitch_classes is not None:
+        pcs = torch.tensor(controls.pitch_classes, dtype=torch.bool)
+        mask &= pcs[pitches % 12]
+    return mask

@@ -1,0 +1,1 @@
+"""voices: see docs/architecture.md."""
