@@ -13,6 +13,7 @@ import logging
 import sys
 
 from livegen import __version__
+from livegen.commands.options import OneLineParser
 from livegen.errors import LivegenError
 
 #: command modules under livegen.commands, in help order.
@@ -21,12 +22,12 @@ COMMANDS = ["play", "ports", "controls", "render", "train", "eval", "lyrics", "m
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="livegen", description="An LSTM that jams with you: live MIDI, OSC control, rendering, training."
     )
     parser.add_argument("--version", action="version", version=f"livegen {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"livegen.commands.{name}")

@@ -1,0 +1,68 @@
+"""Checked argparse option types: every numeric option has bounds, and one place says them.
+
+Live controls (temperature, tempo, polyphony, ...) take their bounds from the one control
+table (:data:`livegen.controls.table.CONTROLS`) through :func:`control`, so the command
+line accepts exactly what OSC and MIDI CC accept. Other numbers use :func:`number` with
+explicit bounds. A bad value becomes one line: ``livegen: error: argument --bpm: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from livegen.controls.table import CONTROLS, ControlError, Value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"livegen: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def control(name: str) -> Callable[[str], Value]:
+    """Option type for the live control ``name``: the table's validator and bounds."""
+    spec = CONTROLS[name]
+
+    def parse(text: str) -> Value:
+        value: object = text
+        if spec.kind in ("float", "int"):
+            try:
+                value = float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            if spec.kind == "int" and math.isfinite(value) and value != int(value):
+                raise argparse.ArgumentTypeError(f"{name} takes a whole number, got {text}")
+        try:
+            return spec.coerce(value)
+        except ControlError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
+
+
+def number(kind: type[int] | type[float], low: float, high: float, unit: str = "") -> Callable[[str], float]:
+    """Option type for a number in ``low..high`` (inclusive); ints must be whole."""
+    suffix = f" {unit}" if unit else ""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        if kind is int and value != int(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a whole number")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is outside {low:g}..{high:g}{suffix}")
+        return int(value) if kind is int else value
+
+    parse.__name__ = kind.__name__
+    return parse
