@@ -16,7 +16,8 @@ from livegen.data.midi_folder import (
     scan_midi_folder,
     split_fraction,
 )
-from livegen.data.polyphonic import SPLITS, data_root, load_rolls
+from livegen.data.polyphonic import data_root, load_rolls
+from livegen.data.roll_dataset import SPLITS
 from livegen.errors import LivegenError
 
 MUSIC21 = data_root() / "midi" / "music21_testPrimitive"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livegen.data.polyphonic import SPLITS, RollDataset
+from livegen.data.roll_dataset import SPLITS, RollDataset
 from livegen.errors import LivegenError
 from livegen.music.roll_midi import midi_to_roll
 

@@ -15,18 +15,16 @@ import io
 import logging
 import os
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from livegen.data.midi_folder import load_midi_files, load_midi_folder
+from livegen.data.roll_dataset import SPLITS, RollDataset
 from livegen.errors import LivegenError
 from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 
 log = logging.getLogger(__name__)
-
-
-SPLITS = ("train", "valid", "test")
 
 #: dataset name -> file stem in the polyphonic data directory.
 DATASETS: dict[str, str] = {
@@ -39,29 +37,6 @@ DATASETS: dict[str, str] = {
 #: steps per beat of each standard set (as distributed: Nottingham, MuseData and
 #: Piano-midi.de are sampled at eighth notes, JSB at quarter notes).
 STEPS_PER_BEAT: dict[str, int] = {"nottingham": 2, "jsb": 1, "musedata": 2, "piano-midi": 2}
-
-
-@dataclass(frozen=True)
-class RollDataset:
-    """A named set of piano-roll sequences split three ways.
-
-    Attributes:
-        name: dataset name (``nottingham``) or the path it came from.
-        splits: split name -> list of ``(T, 88)`` uint8 arrays.
-        steps_per_beat: time steps per quarter-note beat.
-    """
-
-    name: str
-    splits: dict[str, list[np.ndarray]]
-    steps_per_beat: int
-
-    def split(self, which: str) -> list[np.ndarray]:
-        """Return the sequences of one split (``train``, ``valid`` or ``test``)."""
-        if which not in self.splits:
-            raise LivegenError(
-                f"dataset {self.name!r} has no split {which!r}; use one of {sorted(self.splits)}"
-            )
-        return self.splits[which]
 
 
 def data_root() -> Path:
@@ -177,8 +152,6 @@ def load_rolls(spec: str | os.PathLike[str], steps_per_beat: int | None = None) 
             ".pickle or folder of .mid files"
         )
     if path.is_dir():
-        from livegen.data.midi_folder import load_midi_folder
-
         return load_midi_folder(path, steps_per_beat=steps_per_beat or 4)
     suffix = path.suffix.lower()
     stem = path.stem.lower()
@@ -190,8 +163,6 @@ def load_rolls(spec: str | os.PathLike[str], steps_per_beat: int | None = None) 
     if suffix in (".pickle", ".pkl"):
         return RollDataset(str(path), read_pickle(path), steps_per_beat or spb or 1)
     if suffix in (".mid", ".midi"):
-        from livegen.data.midi_folder import load_midi_files
-
         return load_midi_files([path], name=str(path), steps_per_beat=steps_per_beat or 4)
     raise LivegenError(f"{path}: unknown dataset format {suffix!r}; expected .mat, .pickle or a folder")
 

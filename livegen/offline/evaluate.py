@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from livegen.data.polyphonic import RollDataset
+from livegen.data.roll_dataset import RollDataset
 from livegen.nets.roll import roll_loss
 from livegen.training.scoring import score_sequences
 

@@ -7,7 +7,8 @@ import random
 import numpy as np
 import torch
 
-from livegen.data.polyphonic import RollDataset, safe_shift_range
+from livegen.data.polyphonic import safe_shift_range
+from livegen.data.roll_dataset import RollDataset
 from livegen.nets.roll import roll_loss
 from livegen.training.loop import SeqTask
 
