@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from livegen.nets.checkpoint import register_kind
 from livegen.nets.copy_head import CopyHead
 from livegen.nets.state import LSTMState
 
@@ -178,7 +177,8 @@ class CharLSTM(nn.Module):
         if bool(((cond < 0) | (cond >= c.n_labels)).any()):
             raise ValueError(f"label ids must lie in [0, {c.n_labels})")
         if self.label_embedding is not None:
-            return self.label_embedding(cond)
+            vectors: torch.Tensor = self.label_embedding(cond)
+            return vectors
         return nn.functional.one_hot(cond, c.n_labels).to(self.head.weight.dtype)
 
     def forward(
@@ -229,11 +229,3 @@ def char_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-character NLL in nats: ``(B, T, V)`` logits, ``(B, T)`` ids -> ``(B, T)``."""
     return nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none")
 
-
-def build_char(config: dict[str, object]) -> CharLSTM:
-    """Rebuild a :class:`CharLSTM` from its stored config (the checkpoint loader's hook)."""
-    return CharLSTM(CharConfig(**config))  # type: ignore[arg-type]
-
-
-# importing this module is enough for load_checkpoint to rebuild "char" nets
-register_kind("char", build_char)

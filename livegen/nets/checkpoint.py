@@ -11,33 +11,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from livegen.errors import LivegenError
+from livegen.nets.protocols import SeqNet
+from livegen.nets.registry import BUILDERS, Net
 
 FORMAT = "livegen"
 VERSION = 1
 
-#: kind -> builder(config dict) -> nn.Module. Filled by :func:`register_kind`.
-_BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {}
 
-
-def register_kind(kind: str, builder: Callable[[dict[str, Any]], nn.Module]) -> None:
-    """Teach the loader how to rebuild nets of ``kind`` from their stored config."""
-    _BUILDERS[kind] = builder
-
-
-def _ensure_builtin_kinds() -> None:
-    if "roll" not in _BUILDERS:
-        from livegen.nets import registry  # noqa: F401  (registers the built-in kinds)
-
-
-def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, meta: dict[str, Any]) -> None:
+def save_checkpoint(path: str | os.PathLike[str], model: SeqNet, meta: dict[str, Any]) -> None:
     """Write ``model`` (its ``kind`` and ``config``) with ``meta`` to ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,15 +63,17 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return blob
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the net stored at ``path`` in eval mode; return ``(model, meta)``."""
-    _ensure_builtin_kinds()
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Net, dict[str, Any]]:
+    """Rebuild the net stored at ``path`` in eval mode; return ``(model, meta)``.
+
+    The kinds it knows are those of :data:`livegen.nets.registry.BUILDERS`.
+    """
     blob = read_checkpoint(path)
     kind = blob.get("kind")
-    if kind not in _BUILDERS:
+    if not isinstance(kind, str) or kind not in BUILDERS:
         raise LivegenError(f"model file {path} holds an unknown model kind {kind!r}")
     try:
-        model = _BUILDERS[kind](dict(blob["config"]))
+        model = BUILDERS[kind](dict(blob["config"]))
         model.load_state_dict(blob["state_dict"])
     except (RuntimeError, TypeError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0][:120]
@@ -93,7 +82,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, 
     return model, dict(blob.get("meta", {}))
 
 
-def warm_start(model: nn.Module, path: str | os.PathLike[str]) -> list[str]:
+def warm_start(model: SeqNet, path: str | os.PathLike[str]) -> list[str]:
     """Copy the weights of the checkpoint at ``path`` into ``model`` (``--init``).
 
     Parts ``model`` has and the checkpoint lacks (a new copy head) keep their fresh values.
@@ -105,9 +94,9 @@ def warm_start(model: nn.Module, path: str | os.PathLike[str]) -> list[str]:
         LivegenError: unreadable checkpoint, another kind of model, or layers of other sizes.
     """
     start, _ = load_checkpoint(path)
-    if getattr(start, "kind", None) != getattr(model, "kind", None):
-        raise LivegenError(f"--init {path}: it is a {getattr(start, 'kind', '?')} model, this trains a "
-                           f"{getattr(model, 'kind', '?')} model; start from one of the same kind")
+    if start.kind != model.kind:
+        raise LivegenError(f"--init {path}: it is a {start.kind} model, this trains a "
+                           f"{model.kind} model; start from one of the same kind")
     try:
         result = model.load_state_dict(start.state_dict(), strict=False)
     except RuntimeError:

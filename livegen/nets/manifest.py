@@ -55,7 +55,7 @@ def resolve_model(spec: str | os.PathLike[str]) -> Path:
         return path
     manifest = read_manifest()
     if text in manifest:
-        found = models_dir() / manifest[text]["file"]
+        found = models_dir() / str(manifest[text]["file"])
         if not found.is_file():
             raise LivegenError(f"shipped model {text!r} is listed but {found} is missing; reinstall livegen")
         return found

@@ -69,7 +69,8 @@ class RollLSTM(nn.Module):
             ``(B, T, 88)`` logits and the state after the last step.
         """
         y, state = self.lstm(self.in_drop(x), state)
-        return self.head(self.out_drop(y)), state
+        logits: torch.Tensor = self.head(self.out_drop(y))
+        return logits, state
 
     def step(self, x: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
         """One time step: ``(B, 88)`` frame -> ``(B, 88)`` logits for the next frame."""
@@ -81,6 +82,15 @@ class RollLSTM(nn.Module):
         c = self.config
         z = torch.zeros(c.layers, batch, c.hidden, dtype=self.head.weight.dtype)
         return z, z.clone()
+
+    def frame_nll(self, logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Per-frame NLL in nats of 0/1 frames ``v`` ``(..., 88)`` under ``logits``: ``(...)``."""
+        return roll_loss(logits, v)
+
+    @torch.no_grad()
+    def predict_frame(self, logits: torch.Tensor) -> torch.Tensor:
+        """Greedy ``(..., 88)`` bool frame: each key on iff its p > 0.5 (logit > 0)."""
+        return logits > 0
 
 
 def roll_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-#: ``(h, c)``, each ``(num_layers, batch, hidden)``.
-LSTMState = tuple[torch.Tensor, torch.Tensor]
+#: ``(h, c)``, each ``(num_layers, batch, hidden)``; a net with a copy head appends its
+#: memory (``(keys, frames)`` or ``(keys, ids)``, see the nets), so the tuple may be longer.
+LSTMState = tuple[torch.Tensor, ...]
 
 
 def detach_state(state: LSTMState | None) -> LSTMState | None:
@@ -13,7 +14,7 @@ def detach_state(state: LSTMState | None) -> LSTMState | None:
     more than ``(h, c)`` (a copy head's memory) are detached whole."""
     if state is None:
         return None
-    return tuple(t.detach() for t in state)  # type: ignore[return-value]
+    return tuple(t.detach() for t in state)
 
 
 def zero_state(num_layers: int, batch: int, hidden: int) -> LSTMState:
