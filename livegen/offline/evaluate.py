@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from livegen.data.roll_dataset import RollDataset
-from livegen.nets.roll import roll_loss
+from livegen.nets.protocols import RollNet
 from livegen.training.scoring import score_sequences
 
 
@@ -33,10 +32,9 @@ class RollEval:
         }
 
 
-def evaluate_roll(model: nn.Module, data: RollDataset, split: str = "test") -> RollEval:
+def evaluate_roll(model: RollNet, data: RollDataset, split: str = "test") -> RollEval:
     """Frame-weighted and sequence-averaged NLL (nats/frame) and Bay et al. frame accuracy."""
     seqs = [torch.from_numpy(np.ascontiguousarray(s)).float() for s in data.split(split)]
-    nll = getattr(model, "frame_nll", None) or roll_loss
-    score = score_sequences(model, seqs, nll, frame_accuracy=True)
+    score = score_sequences(model, seqs, model.frame_nll, predict_frame=model.predict_frame)
     return RollEval(score.nll_per_step, score.nll_per_sequence, score.frame_accuracy,
-                    score.steps, len(score.seq_nll or []))
+                    score.steps, len(score.seq_nll))

@@ -21,6 +21,7 @@ import torch
 from livegen.data.abc import load_abc_splits
 from livegen.data.lyrics import Song, labels_of, read_lyrics, split_songs
 from livegen.errors import LivegenError
+from livegen.music.abc_transpose import AbcTransposeError, key_targets, transpose_abc
 from livegen.nets.char import CharConfig, CharLSTM, Vocab, char_loss
 from livegen.nets.checkpoint import load_checkpoint, save_checkpoint, warm_start
 from livegen.training.loop import Progress, SeqTask, TrainConfig, TrainResult, train
@@ -112,8 +113,6 @@ def abc_key_augment(
     Returns:
         A :attr:`SeqTask.augment` callback.
     """
-    from livegen.music.abc_transpose import AbcTransposeError, key_targets, transpose_abc
-
     choices: dict[int, list[torch.Tensor]] = {}
     moved = 0
     for text, ids in zip(tunes, encoded, strict=True):
@@ -360,7 +359,7 @@ def load_char_model(path: str | os.PathLike[str]) -> tuple[CharLSTM, Vocab, list
     model, meta = load_checkpoint(path)
     if not isinstance(model, CharLSTM):
         raise LivegenError(
-            f"model {path} is a {getattr(model, 'kind', '?')} model; this needs a character (lyrics/abc) model"
+            f"model {path} is a {model.kind} model; this needs a character (lyrics/abc) model"
         )
     if "vocab" not in meta:
         raise LivegenError(f"model {path} has no vocabulary in its metadata; retrain it")

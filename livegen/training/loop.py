@@ -25,10 +25,12 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.checkpoint import checkpoint
 
 from livegen.data.batching import Batch, make_batches
 from livegen.nets.checkpoint import save_checkpoint
+from livegen.nets.protocols import SeqNet
 from livegen.nets.state import LSTMState, detach_state
 from livegen.training.scoring import LossFn, score_sequences
 
@@ -75,7 +77,7 @@ class TrainConfig:
 class WeightAverage:
     """Exponential moving average of a model's parameters (see :attr:`TrainConfig.ema`)."""
 
-    def __init__(self, model: nn.Module, decay: float) -> None:
+    def __init__(self, model: SeqNet, decay: float) -> None:
         self.model, self.decay = model, decay
         self.shadow = [p.detach().clone() for p in model.parameters()]
 
@@ -139,7 +141,7 @@ class TrainResult:
 
 
 def segment_loss(
-    model: nn.Module,
+    model: SeqNet | DistributedDataParallel,
     loss_fn: LossFn,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -159,18 +161,27 @@ def segment_loss(
     (``recompute=False`` runs the same segments without checkpointing, for comparison).
     ``reentrant=False`` uses torch's non-reentrant checkpoint (needed under
     DistributedDataParallel; its first pass builds a graph and costs more).
+
+    Args:
+        model: the net, or DistributedDataParallel around it (then ``state`` must be given
+            when checkpointing: the wrapper has no ``init_state``).
+        x: ``(B, T, ...)`` inputs; y: ``(B, T, ...)`` targets; mask: ``(B, T)`` 1.0 on real steps.
+        state: the state before the window, ``None`` for zeros.
+        cond: ``(B,)`` long labels, or ``None``.
     """
     if checkpoint_every <= 0:
         logits, state = model(x, state, cond)
         return (loss_fn(logits, y) * mask).sum(), state
 
-    def run(xs: torch.Tensor, ys: torch.Tensor, ms: torch.Tensor, *st: torch.Tensor):
+    def run(xs: torch.Tensor, ys: torch.Tensor, ms: torch.Tensor, *st: torch.Tensor) -> tuple[torch.Tensor, ...]:
         logits, new_state = model(xs, tuple(st), cond)
         return ((loss_fn(logits, ys) * ms).sum(), *new_state)
 
     if state is None:
-        state = getattr(model, "module", model).init_state(x.shape[0])
-    st = tuple(state)
+        if isinstance(model, DistributedDataParallel):
+            raise ValueError("segment_loss under DistributedDataParallel needs an explicit start state")
+        state = model.init_state(x.shape[0])
+    st: tuple[torch.Tensor, ...] = tuple(state)
     if recompute and reentrant and not st[0].requires_grad:
         # the reentrant checkpoint only tracks segments whose inputs need a gradient
         st = (st[0].detach().requires_grad_(), *st[1:])
@@ -180,12 +191,13 @@ def segment_loss(
         if recompute:
             # reentrant: the first pass runs under no_grad (cheaper than a graph-building
             # forward), the recomputation builds the segment's graph during backward
-            loss, *st = checkpoint(run, x[:, seg], y[:, seg], mask[:, seg], *st, use_reentrant=reentrant)
+            out: tuple[torch.Tensor, ...] = checkpoint(run, x[:, seg], y[:, seg], mask[:, seg], *st,
+                                                       use_reentrant=reentrant)
         else:
-            loss, *st = run(x[:, seg], y[:, seg], mask[:, seg], *st)
-        st = tuple(st)
+            out = run(x[:, seg], y[:, seg], mask[:, seg], *st)
+        loss, st = out[0], out[1:]
         total = total + loss
-    return total, st  # type: ignore[return-value]
+    return total, st
 
 
 def _dist_info() -> tuple[int, int]:
@@ -225,7 +237,7 @@ def _state_path(out: Path) -> Path:
 
 
 def train(
-    model: nn.Module,
+    model: SeqNet,
     task: SeqTask,
     cfg: TrainConfig,
     out: str | os.PathLike[str],
@@ -244,9 +256,10 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + 1000 * rank)
-    net: nn.Module = model
+    net: SeqNet | DistributedDataParallel = model
     if world > 1:
-        net = nn.parallel.DistributedDataParallel(model)
+        assert isinstance(model, nn.Module), "every livegen net is an nn.Module"
+        net = DistributedDataParallel(model)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start_epoch, best, best_epoch, bad = 0, math.inf, -1, 0
     history: list[dict[str, float]] = []
@@ -278,7 +291,7 @@ def train(
         ep_loss, ep_steps = 0.0, 0
         for bi, batch in enumerate(batches):
             batch = batch.pad_to(_all_max(batch.steps))
-            steps, loss_sum = _train_batch(net, opt, task.loss_fn, batch, cfg, average)
+            steps, loss_sum = _train_batch(net, model, opt, task.loss_fn, batch, cfg, average)
             ep_loss += loss_sum
             ep_steps += steps
             total_steps += steps
@@ -333,10 +346,15 @@ def train(
                        history)
 
 
-def _train_batch(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn, batch: Batch,
-                 cfg: TrainConfig, average: WeightAverage | None = None) -> tuple[int, float]:
-    """One batch of truncated BPTT: returns (scored steps, summed loss)."""
-    state = None
+def _train_batch(net: SeqNet | DistributedDataParallel, model: SeqNet, opt: torch.optim.Optimizer,
+                 loss_fn: LossFn, batch: Batch, cfg: TrainConfig,
+                 average: WeightAverage | None = None) -> tuple[int, float]:
+    """One batch of truncated BPTT: returns (scored steps, summed loss).
+
+    ``net`` runs the steps (``model`` itself, or DistributedDataParallel around it);
+    ``model`` gives the zero state each batch starts from.
+    """
+    state: LSTMState | None = model.init_state(batch.x.shape[0])
     total_steps = float(batch.mask.sum())
     loss_total = 0.0
     for s in range(0, batch.steps, cfg.window):
@@ -345,9 +363,9 @@ def _train_batch(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: LossFn, ba
         n = float(m.sum())
         loss, state = segment_loss(net, loss_fn, batch.x[:, w], batch.y[:, w], m, state,
                                    batch.cond, cfg.checkpoint_every,
-                                   reentrant=not isinstance(net, nn.parallel.DistributedDataParallel))
+                                   reentrant=not isinstance(net, DistributedDataParallel))
         opt.zero_grad(set_to_none=True)
-        (loss / max(n, 1.0)).backward()
+        torch.autograd.backward(loss / max(n, 1.0))
         nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)
         opt.step()
         if average is not None:

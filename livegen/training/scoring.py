@@ -9,14 +9,18 @@ frame summed over the 88 keys; char NLL is nats per character.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
-from torch import nn
 
 from livegen.data.batching import collate
+from livegen.nets.protocols import SeqNet
 
+#: per-step loss: (net output for ``(B, T)`` steps, ``(B, T, ...)`` targets) -> ``(B, T)`` nats.
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+#: greedy frames from a roll net's output: ``(B, T, 88)`` bools (see ``RollNet.predict_frame``).
+FramePredictor = Callable[[Any], torch.Tensor]
 
 
 @dataclass
@@ -32,7 +36,7 @@ class Score:
 
     nll_sum: float = 0.0
     steps: int = 0
-    seq_nll: list[float] | None = None
+    seq_nll: list[float] = field(default_factory=list)
     tp: int = 0
     fp: int = 0
     fn: int = 0
@@ -43,8 +47,7 @@ class Score:
 
     @property
     def nll_per_sequence(self) -> float:
-        vals = self.seq_nll or []
-        return sum(vals) / max(len(vals), 1)
+        return sum(self.seq_nll) / max(len(self.seq_nll), 1)
 
     @property
     def frame_accuracy(self) -> float:
@@ -54,17 +57,24 @@ class Score:
 
 @torch.no_grad()
 def score_sequences(
-    model: nn.Module,
+    model: SeqNet,
     seqs: list[torch.Tensor],
     loss_fn: LossFn,
     labels: list[int] | None = None,
     batch_size: int = 16,
     chunk: int = 512,
-    frame_accuracy: bool = False,
+    predict_frame: FramePredictor | None = None,
 ) -> Score:
-    """Score whole sequences exactly (state carried across ``chunk``-step pieces)."""
+    """Score whole sequences exactly (state carried across ``chunk``-step pieces).
+
+    Args:
+        seqs: time-first sequences, ``(T, 88)`` float frames or ``(T,)`` long ids.
+        labels: one label id per sequence for a conditioned net, else None.
+        predict_frame: a roll net's greedy decoder; when given, the frame-accuracy counts
+            (``tp``/``fp``/``fn``) are filled in too.
+    """
     model.eval()
-    score = Score(seq_nll=[])
+    score = Score()
     idx = sorted((i for i, s in enumerate(seqs) if len(s) >= 2), key=lambda i: len(seqs[i]))
     for b in range(0, len(idx), batch_size):
         group = idx[b : b + batch_size]
@@ -78,9 +88,8 @@ def score_sequences(
             logits, state = model(x, state, batch.cond)
             nll = loss_fn(logits, y) * m
             per_seq += nll.sum(1).double()
-            if frame_accuracy:
-                predict = getattr(model, "predict_frame", None)
-                pred = predict(logits) if predict is not None else logits > 0
+            if predict_frame is not None:
+                pred = predict_frame(logits)
                 truth = y > 0.5
                 real = m.bool().unsqueeze(-1)
                 score.tp += int((pred & truth & real).sum())

@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from livegen.data.polyphonic import safe_shift_range
 from livegen.data.roll_dataset import RollDataset
-from livegen.nets.roll import roll_loss
+from livegen.nets.nade import RollNADE
+from livegen.nets.roll import RollLSTM, roll_loss
 from livegen.training.loop import SeqTask
 
 
@@ -39,21 +41,23 @@ def roll_task(data: RollDataset, transpose: int = 0) -> SeqTask:
     return SeqTask(train=train, valid=valid, loss_fn=roll_loss, augment=augment)
 
 
-def key_frequencies(seqs: list[np.ndarray]) -> np.ndarray:
-    """``(88,)`` fraction of frames in which each key sounds."""
+def key_frequencies(seqs: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float64]:
+    """``(88,)`` fraction of frames in which each key sounds, over ``(T, 88)`` rolls."""
     total = sum(len(s) for s in seqs)
-    return sum(s.sum(axis=0, dtype=np.float64) for s in seqs) / max(total, 1)
+    counts = np.zeros(seqs[0].shape[1] if seqs else 0, dtype=np.float64)
+    for s in seqs:
+        counts = counts + s.sum(axis=0, dtype=np.float64)
+    return counts / max(total, 1)
 
 
-def init_output_bias(model: torch.nn.Module, freqs: np.ndarray) -> None:
+def init_output_bias(model: RollLSTM | RollNADE, freqs: npt.NDArray[np.float64]) -> None:
     """Start the per-key output biases at the keys' log-odds in the data.
 
     Saves the first epochs a model otherwise spends learning that most keys are silent.
+    (A NADE's output layer also holds its hidden biases after the 88 keys: those stay.)
     """
     p = np.clip(freqs, 1e-4, 1 - 1e-4)
     logit = torch.from_numpy(np.log(p / (1 - p))).float()
-    layer = getattr(model, "head", None) or getattr(model, "to_params", None)
-    if layer is None:
-        return
+    layer = model.head if isinstance(model, RollLSTM) else model.to_params
     with torch.no_grad():
         layer.bias[: len(logit)] = logit
