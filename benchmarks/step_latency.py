@@ -16,18 +16,19 @@ import time
 import numpy as np
 
 from benchmarks.common import percentiles, record
+from livegen.controls.table import ControlState
 from livegen.data.polyphonic import load_rolls
-from livegen.engine.params import LiveParams
 from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import read_manifest, resolve_model
 from livegen.nets.runtime import configure_for_stepping
+from livegen.sampling.constraints import sampling_view
 from livegen.voices.roll import RollGenerator
 
 
 def measure(model_name: str, steps: int, frames: np.ndarray) -> dict[str, float]:
     model, _ = load_checkpoint(resolve_model(model_name))
     gen = RollGenerator(model, seed=0)
-    controls = LiveParams(temperature=1.0).roll_controls()
+    controls = sampling_view(ControlState(temperature=1.0))
     for t in range(50):  # warm-up
         gen.step(frames[t % len(frames)], controls)
     step_s, sample_s = [], []

@@ -1,50 +1,26 @@
-"""Shared fakes for engine tests: a scripted voice and a manual-clock engine factory."""
+"""Shared helpers for engine tests: a manual-clock engine factory (the scripted voice is
+:class:`livegen.voices.script.ScriptVoice`)."""
 
 from __future__ import annotations
 
-import numpy as np
-
+from livegen.controls.state import LiveControls
+from livegen.controls.table import ControlState
 from livegen.engine.clock import ManualClock
 from livegen.engine.engine import Engine
-from livegen.engine.params import LiveParams
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import ManualScheduler
 from livegen.io.memory import MemoryOutput
-from livegen.sampling.constraints import RollControls
-
-
-class ScriptVoice:
-    """Plays ``pitches[i % len]`` at step i (one note per step, or a chord tuple) and
-    records every frame it observes and the controls it was given."""
-
-    def __init__(self, pitches: list[int | tuple[int, ...]] | None = None) -> None:
-        self.pitches = pitches or [60, 64, 67, 72]
-        self.observed: list[np.ndarray] = []
-        self.controls: list[RollControls] = []
-        self.resets = 0
-        self.i = 0
-
-    def step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray:
-        self.observed.append(np.asarray(frame, dtype=bool).copy())
-        self.controls.append(controls)
-        out = np.zeros(88, dtype=bool)
-        p = self.pitches[self.i % len(self.pitches)]
-        for q in (p if isinstance(p, tuple) else (p,)):
-            out[q - 21] = True
-        self.i += 1
-        return out
-
-    def reset(self) -> None:
-        self.resets += 1
+from livegen.voices.script import ScriptVoice
 
 
 def make_engine(voice=None, spb: int = 2, **kw) -> tuple[Engine, MemoryOutput, ManualClock]:
     clock = ManualClock(0.0)
     out = MemoryOutput(clock=clock.now)
     sched = ManualScheduler(out, clock)
-    params = kw.pop("params", None) or LiveParams(bpm=120.0, mode=kw.pop("mode", "solo"))
-    take = kw.pop("take", Take(0.0, params.bpm))
-    engine = Engine(voice or ScriptVoice(), params, sched, clock, spb, start_delay=0.5, take=take, **kw)
+    controls = kw.pop("controls", None) or LiveControls(
+        ControlState.default().apply_many({"tempo": 120.0, "mode": kw.pop("mode", "solo")}))
+    take = kw.pop("take", Take(0.0, controls.state.tempo))
+    engine = Engine(voice or ScriptVoice(), controls, sched, clock, spb, start_delay=0.5, take=take, **kw)
     return engine, out, clock
 
 

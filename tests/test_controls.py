@@ -26,7 +26,7 @@ from livegen.music.scales import NOTE_NAMES, SCALES
 
 def test_table_has_the_required_controls_with_their_ranges():
     t = CONTROLS
-    assert (t["temperature"].minimum, t["temperature"].maximum, t["temperature"].default) == (0.05, 2.0, 1.0)
+    assert (t["temperature"].minimum, t["temperature"].maximum, t["temperature"].default) == (0.0, 2.0, 1.0)
     assert (t["tempo"].minimum, t["tempo"].maximum, t["tempo"].default, t["tempo"].unit) == (30, 300, 120, "bpm")
     assert (t["density"].minimum, t["density"].maximum, t["density"].default) == (-3, 3, 0)
     assert t["key"].choices == NOTE_NAMES
@@ -61,12 +61,11 @@ def test_defaults_are_valid_and_state_fields_match_the_table():
     ("/livegen/tempo", [96], "tempo", 96.0),
     ("/livegen/tempo", [96.5], "tempo", 96.5),
     ("/livegen/temperature", [0.5], "temperature", 0.5),  # raw address: 0.5 is raw, not a fader
-    ("/livegen/temperature/norm", [0.0], "temperature", 0.05),
+    ("/livegen/temperature/norm", [0.0], "temperature", 0.0),
     ("/livegen/temperature/norm", [1.0], "temperature", 2.0),
     ("/livegen/tempo/norm", [0.5], "tempo", 165.0),
     ("/livegen/density/norm", [0.5], "density", 0.0),
     ("/livegen/polyphony", [4.0], "polyphony", 4),
-    ("/livegen/polyphony", [4.4], "polyphony", 4),
     ("/livegen/polyphony/norm", [1.0], "polyphony", 12),
     ("/livegen/low", [36], "low", 36),
     ("/livegen/key", ["D"], "key", "D"),
@@ -116,7 +115,8 @@ def test_trigger_release_is_ignored():
     ("/livegen/tempo", [b"\x00\x01"], "takes a number"),
     ("/livegen/tempo", [], "one value"),
     ("/livegen/tempo", [100, 110], "one value"),
-    ("/livegen/temperature", [0.0], "outside"),
+    ("/livegen/temperature", [-0.1], "outside"),
+    ("/livegen/polyphony", [4.4], "whole number"),
     ("/livegen/tempo/norm", [1.5], "0..1"),
     ("/livegen/tempo/norm", [-0.1], "0..1"),
     ("/livegen/polyphony", [13], "outside"),

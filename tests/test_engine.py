@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from engine_helpers import ScriptVoice, balanced, make_engine
 
-from livegen.engine.params import LiveParams
+from livegen.controls.state import LiveControls
+from livegen.controls.table import ControlState
 
 
 def run(engine, bars=None):
@@ -49,8 +50,8 @@ def test_performer_notes_reach_the_model_as_frames() -> None:
 
 
 def test_call_mode_listens_then_answers_then_yields() -> None:
-    params = LiveParams(bpm=120.0, mode="call", silence_beats=1.0)
-    engine, out, _ = make_engine(ScriptVoice([72]), spb=2, params=params)
+    controls = LiveControls(ControlState.default().apply_many({"tempo": 120.0, "mode": "call", "silence": 1.0}))
+    engine, out, _ = make_engine(ScriptVoice([72]), spb=2, controls=controls)
     # performer plays 0.5..1.5, is silent, then plays again at 3.6
     engine.feed_midi(mido.Message("note_on", note=60, velocity=90), 0.55)
     engine.feed_midi(mido.Message("note_off", note=60), 1.45)
@@ -76,12 +77,12 @@ def test_mode_switch_and_mute_release_notes() -> None:
         task = asyncio.ensure_future(engine.run(bars=2))
         while engine.stats.steps < 3:
             await asyncio.sleep(0)
-        engine.handle_control("mute", 1.0)
+        engine.controls.set("mute", 1.0)
         while engine.stats.steps < 6:
             await asyncio.sleep(0)
         assert engine.tracker.sounding.sum() == 0
-        engine.handle_control("mute", 0.0)
-        engine.handle_control("mode", "accompany")
+        engine.controls.set("mute", 0.0)
+        engine.controls.set("mode", "accompany")
         await task
 
     asyncio.run(scenario())
@@ -96,7 +97,7 @@ def test_tempo_change_applies_next_step_without_drift() -> None:
         task = asyncio.ensure_future(engine.run(bars=1))
         while engine.stats.steps < 4:
             await asyncio.sleep(0)
-        engine.handle_control("tempo", 60.0)  # from 0.25 s to 0.5 s per step
+        engine.controls.set("tempo", 60.0)  # from 0.25 s to 0.5 s per step
         await task
 
     asyncio.run(scenario())
@@ -111,8 +112,8 @@ def test_bad_controls_are_rejected_without_changing_state() -> None:
     engine, _, _ = make_engine()
     for name, value in [("temperature", float("nan")), ("tempo", 5000), ("mode", "karaoke"), ("nope", 1)]:
         with pytest.raises(ValueError):
-            engine.handle_control(name, value)
-    assert engine.params.temperature == 1.0 and engine.params.bpm == 120.0
+            engine.controls.set(name, value)
+    assert engine.controls.state.temperature == 1.0 and engine.controls.state.tempo == 120.0
 
 
 def test_panic_and_reset() -> None:
@@ -123,8 +124,8 @@ def test_panic_and_reset() -> None:
         task = asyncio.ensure_future(engine.run(bars=1))
         while engine.stats.steps < 2:
             await asyncio.sleep(0)
-        engine.handle_control("panic")
-        engine.handle_control("reset")
+        engine.controls.set("panic", True)
+        engine.controls.set("reset", True)
         await task
 
     asyncio.run(scenario())

@@ -25,10 +25,15 @@ import pytest
 from engine_helpers import ScriptVoice, balanced
 from pythonosc.osc_message import OscMessage
 
-from livegen.engine.params import LiveParams
+from livegen.controls.state import LiveControls
+from livegen.controls.table import ControlState
+from livegen.engine.clock import LiveClock
+from livegen.engine.recorder import Take
+from livegen.engine.scheduler import ThreadScheduler
 from livegen.io.memory import MemoryInput, MemoryOutput
-from livegen.io.osc import build_message
-from livegen.session.live import LiveOptions, LiveSession
+from livegen.io.osc import OscFeedback, OscServer, build_message
+from livegen.session.factory import OscControlSource
+from livegen.session.live import LiveSession, SessionOptions
 
 BPM = 120.0
 PERIOD = 60.0 / BPM / 2  # steps_per_beat 2: 250 ms
@@ -84,20 +89,29 @@ class Live:
     """A running session plus a sender socket aimed at its OSC port."""
 
     def __init__(self, session: LiveSession, task: asyncio.Task, out: MemoryOutput, midi_in: MemoryInput,
-                 feedback: Feedback) -> None:
+                 feedback: Feedback, osc: OscServer, source: OscControlSource) -> None:
         self.session = session
+        self.osc = osc
+        self.source = source
         self.task = task
         self.out = out
         self.midi_in = midi_in
         self.feedback = feedback
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        assert session.osc is not None
-        self.address = ("127.0.0.1", session.osc.address[1])
+        self.address = ("127.0.0.1", osc.address[1])
 
     @property
     def engine(self):
-        assert self.session.engine is not None
         return self.session.engine
+
+    @property
+    def state(self) -> ControlState:
+        return self.session.controls.state
+
+    @property
+    def refused(self) -> int:
+        """Control messages refused: bad values (by the source) and bad combinations."""
+        return self.source.refused_count + self.session.controls.refused
 
     def send(self, address: str, *args) -> None:
         self.sock.sendto(build_message(address, list(args)), self.address)
@@ -132,28 +146,33 @@ class Live:
 
 def run_live(scenario: Callable[[Live], object], voice: ScriptVoice, mode: str = "solo",
              record: Path | None = None) -> Live:
-    """Start a session on a free OSC port, run ``await scenario(live)``, stop it cleanly."""
+    """Start a session on real parts (live clock, sender thread, OSC server on a free port,
+    feedback socket) with memory MIDI ports; run ``await scenario(live)``; stop it cleanly."""
     feedback = Feedback()
 
     async def main() -> Live:
         out = MemoryOutput()
         midi_in = MemoryInput()
-        params = LiveParams(bpm=BPM, mode=mode)
-        options = LiveOptions(steps_per_beat=2, osc_port=0, osc_feedback=feedback.target, start_delay=0.05,
-                              realtime=False, record=record)
-        session = LiveSession(voice, params, midi_in, out, options)
+        controls = LiveControls(ControlState.default().apply_many({"tempo": BPM, "mode": mode}))
+        clock = LiveClock()
+        scheduler = ThreadScheduler(out, realtime=False)
+        osc = await OscServer("127.0.0.1", 0).start()
+        source = OscControlSource(osc)
+        fb = OscFeedback(feedback.target)
+        take = Take(clock.now(), BPM) if record else None
+        session = LiveSession(voice, controls, clock=clock, scheduler=scheduler,
+                              options=SessionOptions(steps_per_beat=2, start_delay=0.05), midi_in=midi_in,
+                              control_source=source, feedback=fb, take=take)
         task = asyncio.ensure_future(session.run())
-        end = time.monotonic() + TIMEOUT
-        while session.osc is None or session.engine is None:
-            assert not task.done(), "the session ended before its OSC server started"
-            assert time.monotonic() < end
-            await asyncio.sleep(0.01)
-        live = Live(session, task, out, midi_in, feedback)
+        live = Live(session, task, out, midi_in, feedback, osc, source)
         try:
             await scenario(live)
         finally:
             if not task.done():
                 await live.stop()
+            scheduler.close()
+            osc.close()
+            fb.close()
         return live
 
     try:
@@ -171,7 +190,7 @@ def test_temperature_and_norm_reach_the_sampler_and_come_back(tmp_path):
         live.feedback.clear()
         live.send("/livegen/temperature", 0.3)
         await live.feedback.wait_for("/livegen/temperature", lambda a: math.isclose(a[0], 0.3, abs_tol=1e-6))
-        assert live.engine.params.temperature == pytest.approx(0.3, abs=1e-6)
+        assert live.state.temperature == pytest.approx(0.3, abs=1e-6)
         await live.steps(2)
         assert voice.controls[-1].temperature == pytest.approx(0.3, abs=1e-6)
         live.feedback.clear()
@@ -179,7 +198,7 @@ def test_temperature_and_norm_reach_the_sampler_and_come_back(tmp_path):
         expected = 0.05 + 0.5 * (2.0 - 0.05)
         await live.feedback.wait_for("/livegen/temperature/norm", lambda a: math.isclose(a[0], 0.5, abs_tol=1e-6))
         await live.feedback.wait_for("/livegen/temperature", lambda a: math.isclose(a[0], expected, abs_tol=1e-6))
-        assert live.engine.params.temperature == pytest.approx(expected, abs=1e-6)
+        assert live.state.temperature == pytest.approx(expected, abs=1e-6)
         # repeat reaches the sampler's controls
         live.send("/livegen/repeat", 2.5)
         await live.feedback.wait_for("/livegen/repeat", lambda a: math.isclose(a[0], 2.5, abs_tol=1e-6))
@@ -189,16 +208,16 @@ def test_temperature_and_norm_reach_the_sampler_and_come_back(tmp_path):
         live.feedback.clear()
         live.send("/livegen/tempo", 180)
         await live.feedback.wait_for("/livegen/tempo", lambda a: a[0] == 180)
-        assert live.engine.params.bpm == 180
+        assert live.state.tempo == 180
         await live.steps(4)
         if shutil.which("oscsend"):  # liblo as an independent OSC peer
             subprocess.run(["oscsend", "127.0.0.1", str(live.address[1]), "/livegen/density", "f", "1.5"],
                            check=True, timeout=10)
             await live.feedback.wait_for("/livegen/density", lambda a: math.isclose(a[0], 1.5))
-            assert live.engine.params.density == 1.5
+            assert live.state.density == 1.5
 
     live = run_live(scenario, voice, record=tmp_path / "take.mid")
-    assert live.session.dropped_controls == 0
+    assert live.refused == 0
     # the take holds deadlines: steps 250 ms apart at 120 BPM, then 1/6 s at 180
     onsets = sorted({round(t, 6) for t, m in live.session.take.parts["livegen"] if m.type == "note_on"})
     gaps = {round(b - a, 4) for a, b in zip(onsets, onsets[1:])}
@@ -231,14 +250,14 @@ def test_garbage_bad_values_and_a_burst_do_not_stop_the_engine():
 
         live.feedback.clear()
         await asyncio.to_thread(burst)
-        await live.until(lambda: live.session.osc.received >= 1000 + len(bad), "the burst to arrive")
+        await live.until(lambda: live.osc.received >= 1000 + len(bad), "the burst to arrive")
         await live.feedback.wait_for("/livegen/temperature", lambda a: math.isclose(a[0], values[-1], abs_tol=1e-5))
-        assert live.engine.params.temperature == pytest.approx(values[-1], abs=1e-5)
+        assert live.state.temperature == pytest.approx(values[-1], abs=1e-5)
         await live.steps(3)  # still stepping afterwards
         assert live.engine.stats.steps >= steps_before + 3
-        assert live.session.osc.garbage == len(garbage)
-        assert live.session.osc.dropped == 0
-        assert live.session.dropped_controls == len(bad)
+        assert live.osc.garbage == len(garbage)
+        assert live.osc.dropped == 0
+        assert live.refused == len(bad)
         # changes are echoed coalesced: the burst does not flood the controller
         assert len(live.feedback.values("/livegen/temperature")) < 100
         live.feedback.clear()
@@ -247,7 +266,7 @@ def test_garbage_bad_values_and_a_burst_do_not_stop_the_engine():
 
     live = run_live(scenario, voice)
     assert live.engine.stats.late_steps == 0
-    assert live.engine.params.temperature == pytest.approx(0.7, abs=1e-6)
+    assert live.state.temperature == pytest.approx(0.7, abs=1e-6)
     assert balanced(live.out.sent)
 
 
@@ -273,7 +292,7 @@ def test_panic_releases_every_note_at_once():
 
     live = run_live(scenario, voice)
     assert balanced(live.out.sent)
-    assert live.session.dropped_controls == 0
+    assert live.refused == 0
 
 
 def test_mode_switches_over_osc_and_midi_cc():
@@ -286,17 +305,17 @@ def test_mode_switches_over_osc_and_midi_cc():
         live.send("/livegen/mode", "solo")
         await live.feedback.wait_for("/livegen/mode", lambda a: a == ("solo",))
         await live.feedback.wait_for("/livegen/mode/norm", lambda a: a == (1.0,))
-        assert live.engine.params.mode == "solo"
+        assert live.state.mode == "solo"
         await live.until(lambda: live.note_ons() != [], "solo notes")
         live.feedback.clear()
         live.send("/livegen/mode/norm", 0.5)
         await live.feedback.wait_for("/livegen/mode", lambda a: a == ("accompany",))
-        assert live.engine.params.mode == "accompany"
+        assert live.state.mode == "accompany"
         # the same control table answers MIDI CC 29 (mode) on livegen's input
         live.feedback.clear()
         live.midi_in.feed(mido.Message("control_change", control=29, value=0), time.monotonic())
         await live.feedback.wait_for("/livegen/mode", lambda a: a == ("call",))
-        assert live.engine.params.mode == "call"
+        assert live.state.mode == "call"
         # the engine applies a mode at its next step and releases livegen's notes then
         await live.steps(2)
 
@@ -322,23 +341,22 @@ class SlowOutput(MemoryOutput):
 def test_a_queued_note_off_survives_a_stop_right_after_a_mode_switch():
     async def main() -> MemoryOutput:
         out = SlowOutput()
-        params = LiveParams(bpm=BPM, mode="solo")
-        session = LiveSession(ScriptVoice([72]), params, None, out,
-                              LiveOptions(steps_per_beat=2, osc_port=0, start_delay=0.05, realtime=False))
+        controls = LiveControls(ControlState.default().apply_many({"tempo": BPM, "mode": "solo"}))
+        scheduler = ThreadScheduler(out, realtime=False)
+        session = LiveSession(ScriptVoice([72]), controls, clock=LiveClock(), scheduler=scheduler,
+                              options=SessionOptions(steps_per_beat=2, start_delay=0.05))
         task = asyncio.ensure_future(session.run())
         while not out.blocked.is_set():  # the note-on went out and the sending thread is stuck in it
             assert not task.done()
             await asyncio.sleep(0.005)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        assert session.osc is not None and session.engine is not None
-        sock.sendto(build_message("/livegen/mode", ["call"]), ("127.0.0.1", session.osc.address[1]))
-        sock.close()
+        controls.set("mode", "call")
         while session.engine.stats.notes_off == 0:  # the switch queued the note-off behind the stuck send
             assert not task.done()
             await asyncio.sleep(0.005)
         threading.Timer(0.5, out.gate.set).start()
         session.engine.request_stop()
         await asyncio.wait_for(task, TIMEOUT)
+        scheduler.close()
         return out
 
     out = asyncio.run(main())

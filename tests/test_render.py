@@ -6,10 +6,11 @@ import numpy as np
 import torch
 
 from livegen.cli import main
-from livegen.engine.params import LiveParams
+from livegen.controls.table import ControlState
 from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM
 from livegen.offline.render import render_roll
+from livegen.sampling.constraints import sampling_view
 from livegen.voices.roll import RollGenerator
 
 
@@ -24,12 +25,12 @@ def _model() -> RollLSTM:
 def test_render_equals_stepping_the_generator_by_hand() -> None:
     m = _model()
     prime = (np.random.default_rng(0).random((6, 88)) < 0.05)
-    result = render_roll(m, 2, LiveParams(temperature=0.9), seed=7, prime=prime, steps_per_beat=2)
+    result = render_roll(m, 2, ControlState(temperature=0.9), seed=7, prime=prime, steps_per_beat=2)
     gen = RollGenerator(m, seed=7)
     gen.prime(prime)
     expected = []
     for _ in range(16):
-        f = gen.sample(LiveParams(temperature=0.9).roll_controls())
+        f = gen.sample(sampling_view(ControlState(temperature=0.9)))
         gen.observe(f)
         expected.append(f)
     assert np.array_equal(result.generated, np.array(expected))

@@ -62,8 +62,19 @@ from typing import Any
 import mido
 import numpy as np
 
+from livegen.controls.state import LiveControls
+from livegen.controls.table import ControlState
+from livegen.engine.clock import LiveClock
+from livegen.engine.scheduler import ThreadScheduler
 from livegen.errors import LivegenError
+from livegen.io.jack import JackServer
+from livegen.io.ports import list_ports, open_input, open_output
+from livegen.nets.checkpoint import load_checkpoint
+from livegen.nets.manifest import resolve_model
+from livegen.nets.runtime import configure_for_stepping
 from livegen.sampling.constraints import RollControls
+from livegen.session.live import LiveSession, SessionOptions
+from livegen.voices.roll import RollGenerator
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +207,6 @@ def analyze(arrivals: Sequence[tuple[float, bytes]], batches: Sequence[tuple[flo
 # ---- the probe process ------------------------------------------------------------------------
 
 def _wait_for_ports(timeout: float) -> tuple[str, str]:
-    from livegen.io.ports import list_ports
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -213,7 +223,6 @@ def probe_main(argv: Sequence[str] | None = None) -> int:
     """The measuring client. Prints ``ready`` once connected; on ``go`` (stdin) plays a
     performer note (held ``--hold`` s) every ``--gap`` s (uniform random range); on ``stop``
     prints one JSON line ``{"arrivals": [[t, [bytes]]...], "performer": [[t, pitch]...]}``."""
-    from livegen.io.ports import open_input, open_output
 
     ap = argparse.ArgumentParser(prog="python -m livegen.bench.engine --probe")
     ap.add_argument("--probe", action="store_true")
@@ -302,7 +311,6 @@ class BenchOptions:
 
 
 def _jack_server(options: BenchOptions) -> Any:
-    from livegen.io.jack import JackServer
 
     class BenchJack(JackServer):
         @property
@@ -336,13 +344,6 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
 def run_condition(options: BenchOptions, loaded: bool) -> dict[str, Any]:
     """Run livegen for ``options.seconds`` against the probe; return :func:`analyze`'s figures
     plus the engine's and scheduler's own numbers."""
-    from livegen.engine.params import LiveParams
-    from livegen.io.ports import open_input, open_output
-    from livegen.nets.checkpoint import load_checkpoint
-    from livegen.nets.manifest import resolve_model
-    from livegen.nets.runtime import configure_for_stepping
-    from livegen.session.live import LiveOptions, LiveSession
-    from livegen.voices.roll import RollGenerator
 
     configure_for_stepping(1)
     model, _ = load_checkpoint(resolve_model(options.model))
@@ -370,20 +371,19 @@ def run_condition(options: BenchOptions, loaded: bool) -> dict[str, Any]:
             busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
             time.sleep(0.5)
         sys.setswitchinterval(0.0005)  # as `livegen play`: the send thread gets the GIL quickly
-        params = LiveParams(bpm=options.bpm, mode="solo")
+        controls = LiveControls(ControlState.default().apply_many({"tempo": options.bpm, "mode": "solo"}))
         batches: list[tuple[float, float, int]] = []
-
-        def hook(engine: Any) -> None:  # runs before the first step: note every batch sent
-            engine.scheduler.on_sent = lambda deadline, actual, msgs: batches.append((deadline, actual, len(msgs)))
-
-        session = LiveSession(voice, params, midi_in, midi_out,
-                              LiveOptions(steps_per_beat=options.steps_per_beat, bars=bars, osc_port=None,
-                                          start_delay=0.5, extra_tasks=[hook]))
+        scheduler = ThreadScheduler(midi_out, on_sent=lambda deadline, actual, msgs: batches.append(
+            (deadline, actual, len(msgs))))
+        session = LiveSession(voice, controls, clock=LiveClock(), scheduler=scheduler,
+                              options=SessionOptions(steps_per_beat=options.steps_per_beat, bars=bars,
+                                                     start_delay=0.5))
         assert probe.stdin is not None
         probe.stdin.write("go\n")
         probe.stdin.flush()
         load_before = _load_average()
         engine = asyncio.run(session.run())
+        scheduler.close()
         probe.stdin.write("stop\n")
         probe.stdin.flush()
         report = json.loads(_read_line(probe, 30.0))
@@ -403,11 +403,11 @@ def run_condition(options: BenchOptions, loaded: bool) -> dict[str, Any]:
     arrivals = [(t, bytes(b)) for t, b in report["arrivals"] if b and b[0] < 0xF0]
     performer = [(t, int(p)) for t, p in report["performer"]]
     result = analyze(arrivals, batches, performer, options.period, engine.stats.steps)
-    sched = engine.scheduler.stats  # type: ignore[attr-defined]
+    sched = scheduler.stats
     result["send_error_ms"] = _pct([e * 1000 for e in sched.errors_s])
     result["late_steps"] = engine.stats.late_steps
     result["compute_ms"] = _pct([c * 1000 for c in engine.stats.compute_s])
-    result["send_thread_realtime"] = bool(getattr(engine.scheduler, "realtime", False))
+    result["send_thread_realtime"] = scheduler.realtime
     result["load_average"] = load_before
     result["loaded"] = loaded
     return result

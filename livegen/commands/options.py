@@ -44,6 +44,9 @@ def control(name: str) -> Callable[[str], Value]:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     parse.__name__ = name  # argparse names the type in its messages
+    numeric = spec.kind in ("float", "int")
+    parse.low = spec.minimum if numeric else None  # type: ignore[attr-defined]
+    parse.high = spec.maximum if numeric else None  # type: ignore[attr-defined]
     return parse
 
 
@@ -65,4 +68,30 @@ def number(kind: type[int] | type[float], low: float, high: float, unit: str = "
         return int(value) if kind is int else value
 
     parse.__name__ = kind.__name__
+    parse.low, parse.high = low, high  # type: ignore[attr-defined]  # for tests and --help
     return parse
+
+
+#: command-line spellings of live controls whose option name differs from the control's.
+OPTION_NAMES = {"tempo": "--bpm"}
+
+
+def add_control_options(parser: argparse.ArgumentParser, names: list[str]) -> None:
+    """Add one option per live control in ``names`` (``--temperature``, ``--bpm``, ...).
+
+    Each takes the control's own validator and bounds; left out, the control keeps the
+    table default. Collect what was given with :func:`control_values`.
+    """
+    for name in names:
+        spec = CONTROLS[name]
+        flag = OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
+        unit = f" {spec.unit}" if spec.unit else ""
+        parser.add_argument(flag, dest=f"control_{name}", type=control(name), default=None,
+                            metavar=spec.name.upper(),
+                            help=f"{spec.description} ({spec.range_text}{unit}; default {spec.default})")
+
+
+def control_values(args: argparse.Namespace) -> dict[str, Value]:
+    """``name -> value`` of the live-control options given on the command line."""
+    return {key.removeprefix("control_"): value for key, value in vars(args).items()
+            if key.startswith("control_") and value is not None}

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from livegen.engine.modes import MODES
+from livegen.commands.options import add_control_options, control_values, number
+from livegen.controls.table import ControlState
 from livegen.errors import LivegenError
 
+#: live controls settable from the command line (the same bounds as OSC and MIDI CC).
+PLAY_CONTROLS = ["tempo", "mode", "temperature", "density", "repeat", "polyphony", "low", "high", "key",
+                 "scale", "velocity", "max_note_beats", "silence", "mute"]
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("play", help="jam live: listen on a MIDI input, answer on a MIDI output")
     p.add_argument("--model", default="nottingham", help="shipped model name or checkpoint path")
     p.add_argument("--in", dest="inp", default=None, metavar="PORT",
@@ -21,23 +25,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="PORT", help="MIDI output to play on")
     p.add_argument("--virtual", action="store_true",
                    help="create virtual ports 'livegen in' / 'livegen out' for other programs")
-    p.add_argument("--bpm", type=float, default=120.0, help="tempo (internal clock)")
-    p.add_argument("--mode", choices=MODES, default="call")
-    p.add_argument("--bars", type=int, default=None, help="stop after N bars (default: until Ctrl-C)")
-    p.add_argument("--beats-per-bar", type=int, default=4)
-    p.add_argument("--steps-per-beat", type=int, default=None, help="grid (default: the model's)")
-    p.add_argument("--channel", type=int, default=1, help="MIDI channel 1-16 of livegen's notes")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--density", type=float, default=0.0)
-    p.add_argument("--repeat", type=float, default=1.0,
-                   help="copy-head models: odds of repeating earlier material (0 = never, 1 = as trained)")
-    p.add_argument("--silence", type=float, default=1.0, help="call mode: beats of silence before answering")
-    p.add_argument("--max-note-beats", type=float, default=0.0, help="longest livegen note (0 = no limit)")
-    p.add_argument("--seed", type=int, default=None, help="sampling seed (default: random)")
+    add_control_options(p, PLAY_CONTROLS)
+    p.add_argument("--bars", type=number(int, 1, 100_000), default=None,
+                   help="stop after N bars (default: until Ctrl-C)")
+    p.add_argument("--beats-per-bar", type=number(int, 1, 32), default=4)
+    p.add_argument("--steps-per-beat", type=number(int, 1, 24), default=None,
+                   help="grid steps per beat, 1..24 (default: the model's)")
+    p.add_argument("--channel", type=number(int, 1, 16), default=1, help="MIDI channel 1-16 of livegen's notes")
+    p.add_argument("--seed", type=number(int, 0, 2**31 - 1), default=None, help="sampling seed (default: random)")
     p.add_argument("--clock", choices=["internal", "midi"], default="internal",
                    help="midi: follow the DAW's MIDI clock on the input port")
     p.add_argument("--send-clock", action="store_true", help="send MIDI clock (livegen is the master)")
-    p.add_argument("--osc-port", type=int, default=9000, help="OSC control port (0 = off)")
+    p.add_argument("--osc-port", type=number(int, 0, 65535), default=9000, help="OSC control port (0 = off)")
     p.add_argument("--osc-host", default="127.0.0.1", help="OSC interface; 0.0.0.0 for a phone on the LAN")
     p.add_argument("--osc-feedback", default=None, metavar="HOST:PORT", help="send values and state here")
     p.add_argument("--record", type=Path, default=None, help="write performer and livegen tracks here")
@@ -46,12 +45,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stream one generated lyrics line per bar over OSC (default model: lyrics)")
     p.add_argument("--lyrics-to", default=None, metavar="HOST:PORT",
                    help="where lyrics lines go (default: the --osc-feedback target)")
-    p.add_argument("--lyrics-every", type=int, default=1, metavar="BARS", help="bars per lyrics line")
+    p.add_argument("--lyrics-every", type=number(int, 1, 64), default=1, metavar="BARS",
+                   help="bars per lyrics line")
     p.add_argument("--lyrics-artist", default=None, help="artist/collection label of the lyrics model")
     p.add_argument("--lyrics-prime", default="", help="text the first lyrics line starts with")
     p.add_argument("--demo", action="store_true",
                    help="no hardware needed: start JACK, play a built-in phrase into livegen, record both")
     p.set_defaults(func=run)
+
+
+def live_state(args: argparse.Namespace) -> ControlState:
+    """The starting live state from the command line (one validator; combinations checked).
+
+    ``--key`` alone implies ``--scale major`` (the table's default scale, chromatic, would
+    make the key do nothing).
+    """
+    values = control_values(args)
+    if "key" in values and "scale" not in values:
+        values["scale"] = "major"
+    return ControlState.default().apply_many(values)
 
 
 def _build_voice(model_spec: str, seed: int | None):
@@ -91,31 +103,22 @@ def _check_port_names(inp: str | None, out: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from livegen.commands.live_view import LiveView
-    from livegen.engine.params import LiveParams
+    from livegen.controls.state import LiveControls
     from livegen.io.ports import open_input, open_output
     from livegen.nets.runtime import configure_for_stepping
-    from livegen.session.live import LiveOptions, LiveSession
+    from livegen.session.factory import LiveWiring, follow_lyrics_controls, run_performance
+    from livegen.session.live import SessionOptions
 
-    if not 1 <= args.channel <= 16:
-        raise LivegenError("--channel must be 1..16")
+    state = live_state(args)  # bad values and combinations fail before anything is opened
     configure_for_stepping(1)
     sys.setswitchinterval(0.0005)  # let the precise send thread get the GIL quickly
     voice, meta, spb = _build_voice(args.model, args.seed)
     text_voice = hasattr(voice, "wait_ready")  # ABC tunes: a fixed sixteenth-note grid
     spb = spb if text_voice else (args.steps_per_beat or spb)
-    if spb < 1:
-        raise LivegenError("--steps-per-beat must be at least 1")
     if (args.clock == "midi" or args.send_clock) and 24 % spb:
         raise LivegenError(f"MIDI clock has 24 ticks per beat: with --clock midi or --send-clock "
                            f"--steps-per-beat must divide 24 (1, 2, 3, 4, 6, 8, 12, 24), not {spb}")
-    params = LiveParams(bpm=args.bpm, mode=args.mode)
-    for name, value in (("temperature", args.temperature), ("density", args.density), ("repeat", args.repeat),
-                        ("silence_beats", args.silence),
-                        ("max_note_steps", round(args.max_note_beats * spb))):
-        try:
-            params.set(name, value)
-        except ValueError as exc:
-            raise LivegenError(f"--{name.replace('_', '-')}: {exc}") from None
+    controls = LiveControls(state)
 
     jack = performer = None
     if args.demo:
@@ -135,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
                 raise LivegenError("--lyrics needs a destination: add --lyrics-to HOST:PORT or "
                                    "--osc-feedback HOST:PORT")
             lyrics = build_lyrics_streamer(args.lyrics, target, seed=args.seed, every_bars=args.lyrics_every,
-                                           artist=args.lyrics_artist, prime=args.lyrics_prime)
+                                           artist=args.lyrics_artist, prime=args.lyrics_prime,
+                                           temperature=state.lyrics_temperature)
+            follow_lyrics_controls(controls, lyrics)
             lyrics.wait_ready(timeout=10.0)  # a line is ready for the first downbeat
         if text_voice:
             voice.wait_ready(10.0)  # the first tune is ready before bar 1
@@ -151,20 +156,19 @@ def run(args: argparse.Namespace) -> int:
         else:
             midi_in = open_input(None, virtual=True) if args.virtual else None
         if args.demo:
-            performer = subprocess.Popen([sys.executable, "-m", "livegen.session.demo", "--bpm", str(args.bpm),
+            performer = subprocess.Popen([sys.executable, "-m", "livegen.session.demo", "--bpm", str(state.tempo),
                                           "--calls", "3"], env=dict(os.environ))
         view = None if args.no_view else LiveView()
-        options = LiveOptions(steps_per_beat=spb, bars=args.bars, channel=args.channel - 1,
-                              beats_per_bar=args.beats_per_bar, clock_source=args.clock,
-                              send_clock=args.send_clock, osc_host=args.osc_host,
-                              osc_port=args.osc_port or None, osc_feedback=args.osc_feedback,
-                              record=args.record)
-        session = LiveSession(voice, params, midi_in, midi_out, options, on_status=view,
-                              on_downbeat=lyrics.on_downbeat if lyrics else None,
-                              on_control=lyrics.on_control if lyrics else None)
-        print(f"livegen: playing {args.model} ({spb} steps/beat) in {args.mode} mode at {args.bpm:g} BPM"
+        options = SessionOptions(steps_per_beat=spb, bars=args.bars, channel=args.channel - 1,
+                                 beats_per_bar=args.beats_per_bar, clock_source=args.clock,
+                                 send_clock=args.send_clock)
+        wiring = LiveWiring(osc_host=args.osc_host, osc_port=args.osc_port or None,
+                            osc_feedback=args.osc_feedback, record=args.record)
+        clock_text = "following the MIDI clock on the input" if args.clock == "midi" else f"at {state.tempo:g} BPM"
+        print(f"livegen: playing {args.model} ({spb} steps/beat) in {state.mode} mode {clock_text}"
               f"{'' if args.bars is None else f' for {args.bars} bars'}; Ctrl-C stops", file=sys.stderr)
-        engine = asyncio.run(session.run())
+        engine = run_performance(voice, controls, options, wiring, midi_in=midi_in, midi_out=midi_out,
+                                 on_status=view, on_downbeat=lyrics.on_downbeat if lyrics else None)
         if view is not None:
             view.close()
     finally:

@@ -10,8 +10,8 @@ Every ``float``, ``int``, ``enum`` and ``toggle`` control answers on two OSC add
 a value is never guessed from its magnitude:
 
 * ``/livegen/<name>`` takes the *raw* value in the control's own unit (``/livegen/tempo
-  96`` is 96 bpm). Ints and floats are both accepted (a float is rounded for an ``int``
-  control); an ``enum`` takes a choice name (``"D#"``, ``"minor"``) or an integer index;
+  96`` is 96 bpm). Ints and floats are both accepted (an ``int`` control refuses a
+  fractional value: 3.5 notes is an error, not 4); an ``enum`` takes a choice name (``"D#"``, ``"minor"``) or an integer index;
   a ``toggle`` takes 0/1, true/false or on/off. Values outside the range are rejected,
   never clamped.
 * ``/livegen/<name>/norm`` takes a fader position in 0..1 (what TouchOSC faders send) and
@@ -61,8 +61,8 @@ SCALED_KINDS = ("float", "int", "enum", "toggle")
 MODES = ("call", "accompany", "solo")
 
 
-class ControlError(ValueError):
-    """A control message that cannot be applied; ``str(exc)`` is the one-line reason."""
+class ControlError(LivegenError, ValueError):
+    """A control value that cannot be applied; ``str(exc)`` is the one-line reason."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,9 @@ class Control:
             return float(x)
         if kind == "int":
             x = self._number(value)
-            n = int(round(x))
+            if x != int(x):
+                raise ControlError(f"{self.name} takes a whole number, got {x:g}")
+            n = int(x)
             self._check_range(n)
             return n
         if kind == "enum":
@@ -268,8 +270,8 @@ class Feedback:
 
 
 _TABLE: tuple[Control, ...] = (
-    Control("temperature", "float", 1.0, "sampling temperature: low = safe and repetitive, high = wild",
-            minimum=0.05, maximum=2.0, cc=20),
+    Control("temperature", "float", 1.0, "sampling temperature: low = safe and repetitive, high = wild "
+            "(0 = always the most likely notes)", minimum=0.0, maximum=2.0, cc=20),
     Control("density", "float", 0.0, "logit bias added to every key: more (>0) or fewer (<0) notes",
             minimum=-3.0, maximum=3.0, unit="nats", cc=21),
     Control("tempo", "float", 120.0, "tempo of the internal clock (ignored when following MIDI clock)",
@@ -280,6 +282,10 @@ _TABLE: tuple[Control, ...] = (
             minimum=21, maximum=108, unit="MIDI pitch", cc=24),
     Control("high", "int", 108, "highest pitch the model may play",
             minimum=21, maximum=108, unit="MIDI pitch", cc=25),
+    Control("velocity", "int", 90, "MIDI velocity of the model's notes",
+            minimum=1, maximum=127, cc=86),
+    Control("max_note_beats", "float", 0.0, "longest model note before it is struck again (0 = no limit)",
+            minimum=0.0, maximum=16.0, unit="beats", cc=87),
     Control("silence", "float", 1.0, "call mode: performer silence before the model answers",
             minimum=0.25, maximum=8.0, unit="beats", cc=26),
     Control("repeat", "float", 1.0, "models with a copy head: odds of repeating what came before "
@@ -407,6 +413,8 @@ class ControlState:
     polyphony: int = 0
     low: int = 21
     high: int = 108
+    velocity: int = 90
+    max_note_beats: float = 0.0
     silence: float = 1.0
     repeat: float = 1.0
     key: str = "C"
@@ -436,10 +444,29 @@ class ControlState:
             raise ControlError(f"unknown control {name!r} (see `livegen controls`)")
         if control.kind == "trigger":
             return self
-        new = dataclasses.replace(self, **{name: control.coerce(value)})
-        if new.low > new.high:
-            raise ControlError(f"low pitch {new.low} would be above high pitch {new.high}")
-        return new
+        return dataclasses.replace(self, **{name: control.coerce(value)})._checked()  # type: ignore[arg-type]
+
+    def apply_many(self, values: Mapping[str, object]) -> ControlState:
+        """Return a copy with several controls changed at once (a command line, a live set).
+
+        Each value goes through its control's validator; the combination is checked once at
+        the end, so ``{"low": 80, "high": 90}`` works in any order. Raises
+        :class:`ControlError` naming the first bad value or the bad combination.
+        """
+        changed: dict[str, Value] = {}
+        for name, value in values.items():
+            control = CONTROLS.get(name)
+            if control is None or control.kind == "trigger":
+                raise ControlError(f"unknown control {name!r} (see `livegen controls`)")
+            changed[name] = control.coerce(value)
+        return dataclasses.replace(self, **changed)._checked()  # type: ignore[arg-type]
+
+    def _checked(self) -> ControlState:
+        """``self`` if its values fit together; raises :class:`ControlError` otherwise."""
+        if self.low > self.high:
+            raise ControlError(f"low pitch {self.low} is above high pitch {self.high}: "
+                               f"the pitch range {self.low}..{self.high} is empty")
+        return self
 
     def as_dict(self) -> dict[str, Value]:
         """name -> value for every stateful control."""

@@ -27,14 +27,16 @@ from typing import Protocol
 import mido
 import numpy as np
 
+from livegen.controls.state import LiveControls
+from livegen.controls.table import ControlState
 from livegen.engine.clock import Clock
 from livegen.engine.midi_clock import ClockEvent, ClockFollower, clock_messages_for_step
 from livegen.engine.modes import TurnTaking
-from livegen.engine.params import LiveParams
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import Scheduler
 from livegen.music.frames import FrameBuilder, NoteEvent, NoteTracker
-from livegen.sampling.constraints import RollControls
+from livegen.music.keyboard import LOWEST_PITCH
+from livegen.sampling.constraints import RollControls, sampling_view
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,14 @@ ALL_NOTES_OFF = 123
 class Voice(Protocol):
     """What the engine plays: observe the frame that sounded, return the next frame."""
 
-    def step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray: ...
+    def step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray:
+        """Observe the ``(88,)`` bool frame that sounded; return the next ``(88,)`` frame."""
 
-    def reset(self) -> None: ...
+    def sample(self, controls: RollControls) -> np.ndarray:
+        """The next ``(88,)`` frame from what was observed so far (after a prime)."""
+
+    def reset(self) -> None:
+        """Forget what was heard."""
 
 
 @dataclass
@@ -67,7 +74,9 @@ class Engine:
 
     Args:
         voice: the generator (kept state) stepped once per grid step.
-        params: live parameters, read every step.
+        controls: the one live state; one snapshot is read per step (tempo, sampler
+            constraints, mode, mute, velocity, note length, silence). Its ``panic``
+            trigger releases every note at once; ``reset`` acts at the next step.
         scheduler: sends MIDI at deadlines (owns the output port).
         clock: time base (``LiveClock`` or ``ManualClock``).
         steps_per_beat: grid steps per quarter note.
@@ -76,9 +85,9 @@ class Engine:
         clock_source: ``internal`` grid or ``midi`` (follow incoming MIDI clock).
         send_clock: be the clock master: send Start, 24 ppqn clocks and Stop.
         take: records performer and livegen notes when given.
-        feedback: ``callback(name, *args)`` for state sent back to a controller; names are
-            ``mode`` (str), ``beat`` (beats since start), ``lateness`` (late steps, last
-            wake-up lateness in ms) and ``status`` (listening/answering/playing/muted).
+        feedback: ``callback(name, *args)`` for display-only state sent to a controller:
+            ``beat`` (beats since start), ``lateness`` (late steps, last wake-up lateness in
+            ms) and ``status`` (listening/answering/playing/muted/stopped).
         on_downbeat: ``callback(bar, t)`` called one step ahead of each bar's first step.
         start_delay: seconds from ``run()`` to the first step (internal clock).
         primed: the voice has already observed its history (e.g. a prime file): the first
@@ -88,7 +97,7 @@ class Engine:
     def __init__(
         self,
         voice: Voice,
-        params: LiveParams,
+        controls: LiveControls,
         scheduler: Scheduler,
         clock: Clock,
         steps_per_beat: int,
@@ -104,7 +113,7 @@ class Engine:
         primed: bool = False,
     ) -> None:
         self.voice = voice
-        self.params = params
+        self.controls = controls
         self.scheduler = scheduler
         self.clock = clock
         self.steps_per_beat = steps_per_beat
@@ -118,7 +127,7 @@ class Engine:
         self.start_delay = start_delay
         self.primed = primed
         self.builder = FrameBuilder()
-        self.tracker = NoteTracker(params.max_note_steps)
+        self.tracker = NoteTracker(self._max_note_steps(controls.state))
         self.turns = TurnTaking()
         self.stats = EngineStats()
         self.step_index = 0
@@ -127,12 +136,13 @@ class Engine:
         self._seq = itertools.count()
         self._stop = asyncio.Event()
         self._pending_reset = False
-        self._pending_panic = False
         self._follower = ClockFollower(steps_per_beat) if clock_source == "midi" else None
         self._clock_events: asyncio.Queue[ClockEvent] = asyncio.Queue()
-        self._mode = params.mode
-        self._muted = params.mute
+        self._mode = controls.state.mode
+        self._muted = controls.state.mute
         self._status = ""
+        self.panics = 0
+        controls.on_trigger(self._on_trigger)
 
     # ---- inputs (called on the loop's thread) ---------------------------------------------
 
@@ -152,23 +162,22 @@ class Engine:
             return
         heapq.heappush(self._input, (t, next(self._seq), msg))
 
-    #: control-table names that differ from :class:`LiveParams` field names.
-    PARAM_NAMES = {"tempo": "bpm", "silence": "silence_beats"}
-
-    def handle_control(self, name: str, value: object = None) -> None:
-        """Apply a named control (validated); triggers act at the next step.
-
-        Raises:
-            ValueError: bad value or unknown name (callers log and drop it).
-        """
-        if name == "reset":
+    def _on_trigger(self, name: str) -> None:
+        """``panic``: every note off now, whatever the engine is doing; ``reset``: a fresh
+        hidden state at the next step."""
+        if name == "panic":
+            self.panic()
+        elif name == "reset":
             self._pending_reset = True
-        elif name == "panic":
-            self._pending_panic = True
-        else:
-            self.params.set(self.PARAM_NAMES.get(name, name), value)
-        if name == "max_note_steps":
-            self.tracker.max_steps = self.params.max_note_steps
+
+    def panic(self) -> None:
+        """Release every sounding note and send All Notes Off, at once."""
+        self.panics += 1
+        self._release_now(all_notes_off=True)
+        log.info("panic: all notes released")
+
+    def _max_note_steps(self, state: ControlState) -> int:
+        return round(state.max_note_beats * self.steps_per_beat)
 
     def request_stop(self) -> None:
         """Stop at the next step; every note is released."""
@@ -177,12 +186,16 @@ class Engine:
     # ---- helpers ----------------------------------------------------------------------------
 
     @property
-    def period(self) -> float:
-        """Seconds per step at the current tempo."""
-        bpm = self.params.bpm
+    def bpm(self) -> float:
+        """Tempo in force: the followed MIDI clock's once it has one, else the tempo control."""
         if self._follower is not None and self._follower.bpm:
-            bpm = self._follower.bpm
-        return 60.0 / bpm / self.steps_per_beat
+            return self._follower.bpm
+        return self.controls.state.tempo
+
+    @property
+    def period(self) -> float:
+        """Seconds per step at the tempo in force."""
+        return 60.0 / self.bpm / self.steps_per_beat
 
     @property
     def steps_per_bar(self) -> int:
@@ -210,9 +223,8 @@ class Engine:
         Note-offs that were queued but not yet sent are sent too (the tracker already
         counts those notes as released).
         """
-        cancel = getattr(self.scheduler, "cancel_pending", None)
-        dropped = cancel() if cancel is not None else []
-        messages = [m for m in dropped or [] if m.type == "note_off"
+        dropped = self.scheduler.cancel_pending()
+        messages = [m for m in dropped if m.type == "note_off"
                     or (m.type == "note_on" and m.velocity == 0)]
         messages += self._messages(self.tracker.release_all())
         if all_notes_off:
@@ -236,54 +248,57 @@ class Engine:
             elif msg.type == "control_change" and msg.control == ALL_NOTES_OFF:
                 self.builder.all_off()
 
-    def _apply_pending(self) -> None:
-        if self._pending_panic:
-            self._pending_panic = False
-            self._release_now(all_notes_off=True)
-            log.info("panic: all notes released")
+    def _apply_pending(self, state: ControlState) -> None:
         if self._pending_reset:
             self._pending_reset = False
             self.voice.reset()
             self.turns.reset()
             log.info("reset: fresh hidden state")
-        if self.params.mode != self._mode:
-            log.info("mode %s -> %s", self._mode, self.params.mode)
-            self._mode = self.params.mode
+        if state.mode != self._mode:
+            log.info("mode %s -> %s", self._mode, state.mode)
+            self._mode = state.mode
             self._release_now()
-            self.feedback("mode", self._mode)
-        if self.params.mute != self._muted:
-            self._muted = self.params.mute
+        if state.mute != self._muted:
+            self._muted = state.mute
             if self._muted:
                 self._release_now()
+        self.tracker.max_steps = self._max_note_steps(state)
 
     def _next_frame(self, t: float) -> np.ndarray:
         """Process step time ``t``: read the performer, step the voice, apply the mode."""
         self._drain_input(t)
-        self._apply_pending()
+        state = self.controls.state  # one snapshot for the whole step
+        self._apply_pending(state)
         performer = self.builder.tick()
         observed = performer | self.tracker.sounding
-        silence_s = self.params.silence_beats * 60.0 / self.params.bpm
+        silence_s = state.silence * 60.0 / self.bpm
         decision = self.turns.decide(self._mode, t, bool(performer.any()), silence_s)
         if decision.release:
             self._release_now()
             observed = performer
         c0 = time.perf_counter()
-        frame = self.voice.step(observed, self.params.roll_controls())
+        frame = self.voice.step(observed, self._sampling_view(state))
         self.stats.compute_s.append(time.perf_counter() - c0)
-        if not decision.play or self.params.mute:
+        if not decision.play or state.mute:
             return np.zeros_like(frame)
         if self._mode == "accompany":
-            frame = frame & ~self.builder.held
+            frame = frame & ~self.builder.held  # voices that ignore constraints (ABC, scripted)
         return frame
 
+    def _sampling_view(self, state: ControlState) -> RollControls:
+        """The sampler's constraints for this step; in accompany mode the held keys are left
+        to the performer."""
+        held = frozenset(int(j) + LOWEST_PITCH for j in np.flatnonzero(self.builder.held)) \
+            if self._mode == "accompany" else frozenset()
+        return sampling_view(state, held)
+
     def _first_frame(self) -> np.ndarray:
-        sample = getattr(self.voice, "sample", None)
-        if self.primed and sample is not None and self._mode != "call":
-            return sample(self.params.roll_controls())
+        if self.primed and self._mode != "call":
+            return self.voice.sample(self._sampling_view(self.controls.state))
         return self._next_frame(self.clock.now())
 
     def _schedule_frame(self, frame: np.ndarray, deadline: float, step: int) -> None:
-        messages = self._messages(self.tracker.update(frame, self.params.velocity))
+        messages = self._messages(self.tracker.update(frame, self.controls.state.velocity))
         if self.send_clock:
             for tt, m in clock_messages_for_step(deadline, self.period, 24 // self.steps_per_beat):
                 self.scheduler.schedule(tt, [m])
@@ -295,7 +310,7 @@ class Engine:
 
     def status_word(self) -> str:
         """``muted``, ``listening`` (call mode, performer's turn), ``answering`` or ``playing``."""
-        if self.params.mute:
+        if self.controls.state.mute:
             return "muted"
         if self._mode == "call":
             return "answering" if self.turns.answering else "listening"
@@ -305,11 +320,12 @@ class Engine:
         """A snapshot for the live view and feedback."""
         bar, rem = divmod(self.step_index, self.steps_per_bar)
         compute = self.stats.compute_s[-1] if self.stats.compute_s else 0.0
+        state = self.controls.state
         return {
             "mode": self._mode, "bar": bar + 1, "beat": rem // self.steps_per_beat + 1,
-            "bpm": self.params.bpm if self._follower is None else (self._follower.bpm or self.params.bpm),
-            "temperature": self.params.temperature, "density": self.params.density,
-            "status": self.status_word(), "mute": self.params.mute,
+            "bpm": self.bpm, "clock": self.clock_source,
+            "temperature": state.temperature, "density": state.density,
+            "status": self.status_word(), "mute": state.mute,
             "sounding": [int(j) + 21 for j in np.flatnonzero(self.tracker.sounding)],
             "held": [int(j) + 21 for j in np.flatnonzero(self.builder.held)],
             "compute_ms": compute * 1000.0, "late_steps": self.stats.late_steps,
@@ -339,9 +355,7 @@ class Engine:
             self._release_now()
             if self.send_clock:
                 self.scheduler.send_now([mido.Message("stop")])
-            flush = getattr(self.scheduler, "flush", None)
-            if flush is not None:
-                flush()
+            self.scheduler.flush()
         return self.stats
 
     async def _run_internal(self, bars: int | None) -> None:
@@ -349,7 +363,6 @@ class Engine:
         t = self.clock.now() + self.start_delay
         if self.send_clock:
             self.scheduler.schedule(t - 0.001, [mido.Message("start")])
-        self.feedback("mode", self._mode)
         frame = self._first_frame()
         n = 0
         while not self._stop.is_set() and (total is None or n < total):
@@ -379,7 +392,6 @@ class Engine:
         total = None if bars is None else bars * self.steps_per_bar
         frame = self._first_frame()
         played = 0
-        self.feedback("mode", self._mode)
         while not self._stop.is_set() and (total is None or played < total):
             get = asyncio.ensure_future(self._clock_events.get())
             stop = asyncio.ensure_future(self._stop.wait())

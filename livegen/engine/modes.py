@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MODES = ("call", "accompany", "solo")
-
 
 @dataclass
 class TurnDecision:

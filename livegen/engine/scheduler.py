@@ -33,11 +33,22 @@ class Sender(Protocol):
 
 
 class Scheduler(Protocol):
-    def schedule(self, deadline: float, messages: Sequence[mido.Message]) -> None: ...
+    """Sends MIDI at deadlines (seconds on the engine's clock); owns the output port."""
 
-    def send_now(self, messages: Sequence[mido.Message]) -> None: ...
+    def schedule(self, deadline: float, messages: Sequence[mido.Message]) -> None:
+        """Send ``messages`` at ``deadline``."""
 
-    def close(self) -> None: ...
+    def send_now(self, messages: Sequence[mido.Message]) -> None:
+        """Send ``messages`` at once, ahead of anything scheduled."""
+
+    def cancel_pending(self) -> list[mido.Message]:
+        """Drop everything scheduled and not yet sent; return it."""
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Wait (up to ``timeout`` s) until everything scheduled has been sent."""
+
+    def close(self) -> None:
+        """Stop sending; the port stays the caller's."""
 
 
 @dataclass

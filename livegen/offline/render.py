@@ -15,9 +15,10 @@ import mido
 import numpy as np
 from torch import nn
 
+from livegen.controls.state import LiveControls
+from livegen.controls.table import ControlState
 from livegen.engine.clock import ManualClock
 from livegen.engine.engine import Engine
-from livegen.engine.params import LiveParams
 from livegen.engine.scheduler import ManualScheduler
 from livegen.io.memory import MemoryOutput
 from livegen.music.keyboard import N_KEYS
@@ -52,23 +53,24 @@ def messages_to_roll(sent: list[tuple[float, mido.Message]], t0: float, period: 
     return roll
 
 
-def render_roll(model: nn.Module, bars: int, params: LiveParams, seed: int = 0,
+def render_roll(model: nn.Module, bars: int, state: ControlState, seed: int = 0,
                 prime: np.ndarray | None = None, steps_per_beat: int = 2,
                 beats_per_bar: int = 4) -> RenderResult:
     """Generate ``bars`` bars after observing ``prime`` (``(P, 88)``, may be None).
 
-    ``params.mode`` is forced to ``solo`` (nobody else is playing).
+    ``state`` holds the controls in force (its mode is taken as ``solo``: nobody else
+    is playing).
     """
     gen = RollGenerator(model, seed=seed)
     prime_roll = np.zeros((0, N_KEYS), dtype=bool) if prime is None else np.asarray(prime, dtype=bool)
     if len(prime_roll):
         gen.prime(prime_roll)
-    params.mode = "solo"
+    controls = LiveControls(state.apply("mode", "solo"))
     clock = ManualClock(0.0)
     out = MemoryOutput("render", clock=clock.now)
-    engine = Engine(gen, params, ManualScheduler(out, clock), clock, steps_per_beat,
+    engine = Engine(gen, controls, ManualScheduler(out, clock), clock, steps_per_beat,
                     beats_per_bar=beats_per_bar, start_delay=0.0, primed=len(prime_roll) > 0)
     asyncio.run(engine.run(bars))
     steps = bars * beats_per_bar * steps_per_beat
-    period = 60.0 / params.bpm / steps_per_beat
+    period = 60.0 / state.tempo / steps_per_beat
     return RenderResult(prime_roll, messages_to_roll(out.sent, 0.0, period, steps), steps_per_beat)

@@ -1,7 +1,7 @@
 """The performer-facing constraints every roll sampler applies, as one frozen view.
 
 :class:`RollControls` is what a sampler reads of the live state for one step (see
-:meth:`livegen.controls.state.LiveState.sampling_view`); :func:`allowed_keys` turns its range and
+:func:`sampling_view`); :func:`allowed_keys` turns its range and
 key mask into an ``(88,)`` mask. Keyboard constants come from :mod:`livegen.music.keyboard`.
 """
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from livegen.controls.table import ControlState
 from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 
 #: Below this temperature sampling is the deterministic threshold / argmax.
@@ -19,7 +20,7 @@ MIN_TEMPERATURE = 1e-4
 
 @dataclass(frozen=True)
 class RollControls:
-    """Constraints applied to a frame of Bernoulli logits.
+    """Constraints every roll sampler applies to one frame.
 
     Attributes:
         temperature: logits are divided by it; ``<= 1e-4`` means the deterministic
@@ -31,6 +32,8 @@ class RollControls:
         max_polyphony: most keys on at once (the most probable win); 0 = no cap.
         repeat: models with a copy head: multiplies the odds of copying a remembered frame
             (0 = never copy, 1 = as trained, 4 = four times the odds); others ignore it.
+        excluded: MIDI pitches that must stay off (the keys the performer holds in
+            accompany mode); skipped like keys outside the range.
     """
 
     temperature: float = 1.0
@@ -40,6 +43,14 @@ class RollControls:
     pitch_classes: tuple[bool, ...] | None = None
     max_polyphony: int = 0
     repeat: float = 1.0
+    excluded: frozenset[int] = frozenset()
+
+
+def sampling_view(state: ControlState, excluded: frozenset[int] = frozenset()) -> RollControls:
+    """What a sampler reads of the live state for one step (plus the keys to leave alone)."""
+    return RollControls(temperature=state.temperature, density=state.density, low=state.low,
+                        high=state.high, pitch_classes=state.pitch_classes,
+                        max_polyphony=state.polyphony, repeat=state.repeat, excluded=excluded)
 
 
 def allowed_keys(controls: RollControls) -> torch.Tensor:
@@ -49,4 +60,6 @@ def allowed_keys(controls: RollControls) -> torch.Tensor:
     if controls.pitch_classes is not None:
         pcs = torch.tensor(controls.pitch_classes, dtype=torch.bool)
         mask &= pcs[pitches % 12]
+    if controls.excluded:
+        mask &= ~torch.isin(pitches, torch.tensor(sorted(controls.excluded), dtype=pitches.dtype))
     return mask

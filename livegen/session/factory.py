@@ -1,0 +1,138 @@
+"""The real parts of a live performance, wired together: what ``livegen play`` runs.
+
+:func:`perform` opens the live clock, the timed sender thread (which owns the output port),
+the OSC server and the feedback sender, builds a :class:`~livegen.session.live.LiveSession`
+from them, runs it, and closes everything it opened, in order, whatever happens. The
+MIDI ports are opened by the caller (they are named on the command line) and closed by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from livegen.controls.state import LiveControls
+from livegen.controls.table import ControlChange, ControlError, ControlState, parse_osc
+from livegen.engine.clock import LiveClock
+from livegen.engine.engine import Engine, Voice
+from livegen.engine.recorder import Take
+from livegen.engine.scheduler import ThreadScheduler
+from livegen.io.base import MidiIn, MidiOut
+from livegen.io.osc import OscFeedback, OscServer
+from livegen.session.live import LiveSession, SessionOptions
+from livegen.session.lyrics import LyricsStreamer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LiveWiring:
+    """Where a live performance connects to, besides its MIDI ports.
+
+    Attributes:
+        osc_host, osc_port: where OSC control arrives (port None: no OSC server).
+        osc_feedback: ``HOST:PORT`` that receives the values in force, or None.
+        record: write the take (performer and livegen parts) here at the end, or None.
+        realtime: ask SCHED_FIFO for the sender thread.
+    """
+
+    osc_host: str = "127.0.0.1"
+    osc_port: int | None = 9000
+    osc_feedback: str | None = None
+    record: Path | None = None
+    realtime: bool = True
+
+
+class OscControlSource:
+    """Validated control changes from an :class:`OscServer`'s queue of raw messages."""
+
+    def __init__(self, server: OscServer) -> None:
+        self.server = server
+        self.refused: set[str] = set()
+        self.refused_count = 0
+
+    def _parse(self, address: str, args: tuple[Any, ...]) -> ControlChange | None:
+        try:
+            return parse_osc(address, args)
+        except ControlError as exc:
+            self.refused_count += 1
+            log.warning("dropped OSC %s: %s", address[:60], exc)
+            return None
+
+    async def get(self) -> ControlChange:
+        while True:
+            msg = await self.server.queue.get()
+            change = self._parse(msg.address, msg.args)
+            if change is not None:
+                return change
+
+    def poll(self, max_items: int) -> list[ControlChange]:
+        out: list[ControlChange] = []
+        while len(out) < max_items and not self.server.queue.empty():
+            msg = self.server.queue.get_nowait()
+            change = self._parse(msg.address, msg.args)
+            if change is not None:
+                out.append(change)
+        return out
+
+    def drain_refused(self) -> set[str]:
+        refused, self.refused = self.refused, set()
+        return refused
+
+
+async def perform(voice: Voice, controls: LiveControls, options: SessionOptions, wiring: LiveWiring, *,
+                  midi_in: MidiIn | None, midi_out: MidiOut,
+                  on_status: Callable[[dict[str, Any]], None] | None = None,
+                  on_downbeat: Callable[[int, float], None] | None = None) -> Engine:
+    """Run one performance on the real parts until its bars are done or a stop signal.
+
+    Returns the engine (its stats say how it went). The take, if asked for, is written
+    even when the performance ends with an error.
+    """
+    clock = LiveClock()
+    scheduler = ThreadScheduler(midi_out, realtime=wiring.realtime)
+    take = Take(clock.now(), controls.state.tempo) if wiring.record is not None else None
+    feedback = OscFeedback(wiring.osc_feedback) if wiring.osc_feedback else None
+    server: OscServer | None = None
+    try:
+        if wiring.osc_port is not None:
+            server = await OscServer(wiring.osc_host, wiring.osc_port).start()
+        session = LiveSession(voice, controls, clock=clock, scheduler=scheduler, options=options,
+                              midi_in=midi_in, control_source=OscControlSource(server) if server else None,
+                              feedback=feedback, take=take, on_status=on_status,
+                              on_downbeat=on_downbeat, handle_signals=True)
+        return await session.run()
+    finally:
+        scheduler.close()
+        if server is not None:
+            server.close()
+        if feedback is not None:
+            feedback.close()
+        if take is not None and wiring.record is not None:
+            wiring.record.parent.mkdir(parents=True, exist_ok=True)
+            take.save(wiring.record)
+            log.info("recorded take to %s", wiring.record)
+
+
+def run_performance(voice: Voice, controls: LiveControls, options: SessionOptions, wiring: LiveWiring, *,
+                    midi_in: MidiIn | None, midi_out: MidiOut,
+                    on_status: Callable[[dict[str, Any]], None] | None = None,
+                    on_downbeat: Callable[[int, float], None] | None = None) -> Engine:
+    """:func:`perform` on a fresh event loop (the command line's entry point)."""
+    return asyncio.run(perform(voice, controls, options, wiring, midi_in=midi_in, midi_out=midi_out,
+                               on_status=on_status, on_downbeat=on_downbeat))
+
+
+def follow_lyrics_controls(controls: LiveControls, lyrics: LyricsStreamer) -> None:
+    """Hand every change of a ``lyrics_*`` control in force to the lyrics streamer."""
+
+    def forward(names: Sequence[str], state: ControlState) -> None:
+        for name in names:
+            if name.startswith("lyrics_"):
+                lyrics.on_control(name, getattr(state, name))
+
+    controls.on_change(forward)
