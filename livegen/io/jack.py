@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from livegen.errors import LivegenError
 
@@ -137,7 +138,7 @@ class JackServer:
         self.set_environ = set_environ
         self.started = False  # True when this object launched jackd
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._log: IO[bytes] | None = None  # jackd's output, read back when it fails
         self._saved_env: dict[str, str | None] = {}
 
     @property

@@ -25,9 +25,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import mido
+import rtmidi
 
 from livegen.errors import LivegenError
 from livegen.io.base import MessageCallback, MidiIn, MidiOut
@@ -51,8 +52,23 @@ NO_MIDI_HINT = ("on Linux without ALSA start JACK (`jackd -n livegen-jack -S --n
 
 # -- backend ------------------------------------------------------------------------------
 
+#: the API names ``MIDO_BACKEND`` may give after ``mido.backends.rtmidi/`` -> python-rtmidi's constant.
+RTMIDI_APIS: dict[str, int] = {
+    "UNSPECIFIED": rtmidi.API_UNSPECIFIED,
+    "MACOSX_CORE": rtmidi.API_MACOSX_CORE,
+    "LINUX_ALSA": rtmidi.API_LINUX_ALSA,
+    "UNIX_JACK": rtmidi.API_UNIX_JACK,
+    "WINDOWS_MM": rtmidi.API_WINDOWS_MM,
+    "RTMIDI_DUMMY": rtmidi.API_RTMIDI_DUMMY,
+    "WEB_MIDI": rtmidi.API_WEB_MIDI,
+}
+
+
 def current_backend() -> Any:
-    """A mido backend for the *current* ``MIDO_BACKEND`` (mido reads it only at import)."""
+    """A mido backend for the *current* ``MIDO_BACKEND`` (mido reads it only at import).
+
+    mido ships no types: the backend (and every port it opens) is ``Any`` here.
+    """
     return mido.Backend(os.environ.get("MIDO_BACKEND") or None, load=True)
 
 
@@ -60,11 +76,9 @@ def _rtmidi_api(backend: Any) -> int | None:
     """python-rtmidi API constant for ``backend``, or None when it is not the rtmidi backend."""
     if backend.name != "mido.backends.rtmidi":
         return None
-    import rtmidi
-
     if not backend.api:
-        return rtmidi.API_UNSPECIFIED
-    api = getattr(rtmidi, f"API_{backend.api}", None)
+        return int(rtmidi.API_UNSPECIFIED)
+    api = RTMIDI_APIS.get(str(backend.api))
     if api is None or api not in rtmidi.get_compiled_api():
         raise LivegenError(f"MIDO_BACKEND names unknown or unavailable rtmidi API {backend.api!r}; "
                            "use e.g. mido.backends.rtmidi/UNIX_JACK")
@@ -140,7 +154,7 @@ def _listing(names: Sequence[str]) -> str:
 
 def drain(parser: mido.Parser) -> list[mido.Message]:
     """Every complete message a :class:`mido.Parser` holds, oldest first."""
-    out = []
+    out: list[mido.Message] = []
     while (msg := parser.get_message()) is not None:
         out.append(msg)
     return out
@@ -268,8 +282,6 @@ class MidoOutput:
 
 
 def _check_virtual_supported(api: int | None) -> None:
-    import rtmidi
-
     if api == rtmidi.API_WINDOWS_MM or (api == rtmidi.API_UNSPECIFIED and sys.platform == "win32"):
         raise LivegenError("Windows MIDI cannot create virtual ports; install loopMIDI "
                            "(tobias-erichsen.de/software/loopmidi.html), add a port there and pass its name "
@@ -277,9 +289,10 @@ def _check_virtual_supported(api: int | None) -> None:
 
 
 def _open_rt(kind: PortKind, api: int, name: str | None, virtual: bool, client_name: str) -> tuple[Any, str]:
-    """Create an rtmidi client and open a port on it. Returns ``(rt, port_name)``."""
-    import rtmidi
+    """Create an rtmidi client and open a port on it. Returns ``(rt, port_name)``.
 
+    python-rtmidi ships no types, so ``rt`` (its ``MidiIn``/``MidiOut``) is ``Any``.
+    """
     local = VIRTUAL_IN if kind == "input" else VIRTUAL_OUT
     try:
         rt = rtmidi.MidiIn(rtapi=api, name=client_name) if kind == "input" else \
@@ -397,14 +410,13 @@ class PortLister:
             inputs, outputs = list_ports()
             return inputs if self.kind == "input" else outputs
         if self._rt is None:
-            import rtmidi
-
             try:
                 self._rt = rtmidi.MidiIn(rtapi=api, name=self.client_name) if self.kind == "input" else \
                     rtmidi.MidiOut(rtapi=api, name=self.client_name)
             except Exception as exc:
                 raise _no_midi(exc) from exc
-        return _unique(self._rt.get_ports())
+        names: list[str] = _unique(self._rt.get_ports())
+        return names
 
     def close(self) -> None:
         if self._rt is not None:
@@ -412,7 +424,16 @@ class PortLister:
             self._rt = None
 
 
-class _Reconnecting:
+class _Port(Protocol):
+    """What the reconnecting ports need of the port they hold (a MidiIn or a MidiOut)."""
+
+    def close(self) -> None: ...
+
+
+PortT = TypeVar("PortT", bound=_Port)
+
+
+class _Reconnecting(Generic[PortT]):
     """Shared logic: keep a port open on whatever name ``query`` matches, reopen on return.
 
     :meth:`check` does one synchronous look (list names, close a port whose device left,
@@ -423,19 +444,22 @@ class _Reconnecting:
     kind: PortKind
 
     def __init__(self, query: str, *, interval: float = RECONNECT_INTERVAL, background: bool = True,
-                 require: bool = True, opener: Callable[[str], Any] | None = None,
+                 require: bool = True, opener: Callable[[str], PortT] | None = None,
                  lister: Callable[[], list[str]] | None = None, client_name: str = CLIENT_NAME) -> None:
         self.query = query
         self.name = query
         self.interval = interval
         self.client_name = client_name
         self.opens = 0
-        self._opener = opener or self._open_device
-        self._own_lister = lister is None
-        self._lister: Callable[[], list[str]] = lister or PortLister(self.kind)
+        self._opener: Callable[[str], PortT] = opener or self._open_device
+        #: the lister this port made itself (and must close), None when one was injected
+        self._own_lister: PortLister | None = None
+        if lister is None:
+            self._own_lister = lister = PortLister(self.kind)
+        self._lister: Callable[[], list[str]] = lister
         self._lock = threading.Lock()  # guards _port against a concurrent send/close
         self._check_lock = threading.Lock()  # one check at a time
-        self._port: Any = None
+        self._port: PortT | None = None
         self._port_name: str | None = None
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -443,8 +467,8 @@ class _Reconnecting:
             try:
                 match_port(query, self._lister(), self.kind)  # raise now with the candidates
             except BaseException:
-                if self._own_lister and hasattr(self._lister, "close"):
-                    self._lister.close()  # a leaked JACK client stalls the server at exit
+                if self._own_lister is not None:
+                    self._own_lister.close()  # a leaked JACK client stalls the server at exit
                 raise
         self.check()
         if background:
@@ -455,8 +479,11 @@ class _Reconnecting:
     def connected(self) -> bool:
         return self._port is not None
 
-    def _open_device(self, name: str) -> Any:
+    def _open_device(self, name: str) -> PortT:
         raise NotImplementedError
+
+    def _attach(self, port: PortT) -> None:
+        """Hook run on a freshly opened port before it is used (inputs set their callback)."""
 
     def _watch(self) -> None:
         while not self._closed.wait(self.interval):
@@ -488,8 +515,7 @@ class _Reconnecting:
         if self._port is None and target is not None:
             try:
                 port = self._opener(target)
-                if self.kind == "input":
-                    port.set_callback(self._deliver)
+                self._attach(port)
             except Exception as exc:
                 log.warning("cannot open MIDI %s %r: %s", self.kind, target, exc)
                 return False
@@ -504,7 +530,7 @@ class _Reconnecting:
                 self._on_reconnect(port)
         return self.connected
 
-    def _on_reconnect(self, port: Any) -> None:
+    def _on_reconnect(self, port: PortT) -> None:
         """Hook run after a device came back (outputs silence it)."""
 
     @property
@@ -512,10 +538,7 @@ class _Reconnecting:
         """How many times the device was reopened after going away."""
         return max(0, self.opens - 1)
 
-    def _deliver(self, msg: mido.Message, t: float) -> None:
-        raise NotImplementedError
-
-    def _drop(self, port: Any) -> None:
+    def _drop(self, port: PortT) -> None:
         with self._lock:
             if self._port is not port:
                 return
@@ -533,11 +556,11 @@ class _Reconnecting:
             port.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2 * self.interval + 1)
-        if self._own_lister and isinstance(self._lister, PortLister):
-            self._lister.close()
+        if self._own_lister is not None:
+            self._own_lister.close()
 
 
-class ReconnectingOutput(_Reconnecting):
+class ReconnectingOutput(_Reconnecting[MidiOut]):
     """A :class:`~livegen.io.base.MidiOut` on a named device that may come and go.
 
     While the device is missing, :meth:`send` drops messages (counted in
@@ -557,10 +580,10 @@ class ReconnectingOutput(_Reconnecting):
         self.dropped = 0
         super().__init__(query, **kwargs)
 
-    def _open_device(self, name: str) -> Any:
+    def _open_device(self, name: str) -> MidiOut:
         return open_output(name, client_name=self.client_name)
 
-    def _on_reconnect(self, port: Any) -> None:
+    def _on_reconnect(self, port: MidiOut) -> None:
         # whatever was sounding when the device left may have lost its note-off: silence all
         for channel in range(16):
             try:
@@ -585,7 +608,7 @@ class ReconnectingOutput(_Reconnecting):
             self._drop(port)
 
 
-class ReconnectingInput(_Reconnecting):
+class ReconnectingInput(_Reconnecting[MidiIn]):
     """A :class:`~livegen.io.base.MidiIn` on a named device that may come and go.
 
     The callback stays attached across reconnections.
@@ -597,8 +620,11 @@ class ReconnectingInput(_Reconnecting):
         self._callback = callback
         super().__init__(query, **kwargs)
 
-    def _open_device(self, name: str) -> Any:
+    def _open_device(self, name: str) -> MidiIn:
         return open_input(name, self._deliver, client_name=self.client_name)
+
+    def _attach(self, port: MidiIn) -> None:
+        port.set_callback(self._deliver)
 
     def _deliver(self, msg: mido.Message, t: float) -> None:
         callback = self._callback
