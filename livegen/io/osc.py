@@ -1,13 +1,29 @@
-"""OSC over UDP: a server that queues incoming messages, a client that sends feedback.
+"""OSC over UDP: a server that validates control messages off the engine's loop, and a
+client that sends feedback.
 
-:class:`OscServer` runs on the caller's asyncio loop (a datagram endpoint, no thread):
-each datagram is decoded by python-osc's ``Dispatcher(strict_timing=False)`` (bundles with
-future time tags are delivered at once, never slept on) whose only handler puts an
-:class:`OscMessage` on :attr:`OscServer.queue`. Handlers never interpret the message;
-the engine reads the queue and validates with :func:`livegen.controls.table.parse_osc`.
-Undecodable datagrams are counted, logged and dropped; a full queue drops its oldest
-message. The socket's receive buffer is raised (``SO_RCVBUF``) so bursts from a
-controller do not overflow it.
+:class:`OscServer` reads its socket on a daemon thread of its own. That thread decodes each
+datagram (:func:`decode_packet`: its own bundle walker, capped in elements and nesting
+depth), checks the sender against an optional allow list, validates every message with
+:func:`livegen.controls.table.parse_osc` and keeps what is valid as a
+:class:`~livegen.controls.table.ControlChange`. The engine's asyncio loop does no work per
+datagram: it takes the waiting changes with :meth:`OscServer.poll` (or waits for them with
+:meth:`OscServer.get` / :meth:`OscServer.wait`, woken once per batch).
+
+What is kept, what is dropped:
+
+* Pending changes are coalesced per control: a newer change of a control replaces the one
+  still waiting (in the older one's place in the order), so at most one change per control
+  waits and the loop's work per batch is bounded by the size of the control table, however
+  fast changes arrive. Replaced changes are counted in ``coalesced``; nothing that is still
+  in force is ever lost.
+* ``panic``, ``reset`` and ``mute`` are *urgent*: they go to ``on_urgent`` on the receiver
+  thread at once (at most :data:`URGENT_BURST` at a time, refilled at :data:`URGENT_RATE`
+  per second; beyond that they wait in a queue of their own that :meth:`OscServer.poll`
+  empties first). They are never dropped.
+* Undecodable datagrams (``garbage``), messages the table refuses (``refused``), bundles cut
+  at a cap (``capped``) and datagrams from senders outside the allow list (``denied``) are
+  counted and logged through :class:`~livegen.io.ratelog.RateLimitedLog`: at most one line
+  per second per kind, quoted text shortened.
 
 :class:`OscFeedback` sends values back to a controller from a non-blocking UDP socket;
 a send that would block or fails is counted and dropped, never raised.
@@ -16,20 +32,33 @@ a send that would block or fails is counted and dropped, never raised.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import ipaddress
 import logging
 import socket
+import struct
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
-from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from livegen.controls.table import FEEDBACK, ControlState, Value, feedback_messages
+from livegen.controls.table import (
+    CONTROLS,
+    FEEDBACK,
+    ControlChange,
+    ControlError,
+    ControlState,
+    Value,
+    feedback_messages,
+    parse_osc,
+)
 from livegen.errors import LivegenError
+from livegen.io.ratelog import RateLimitedLog, quoted
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +66,31 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
 #: requested UDP receive buffer in bytes (the kernel may cap it at net.core.rmem_max).
 RCVBUF_BYTES = 4 * 1024 * 1024
+#: most raw messages waiting in the (deprecated) :attr:`OscServer.queue` view.
+QUEUE_SIZE = 1024
+#: most elements (messages and nested bundles) read from one datagram.
+MAX_BUNDLE_MESSAGES = 64
+#: deepest bundle nesting read (the outer bundle is depth 1).
+MAX_BUNDLE_DEPTH = 4
+#: most arguments decoded from one message (every control takes at most one).
+MAX_ARGS = 8
+#: controls handed to ``on_urgent`` at once, on the receiver thread.
+URGENT = frozenset({"panic", "reset", "mute"})
+#: urgent calls allowed back to back, and refilled per second (a flood of valid panics
+#: must not become a flood of callbacks on the engine's loop).
+URGENT_BURST = 20
+URGENT_RATE = 100.0
+#: seconds the receiver blocks in ``recvfrom`` before it looks at its stop flag.
+RECV_TIMEOUT_S = 0.25
+#: largest UDP payload.
+MAX_DATAGRAM = 65536
+
+_BUNDLE = b"#bundle\x00"
+#: address (raw or ``/norm``) -> control name, for refusals of a known control.
+_NAMES: dict[str, str] = {
+    **{c.address: c.name for c in CONTROLS.values()},
+    **{c.norm_address: c.name for c in CONTROLS.values() if c.norm_address},
+}
 
 
 @dataclass(frozen=True)
@@ -45,55 +99,311 @@ class OscMessage:
 
     Attributes:
         address: OSC address pattern, e.g. ``/livegen/tempo``.
-        args: decoded arguments (int, float, str, bool, bytes, None, ...).
+        args: decoded arguments (int, float, str, bool, bytes, None).
         time: arrival time in seconds on ``time.monotonic()``.
         source: ``(host, port)`` of the sender.
+        change: the validated change, or None (refused, or a trigger's release).
     """
 
     address: str
     args: tuple[Any, ...]
     time: float
     source: tuple[str, int]
+    change: ControlChange | None = None
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, server: OscServer) -> None:
-        self.server = server
+# ---- decoding -------------------------------------------------------------------------------
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.server._datagram(data, addr)
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("OSC socket error: %s", exc)
+class RawMessage(NamedTuple):
+    """A decoded message before validation; ``problem`` is why its arguments were not
+    decoded (too many, arrays, an unknown type tag), else empty."""
+
+    address: str
+    args: tuple[Any, ...]
+    problem: str = ""
+
+
+@dataclass
+class Packet:
+    """What :func:`decode_packet` found in one datagram.
+
+    Attributes:
+        messages: decoded messages, in order.
+        garbage: elements (or the whole datagram) that did not decode.
+        capped: bundles cut short or skipped by a cap (element count or depth).
+        error: the first decoding problem, for the log.
+    """
+
+    messages: list[RawMessage] = field(default_factory=list)
+    garbage: int = 0
+    capped: int = 0
+    error: str = ""
+
+    def _bad(self, reason: str) -> None:
+        self.garbage += 1
+        if not self.error:
+            self.error = reason
+
+
+class _Garbage(Exception):
+    pass
+
+
+#: fixed-size argument types: tag -> (struct format, bytes).
+_FIXED: dict[int, tuple[struct.Struct, int]] = {
+    ord("i"): (struct.Struct(">i"), 4), ord("h"): (struct.Struct(">q"), 8),
+    ord("f"): (struct.Struct(">f"), 4), ord("d"): (struct.Struct(">d"), 8),
+    ord("t"): (struct.Struct(">Q"), 8), ord("r"): (struct.Struct(">I"), 4),
+}
+_INT32 = struct.Struct(">i")
+_NO_DATA: dict[int, object] = {ord("T"): True, ord("F"): False, ord("N"): None}
+
+
+def _string(data: bytes, pos: int, end: int) -> tuple[str, int]:
+    """A padded OSC string at ``pos`` -> (text, position after its padding)."""
+    z = data.find(b"\x00", pos, end)
+    if z < 0:
+        raise _Garbage("unterminated string")
+    after = pos + ((z - pos) // 4 + 1) * 4
+    if after > end:
+        raise _Garbage("truncated string padding")
+    try:
+        return data[pos:z].decode("utf-8"), after
+    except UnicodeDecodeError as exc:
+        raise _Garbage("string is not UTF-8") from exc
+
+
+def _decode_message(data: bytes, start: int, end: int) -> RawMessage:
+    """Decode the message in ``data[start:end]``; raises _Garbage."""
+    if start >= end or data[start] != 0x2F:  # "/"
+        raise _Garbage("not an OSC message (no '/' address, no '#bundle')")
+    address, pos = _string(data, start, end)
+    if pos == end:
+        return RawMessage(address, ())
+    if data[pos] != 0x2C:  # ","
+        raise _Garbage("type tags do not start with ','")
+    z = data.find(b"\x00", pos, end)
+    if z < 0:
+        raise _Garbage("unterminated type tags")
+    tags = data[pos + 1:z]
+    pos = pos + ((z - pos) // 4 + 1) * 4
+    if pos > end:
+        raise _Garbage("truncated type tags")
+    if len(tags) > MAX_ARGS:
+        return RawMessage(address, (), f"{len(tags)} arguments (at most {MAX_ARGS} are read)")
+    args: list[Any] = []
+    for tag in tags:
+        fixed = _FIXED.get(tag)
+        if fixed is not None:
+            fmt, size = fixed
+            if pos + size > end:
+                raise _Garbage("truncated argument")
+            args.append(fmt.unpack_from(data, pos)[0])
+            pos += size
+        elif tag in _NO_DATA:
+            args.append(_NO_DATA[tag])
+        elif tag in (0x73, 0x53):  # "s", "S"
+            text, pos = _string(data, pos, end)
+            args.append(text)
+        elif tag == 0x62:  # "b"
+            if pos + 4 > end:
+                raise _Garbage("truncated blob")
+            size = _INT32.unpack_from(data, pos)[0]
+            after = pos + 4 + ((size + 3) // 4) * 4
+            if size < 0 or after > end:
+                raise _Garbage("bad blob size")
+            args.append(data[pos + 4:pos + 4 + size])
+            pos = after
+        elif tag in (0x63, 0x6D):  # "c" (a character), "m" (MIDI bytes): 4 bytes
+            if pos + 4 > end:
+                raise _Garbage("truncated argument")
+            args.append(data[pos:pos + 4] if tag == 0x6D else chr(data[pos + 3]))
+            pos += 4
+        elif tag == 0x49:  # "I": an impulse, no argument (like python-osc)
+            continue
+        elif tag in (0x5B, 0x5D):  # "[", "]"
+            return RawMessage(address, (), "arrays are not accepted")
+        else:
+            return RawMessage(address, (), f"unsupported type tag {chr(tag)!r}")
+    return RawMessage(address, tuple(args))
+
+
+def decode_packet(data: bytes, max_elements: int = MAX_BUNDLE_MESSAGES,
+                  max_depth: int = MAX_BUNDLE_DEPTH) -> Packet:
+    """Decode one datagram: a message, or a bundle of messages and bundles.
+
+    At most ``max_elements`` elements are read from a bundle (the rest of it is cut and
+    counted once in ``capped``); a bundle nested deeper than ``max_depth`` is skipped
+    (counted in ``capped``). Time tags are ignored: everything is delivered at once. The
+    work is bounded by the caps, never by what the datagram claims. Never raises.
+    """
+    packet = Packet()
+    end = len(data)
+    if not data.startswith(_BUNDLE):
+        try:
+            packet.messages.append(_decode_message(data, 0, end))
+        except _Garbage as exc:
+            packet._bad(str(exc))
+        return packet
+    if end < 16:
+        packet._bad("truncated bundle header")
+        return packet
+    outer: list[int] = []  # end offsets of the enclosing bundles
+    pos, depth, elements = 16, 1, 0
+    while True:
+        if pos == end:
+            if not outer:
+                break
+            end = outer.pop()
+            depth -= 1
+            continue
+        if end - pos < 4:
+            packet._bad("truncated bundle element")
+            break
+        size = _INT32.unpack_from(data, pos)[0]
+        start, pos = pos + 4, pos + 4 + size
+        if size < 0 or pos > end:
+            packet._bad("bundle element size beyond the bundle")
+            break
+        if elements >= max_elements:
+            packet.capped += 1
+            if not packet.error:
+                packet.error = f"cut at {max_elements} elements"
+            break
+        elements += 1
+        if data.startswith(_BUNDLE, start, pos):
+            if depth >= max_depth:
+                packet.capped += 1
+                if not packet.error:
+                    packet.error = f"bundle nested deeper than {max_depth} skipped"
+                continue
+            if size < 16:
+                packet._bad("truncated nested bundle header")
+                continue
+            outer.append(end)
+            end, pos, depth = pos, start + 16, depth + 1
+            continue
+        try:
+            packet.messages.append(_decode_message(data, start, pos))
+        except _Garbage as exc:
+            packet._bad(str(exc))
+    return packet
+
+
+# ---- the server -----------------------------------------------------------------------------
+
+
+class _Allow:
+    """Source addresses (IPs or CIDR networks) allowed to send."""
+
+    def __init__(self, entries: Sequence[str]) -> None:
+        if isinstance(entries, str):
+            entries = [entries]
+        nets = []
+        for text in entries:
+            try:
+                nets.append(ipaddress.ip_network(text.strip(), strict=False))
+            except ValueError as exc:
+                raise LivegenError(f"bad OSC allow entry {text!r}: use an IP such as 192.168.1.20 "
+                                   "or a network such as 192.168.1.0/24") from exc
+        if not nets:
+            raise LivegenError("the OSC allow list is empty: name at least one address, or give none to allow all")
+        self.networks = tuple(nets)
+        self._cache: dict[str, bool] = {}
+
+    def __contains__(self, host: str) -> bool:
+        hit = self._cache.get(host)
+        if hit is not None:
+            return hit
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        ok = any(ip in net for net in self.networks)
+        if len(self._cache) >= 4096:  # spoofed sources must not grow it without bound
+            self._cache.clear()
+        self._cache[host] = ok
+        return ok
+
+    def __str__(self) -> str:
+        return ", ".join(str(n) for n in self.networks)
 
 
 class OscServer:
-    """Receive OSC on UDP ``host:port`` into an asyncio queue.
+    """Receive OSC on UDP ``host:port`` on a thread of its own; hand out validated changes.
 
     Args:
         host: interface to bind; ``127.0.0.1`` (default) accepts only this machine, use
-            ``0.0.0.0`` to accept a phone on the network.
+            ``0.0.0.0`` to accept a phone on the network (then see ``allow``).
         port: UDP port; 0 picks a free one (see :attr:`address`).
-        queue_size: most messages kept before the oldest is dropped.
+        queue_size: most raw messages kept by the deprecated :attr:`queue` view (its oldest
+            is dropped beyond that, counted in ``dropped``). The change store itself holds
+            one change per control and cannot overflow.
         rcvbuf: requested socket receive buffer in bytes.
+        allow: source IPs or CIDR networks (``"192.168.1.0/24"``) that may send; datagrams
+            from anyone else are dropped unread and counted in ``denied``. None: anyone
+            who can reach the port.
+        max_bundle_messages: most elements read from one datagram (see :func:`decode_packet`).
+        max_bundle_depth: deepest bundle nesting read.
+        on_urgent: called on the receiver thread with each ``panic``, ``reset`` and
+            ``mute`` change, at once (it must be thread-safe and quick, e.g. hand the change
+            to the loop with ``call_soon_threadsafe``). None: urgent changes wait like the
+            others, ahead of them.
 
-    Use ``async with OscServer(...) as server:`` or ``await server.start()`` /
-    ``server.close()`` on a running loop, then ``await server.queue.get()``.
+    Start with ``async with OscServer(...) as server``, ``await server.start()`` or (no
+    loop needed) ``with OscServer(...)`` / :meth:`open`; stop with :meth:`close`. Take
+    changes with :meth:`poll` (never blocks), :meth:`get` or :meth:`wait` (asyncio).
+
+    Counters (written by the receiver thread only): ``datagrams`` read; ``received``
+    messages decoded; ``garbage`` datagrams or bundle elements that did not decode;
+    ``refused`` messages the table refused; ``capped`` bundles cut at a cap; ``denied``
+    datagrams from outside the allow list; ``coalesced`` changes replaced by a newer one of
+    the same control before they were taken; ``urgent`` changes handed to ``on_urgent``;
+    ``dropped`` raw messages pushed out of a full :attr:`queue`.
     """
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, queue_size: int = 4096,
-                 rcvbuf: int = RCVBUF_BYTES) -> None:
+    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, queue_size: int = QUEUE_SIZE,
+                 rcvbuf: int = RCVBUF_BYTES, allow: Sequence[str] | None = None,
+                 max_bundle_messages: int = MAX_BUNDLE_MESSAGES, max_bundle_depth: int = MAX_BUNDLE_DEPTH,
+                 on_urgent: Callable[[ControlChange], None] | None = None) -> None:
+        if queue_size < 1 or max_bundle_messages < 1 or max_bundle_depth < 1:
+            raise ValueError("queue_size, max_bundle_messages and max_bundle_depth must be >= 1")
         self.host = host
         self.port = port
+        self.queue_size = queue_size
         self.rcvbuf = rcvbuf
-        self.queue: asyncio.Queue[OscMessage] = asyncio.Queue(maxsize=queue_size)
-        self.received = 0  # messages queued
-        self.garbage = 0  # datagrams that decoded to no message
-        self.dropped = 0  # messages pushed out of a full queue
-        self.dispatcher = Dispatcher(strict_timing=False)
-        self.dispatcher.set_default_handler(self._on_message, needs_reply_address=True)
-        self._transport: asyncio.DatagramTransport | None = None
+        self.allow = _Allow(allow) if allow is not None else None
+        self.max_bundle_messages = max_bundle_messages
+        self.max_bundle_depth = max_bundle_depth
+        self.on_urgent = on_urgent
+        self.datagrams = 0
+        self.received = 0
+        self.garbage = 0
+        self.refused = 0
+        self.capped = 0
+        self.denied = 0
+        self.coalesced = 0
+        self.urgent = 0
+        self.dropped = 0
+        self.log = RateLimitedLog(log)
+        self._lock = threading.Lock()
+        self._pending: dict[str, OscMessage] = {}  # control name -> latest change, oldest first
+        self._urgent_pending: dict[str, OscMessage] = {}
+        self._refused_names: set[str] = set()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._legacy: LegacyQueue | None = None
+        self._tokens = float(URGENT_BURST)
+        self._tokens_at = time.monotonic()
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._closed = False
         self._address: tuple[str, int] | None = None
+
+    # ---- life cycle -----------------------------------------------------------------------
 
     @property
     def address(self) -> tuple[str, int]:
@@ -102,51 +412,318 @@ class OscServer:
             raise RuntimeError("OscServer not started")
         return self._address
 
-    async def start(self) -> OscServer:
-        """Bind the socket on the running loop. Raises LivegenError if the port is taken."""
-        loop = asyncio.get_running_loop()
+    def open(self) -> OscServer:
+        """Bind the socket and start the receiver thread. Raises LivegenError (one line) if
+        the port is taken or the host unknown."""
+        if self._thread is not None:
+            return self
         sock = _bind_udp(self.host, self.port, self.rcvbuf)
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
-        self._transport = transport  # type: ignore[assignment]
+        sock.settimeout(RECV_TIMEOUT_S)
+        self._sock = sock
         self._address = sock.getsockname()[:2]
+        self._thread = threading.Thread(target=self._run, name=f"osc-receiver-{self._address[1]}", daemon=True)
+        self._thread.start()
         log.info("OSC server listening on %s:%d", *self._address)
+        if self.allow is not None:
+            log.info("OSC accepted only from %s", self.allow)
+        elif _is_any_address(self.host):
+            log.warning("OSC listens on every interface (%s:%d) with no allow list: anyone on the network "
+                        "can steer and silence livegen; limit senders with --osc-allow", *self._address)
         return self
 
+    async def start(self) -> OscServer:
+        """:meth:`open`, for ``await OscServer(...).start()`` on a running loop."""
+        return self.open()
+
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        """Stop the receiver thread (joined), close the socket, write held-back log lines.
+        Waiting :meth:`get` / :meth:`wait` calls raise RuntimeError. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        thread, sock = self._thread, self._sock
+        if thread is not None and sock is not None and thread is not threading.current_thread():
+            _poke(sock)
+            thread.join(timeout=2 * RECV_TIMEOUT_S + 1.0)
+        if sock is not None:
+            sock.close()
+        self.log.flush(force=True)
+        self._release_waiters()
 
-    def _datagram(self, data: bytes, addr: tuple[str, int]) -> None:
-        before = self.received
-        try:
-            self.dispatcher.call_handlers_for_packet(data, addr)
-        except Exception as exc:  # python-osc catches ParseError only; survive anything
-            log.debug("OSC decode error from %s: %r", addr, exc)
-        if self.received == before:
-            self.garbage += 1
-            if self.garbage <= 10 or self.garbage % 1000 == 0:
-                log.warning("dropped undecodable OSC datagram of %d bytes from %s:%d (%d so far)",
-                            len(data), addr[0], addr[1], self.garbage)
+    def __enter__(self) -> OscServer:
+        return self.open()
 
-    def _on_message(self, client: tuple[str, int], address: str, *args: Any) -> None:
-        msg = OscMessage(address, tuple(args), time.monotonic(), (client[0], client[1]))
-        self.received += 1
-        try:
-            self.queue.put_nowait(msg)
-        except asyncio.QueueFull:
-            self.queue.get_nowait()
-            self.queue.put_nowait(msg)
-            self.dropped += 1
-            if self.dropped <= 10 or self.dropped % 1000 == 0:
-                log.warning("OSC queue full: dropped the oldest message (%d so far)", self.dropped)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
     async def __aenter__(self) -> OscServer:
-        return await self.start()
+        return self.open()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         self.close()
+
+    # ---- the consumer's side (any thread; wait/get on an asyncio loop) -----------------------
+
+    def poll(self, max_items: int | None = None) -> list[ControlChange]:
+        """Take the waiting changes (urgent ones first), at most ``max_items``; never blocks."""
+        return [m.change for m in self.poll_messages(max_items) if m.change is not None]
+
+    def poll_messages(self, max_items: int | None = None) -> list[OscMessage]:
+        """Like :meth:`poll`, with each change's message (address, arguments, time, sender)."""
+        out: list[OscMessage] = []
+        with self._lock:
+            for store in (self._urgent_pending, self._pending):
+                while store and (max_items is None or len(out) < max_items):
+                    out.append(store.pop(next(iter(store))))
+        return out
+
+    def pending(self) -> int:
+        """How many changes are waiting."""
+        with self._lock:
+            return len(self._urgent_pending) + len(self._pending)
+
+    async def wait(self) -> None:
+        """Return when a change is waiting. The receiver thread wakes the loop once per
+        wait, not once per datagram. Raises RuntimeError once the server is closed."""
+        await self._wait(lambda: bool(self._urgent_pending or self._pending))
+
+    async def get(self) -> ControlChange:
+        """Wait for the next change and take it."""
+        while True:
+            got = self.poll(1)
+            if got:
+                return got[0]
+            await self.wait()
+
+    def drain_refused(self) -> set[str]:
+        """Names of known controls whose messages were refused since the last call (so the
+        value in force can be sent back to the controller that showed the refused one)."""
+        with self._lock:
+            names, self._refused_names = self._refused_names, set()
+        return names
+
+    def stats(self) -> dict[str, int]:
+        """A snapshot of the counters."""
+        return {"datagrams": self.datagrams, "received": self.received, "garbage": self.garbage,
+                "refused": self.refused, "capped": self.capped, "denied": self.denied,
+                "coalesced": self.coalesced, "urgent": self.urgent, "dropped": self.dropped,
+                "pending": self.pending()}
+
+    @property
+    def queue(self) -> LegacyQueue:
+        """Deprecated: every decoded message (valid or refused) as an :class:`OscMessage`, in
+        order, for consumers that parse on the loop themselves. Created on first use; from then
+        on the receiver feeds this view instead of :meth:`poll`. Prefer :meth:`poll` / :meth:`get`.
+        """
+        with self._lock:
+            if self._legacy is None:
+                self._legacy = LegacyQueue(self, self.queue_size)
+                # what already waits as changes moves over, in order
+                for store in (self._urgent_pending, self._pending):
+                    self._legacy._items.extend(store.values())
+                    store.clear()
+            return self._legacy
+
+    async def _wait(self, ready: Callable[[], bool]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                if ready():
+                    return
+                if self._closed:
+                    raise RuntimeError("OscServer closed")
+                fut: asyncio.Future[None] = loop.create_future()
+                self._waiters.append(fut)
+            try:
+                await fut
+            finally:
+                with self._lock:
+                    if fut in self._waiters:
+                        self._waiters.remove(fut)
+
+    def _release_waiters(self) -> None:
+        """Wake every waiting coroutine (called with new items or at close)."""
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits any more
+                fut.get_loop().call_soon_threadsafe(_set_done, fut)
+
+    # ---- the receiver thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        next_flush = time.monotonic() + self.log.interval
+        while not self._stop.is_set():
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM)
+            except TimeoutError:
+                self.log.flush()
+                continue
+            except OSError as exc:
+                if self._stop.is_set():
+                    break
+                self.log.warning("socket", "OSC socket error: %s", str(exc))
+                time.sleep(0.01)
+                continue
+            if self._stop.is_set():
+                break
+            now = time.monotonic()
+            try:
+                self._datagram(data, (str(addr[0]), int(addr[1])), now)
+            except Exception as exc:  # one datagram must never end the receiver
+                self.log.warning("internal", "OSC datagram from %s not handled: %s", str(addr[0]), repr(exc))
+            if now >= next_flush:
+                self.log.flush()
+                next_flush = now + self.log.interval
+
+    def _datagram(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        self.datagrams += 1
+        if self.allow is not None and source[0] not in self.allow:
+            self.denied += 1
+            self.log.warning("denied", "OSC from %s:%d denied: not in the allow list (%s)",
+                             source[0], source[1], str(self.allow))
+            return
+        packet = decode_packet(data, self.max_bundle_messages, self.max_bundle_depth)
+        if packet.garbage:
+            self.garbage += packet.garbage
+            self.log.warning("garbage", "dropped undecodable OSC from %s:%d (%d bytes): %s",
+                             source[0], source[1], len(data), packet.error)
+        if packet.capped:
+            self.capped += packet.capped
+            self.log.warning("capped", "OSC bundle of %d bytes from %s:%d %s (caps: %d elements, depth %d)",
+                             len(data), source[0], source[1], packet.error or "capped",
+                             self.max_bundle_messages, self.max_bundle_depth)
+        for raw in packet.messages:
+            self._message(raw, source, now)
+
+    def _message(self, raw: RawMessage, source: tuple[str, int], now: float) -> None:
+        self.received += 1
+        reason = raw.problem
+        change: ControlChange | None = None
+        if not reason:
+            try:
+                change = parse_osc(raw.address, raw.args)
+            except ControlError as exc:
+                reason = str(exc)
+            except Exception as exc:  # the table raises ControlError only; survive anything
+                reason = f"{type(exc).__name__}: {exc}"
+        if reason:
+            self.refused += 1
+            name = _NAMES.get(raw.address)
+            if name is not None:
+                with self._lock:
+                    self._refused_names.add(name)
+            self.log.warning("refused", "refused OSC %s %s from %s: %s", quoted(raw.address),
+                             quoted(raw.args), source[0], reason)
+        message = OscMessage(raw.address, raw.args, now, source, change)
+        if self._legacy is not None:
+            if not raw.problem:  # a legacy consumer re-parses address and arguments
+                self._push_legacy(message)
+            return
+        if change is None:  # refused, or a trigger's release: nothing to do
+            return
+        if change.name in URGENT and self.on_urgent is not None and self._take_token(now):
+            with self._lock:  # this one supersedes any older one still waiting
+                if self._urgent_pending.pop(change.name, None) is not None:
+                    self.coalesced += 1
+            try:
+                self.on_urgent(change)
+                self.urgent += 1
+                return
+            except Exception as exc:
+                self.log.warning("urgent", "on_urgent(%s) failed: %s; the change waits for poll()",
+                                 change.name, repr(exc))
+        self._store(message, change.name, urgent=change.name in URGENT)
+
+    def _take_token(self, now: float) -> bool:
+        self._tokens = min(float(URGENT_BURST), self._tokens + (now - self._tokens_at) * URGENT_RATE)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def _store(self, message: OscMessage, name: str, *, urgent: bool) -> None:
+        with self._lock:
+            store = self._urgent_pending if urgent else self._pending
+            if name in store:
+                self.coalesced += 1
+            store[name] = message  # an existing key keeps its place: the first arrival's order
+            wake = bool(self._waiters)
+        if wake:
+            self._release_waiters()
+
+    def _push_legacy(self, message: OscMessage) -> None:
+        legacy = self._legacy
+        assert legacy is not None
+        with self._lock:
+            if len(legacy._items) >= legacy.maxsize:
+                legacy._items.popleft()
+                self.dropped += 1
+                full = True
+            else:
+                full = False
+            legacy._items.append(message)
+            wake = bool(self._waiters)
+        if full:
+            self.log.warning("dropped", "OSC queue full: dropped the oldest message (%d so far)", self.dropped)
+        if wake:
+            self._release_waiters()
+
+
+class LegacyQueue:
+    """The part of ``asyncio.Queue`` old consumers of :attr:`OscServer.queue` use.
+
+    Thread-safe; filled by the receiver thread with raw :class:`OscMessage` s (their
+    ``change`` is set when valid). Deprecated: use :meth:`OscServer.poll` / :meth:`OscServer.get`.
+    """
+
+    def __init__(self, server: OscServer, maxsize: int) -> None:
+        self._server = server
+        self.maxsize = maxsize
+        self._items: collections.deque[OscMessage] = collections.deque()
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def get_nowait(self) -> OscMessage:
+        with self._server._lock:
+            if not self._items:
+                raise asyncio.QueueEmpty
+            return self._items.popleft()
+
+    async def get(self) -> OscMessage:
+        while True:
+            try:
+                return self.get_nowait()
+            except asyncio.QueueEmpty:
+                await self._server._wait(lambda: bool(self._items))
+
+
+def _set_done(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _poke(sock: socket.socket) -> None:
+    """Send an empty datagram to ``sock`` so a blocked ``recvfrom`` returns now."""
+    host, port = sock.getsockname()[:2]
+    if _is_any_address(host):
+        host = "::1" if sock.family == socket.AF_INET6 else "127.0.0.1"
+    with contextlib.suppress(OSError), socket.socket(sock.family, socket.SOCK_DGRAM) as s:
+        s.sendto(b"", (host, port))  # if this fails, the receive timeout ends the thread
+
+
+def _is_any_address(host: str) -> bool:
+    return host in ("", "0.0.0.0", "::", "[::]")
 
 
 def _bind_udp(host: str, port: int, rcvbuf: int) -> socket.socket:
@@ -166,7 +743,6 @@ def _bind_udp(host: str, port: int, rcvbuf: int) -> socket.socket:
         sock.close()
         raise LivegenError(f"cannot listen for OSC on {host}:{port} ({exc.strerror}); "
                            "choose another port with --osc-port") from exc
-    sock.setblocking(False)
     got = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     log.debug("OSC receive buffer %d bytes (asked %d)", got, rcvbuf)
     return sock
@@ -221,10 +797,12 @@ class OscFeedback:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         except socket.gaierror as exc:
             raise LivegenError(f"cannot resolve OSC feedback host {host!r}: {exc.strerror}") from exc
-        family, _, _, _, self._sockaddr = infos[0]
+        family, _, _, _, sockaddr = infos[0]
+        self._sockaddr: tuple[Any, ...] = sockaddr
         self.target = (host, port)
         self.sent = 0
         self.errors = 0
+        self.log = RateLimitedLog(log)
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
         if _is_broadcast(host):
@@ -236,8 +814,8 @@ class OscFeedback:
             self._sock.sendto(build_message(address, args), self._sockaddr)
         except (OSError, ValueError) as exc:
             self.errors += 1
-            if self.errors <= 10 or self.errors % 1000 == 0:
-                log.warning("OSC feedback to %s:%d dropped: %s", *self.target, exc)
+            self.log.warning("feedback", "OSC feedback to %s:%d dropped: %s (%d so far)", *self.target, str(exc),
+                             self.errors)
             return False
         self.sent += 1
         return True
