@@ -27,14 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import SupportsFloat
 
 from livegen.errors import LivegenError
-from livegen.voices.text import TextGenerator
+from livegen.io.osc import OscFeedback
+from livegen.nets.manifest import resolve_model
+from livegen.training.char_tasks import load_char_model
+from livegen.voices.text import SEPARATOR, TextGenerator
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +60,10 @@ class LyricsStreamer:
         on_close: called by :meth:`close` (e.g. to close the socket behind ``send_line``).
     """
 
-    def __init__(self, generator: TextGenerator, send_line: Callable[[str], Any], lines_ahead: int = 2,
+    def __init__(self, generator: TextGenerator, send_line: Callable[[str], object], lines_ahead: int = 2,
                  every_bars: int = 1, *, temperature: float = 0.8, max_chars: int = 120,
                  clock: Callable[[], float] = time.monotonic,
-                 on_close: Callable[[], Any] | None = None) -> None:
+                 on_close: Callable[[], object] | None = None) -> None:
         if lines_ahead < 1 or every_bars < 1:
             raise LivegenError("lines ahead and bars per line must be at least 1")
         if temperature < 0:
@@ -79,7 +83,8 @@ class LyricsStreamer:
         self.history: deque[tuple[float, float, str]] = deque(maxlen=256)
         self._temperature = float(temperature)
         self._ready: deque[str] = deque()
-        self._changes: dict[str, Any] = {}
+        #: controls not yet applied by the worker: temperature (float), artist, prime (str)
+        self._changes: dict[str, float | str] = {}
         self._epoch = 0
         self._closed = False
         self._cond = threading.Condition()
@@ -105,7 +110,7 @@ class LyricsStreamer:
         with self._cond:
             return self._cond.wait_for(lambda: len(self._ready) >= n and not self._changes, timeout)
 
-    def _change(self, name: str, value: Any) -> None:
+    def _change(self, name: str, value: float | str) -> None:
         with self._cond:
             self._changes[name] = value
             self._epoch += 1
@@ -134,13 +139,13 @@ class LyricsStreamer:
                 else:
                     self.dropped += 1
 
-    def _next_line(self, changes: dict[str, Any]) -> str:
+    def _next_line(self, changes: dict[str, float | str]) -> str:
         """Apply pending controls, then generate one line (worker thread only)."""
         gen = self.generator
         if "temperature" in changes:
             self._temperature = float(changes["temperature"])
         if "artist" in changes:
-            gen.set_label(changes["artist"])
+            gen.set_label(str(changes["artist"]))
             log.info("lyrics: artist %s", gen.label)
         prefix = ""
         if changes.get("prime"):
@@ -155,7 +160,9 @@ class LyricsStreamer:
         """Handle a ``lyrics_*`` control (see the module docstring); never raises."""
         if name == "lyrics_temperature":
             try:
-                temperature = float(value)  # type: ignore[arg-type]
+                if not isinstance(value, SupportsFloat | str):
+                    raise TypeError(value)
+                temperature = float(value)
             except (TypeError, ValueError):
                 log.warning("lyrics: temperature %r is not a number: ignored", value)
                 return
@@ -248,13 +255,6 @@ def build_lyrics_streamer(model: str, target: str, *, seed: int | None = None, e
     Raises:
         LivegenError: the model is missing or not a lyrics model, an unknown artist, a bad target.
     """
-    import random
-
-    from livegen.io.osc import OscFeedback
-    from livegen.nets.manifest import resolve_model
-    from livegen.training.char_tasks import load_char_model
-    from livegen.voices.text import SEPARATOR
-
     net, vocab, labels, meta = load_char_model(resolve_model(model))
     if meta.get("text_kind", "lyrics") != "lyrics":
         raise LivegenError(f"model {model!r} is not a lyrics model ({meta.get('text_kind')} text); "
