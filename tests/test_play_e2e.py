@@ -75,6 +75,7 @@ class Play:
         self.received: list[tuple[float, mido.Message]] = []
         self.sent: list[tuple[float, mido.Message]] = []
         self.beats: list[tuple[float, int]] = []
+        self.feedback: list[tuple[float, str, tuple[object, ...]]] = []  # every message livegen sent
         self._stop = threading.Event()
         self.hello = threading.Event()  # set by livegen's first feedback: its ports are open
         self._reader = threading.Thread(target=self._read_feedback, daemon=True)
@@ -96,6 +97,7 @@ class Play:
             t = time.monotonic()
             self.hello.set()
             msg = OscMessage(data)
+            self.feedback.append((t, msg.address, tuple(msg.params)))
             if msg.address == "/livegen/beat":
                 self.beats.append((t, int(msg.params[0])))
 
@@ -325,25 +327,49 @@ def most_sounding(notes: list[tuple[float, mido.Message]], after: float) -> int:
     return best
 
 
+C_MINOR = {0, 2, 3, 5, 7, 8, 10}
+D_MINOR = {2, 4, 5, 7, 9, 10, 0}
+
+
 @pytest.mark.skipif(not shutil.which("oscsend"), reason="oscsend (liblo-tools) is not installed")
-def test_polyphony_cap_over_osc_with_a_held_triad_keeps_a_nade_model_playing(jack_server, play_factory):
-    """Accompany mode with the shipped NADE model, a held triad, then ``/livegen/polyphony 2``:
-    the session survives (the cap's copy branch once crashed it) and never sounds more than 2."""
+def test_scale_key_mode_and_polyphony_over_osc_are_what_plays(jack_server, play_factory):
+    """The shipped NADE model live over JACK, steered by liblo's ``oscsend``:
+    ``/livegen/scale minor`` (key left at C), then ``/livegen/key D``, then accompany mode
+    with a held triad and ``/livegen/polyphony 2``. Every note after each change obeys it
+    (one step of look-ahead allowed), the session survives (the cap once crashed it) and
+    the feedback shows the values in force."""
     port = free_udp_port()
-    play = play_factory("nottingham", "--bars", "6", "--mode", "accompany", "--osc-port", str(port),
-                        "--temperature", "1", "--density", "2")
+    play = play_factory("nottingham", "--bars", "7", "--mode", "solo", "--osc-port", str(port),
+                        "--temperature", "1", "--density", "2", "--max-note-beats", "0.5")
     play.connect(jack_server)
-    k = play.next_beat()
-    threading.Timer(max(0.0, play.beat_time(k + 1) - time.monotonic()), oscsend,
-                    (port, "/livegen/polyphony", 2)).start()
-    play.perform([(k, k + 8, 60), (k, k + 8, 64), (k, k + 8, 67)])
+    k = play.next_beat(0.5)
+    changes = [(k, "/livegen/scale", "minor"), (k + 6, "/livegen/key", "D"),
+               (k + 12, "/livegen/mode", "accompany"), (k + 14, "/livegen/polyphony", 2)]
+    for beat, address, value in changes:
+        threading.Timer(max(0.0, play.beat_time(beat) + OFFSET - time.monotonic()), oscsend,
+                        (port, address, value)).start()
+    play.perform([(k + 12.5, k + 22, 62), (k + 12.5, k + 22, 65), (k + 12.5, k + 22, 69)])
     rc, out, err = play.finish()
     assert rc == 0, err[-2000:]
     assert "Traceback" not in err
-    capped = play.beat_time(k + 2)  # the cap is in force one step after it arrives
+
+    def onsets_between(a: float, b: float) -> list[int]:
+        return [p for t, p in play.onsets() if play.beat_time(a) + OFFSET + PERIOD < t < play.beat_time(b)]
+
+    c_minor, d_minor = onsets_between(k, k + 6), onsets_between(k + 6, k + 22)
+    assert len(c_minor) >= 5 and len(d_minor) >= 5, "too few notes to tell"
+    assert {p % 12 for p in c_minor} <= C_MINOR
+    assert {p % 12 for p in d_minor} <= D_MINOR
+    # sent at beat k+14 + OFFSET: the next step computes a capped frame, which sounds a step later
+    capped = play.beat_time(k + 14) + OFFSET + 2 * PERIOD + 0.02
     assert [t for t, _ in play.onsets() if t > capped], "livegen stopped playing"
     assert most_sounding(play.notes(), capped) <= 2
     assert hanging(play.notes()) == []
+    # the controller was told each value in force, raw and as a fader position
+    told = {(a, args) for _, a, args in play.feedback}
+    assert ("/livegen/scale", ("minor",)) in told and ("/livegen/key", ("D",)) in told
+    assert ("/livegen/mode", ("accompany",)) in told and ("/livegen/polyphony", (2,)) in told
+    assert ("/livegen/key", ("C",)) in told  # the key in force when the scale changed was sent at start
 
 
 def test_call_mode_listens_answers_and_yields(jack_server, play_factory, models):
