@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from livegen.errors import LivegenError
+
+if TYPE_CHECKING:  # imported when run: torch stays out of `livegen --help`
+    from livegen.bench.engine import BenchOptions
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
-def options_from(args: argparse.Namespace):
+def options_from(args: argparse.Namespace) -> BenchOptions:
+    """The benchmark's options from parsed arguments; raises LivegenError on bad values."""
     from livegen.bench.engine import BenchOptions
 
     if args.seconds < 2:
@@ -39,7 +44,7 @@ def options_from(args: argparse.Namespace):
                         jack_realtime=args.jack_realtime, seed=args.seed, conditions=conditions)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="measure live timing: output jitter, missed steps, reaction time (needs jackd)")
     add_arguments(p)
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the figures here")

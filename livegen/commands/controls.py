@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("controls", help="list the live controls: OSC addresses, ranges, MIDI CCs")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=run)
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from livegen.controls.table import CONTROLS, FEEDBACK, NORM_SUFFIX
 
     header = ("name", "OSC address", "type", "range", "default", "unit", "CC", "description")
-    rows = [(c.name, c.address, c.kind, c.range_text, _default(c.default), c.unit or "-",
+    rows: list[tuple[str, ...]] = [(c.name, c.address, c.kind, c.range_text, _default(c.default), c.unit or "-",
              "-" if c.cc is None else str(c.cc), c.description) for c in CONTROLS.values()]
     if args.markdown:
         print("| " + " | ".join(header) + " |")

@@ -6,7 +6,7 @@ import argparse
 import json
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("eval", help="score a model (NLL, frame accuracy) on a dataset split")
     p.add_argument("model", help="shipped model name or checkpoint path")
     p.add_argument("--data", required=True, help="dataset name or path")
@@ -19,15 +19,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from livegen.nets.char import CharLSTM
     from livegen.nets.checkpoint import load_checkpoint
     from livegen.nets.manifest import resolve_model
+    from livegen.nets.runtime import disable_onednn
 
-    torch.backends.mkldnn.enabled = False
+    disable_onednn()
     if args.threads:
         torch.set_num_threads(args.threads)
     path = resolve_model(args.model)
     model, meta = load_checkpoint(path)
-    if model.kind == "char":
+    if isinstance(model, CharLSTM):
         from livegen.training.char_tasks import evaluate_char_model
 
         result = evaluate_char_model(model, meta, args.data, args.split)

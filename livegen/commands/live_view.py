@@ -3,32 +3,46 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 def note_name(pitch: int) -> str:
+    """``60`` -> ``C4``."""
     return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
+def _pitches(value: object) -> list[int]:
+    """The MIDI pitches of a status entry (``sounding``/``held``: a list of ints)."""
+    return [p for p in value if isinstance(p, int)] if isinstance(value, list) else []
+
+
 class LiveView:
-    """Redraws one status line on a terminal; prints a line per bar to pipes and logs."""
+    """Redraws one status line on a terminal; prints a line per bar to pipes and logs.
+
+    It is called with the engine's status snapshot (``Engine.status()``): ``status``,
+    ``mode``, ``bar``, ``beat``, ``bpm``, ``temperature``, ``sounding`` and ``held`` (MIDI
+    pitches), ``compute_ms`` (last step's model time, ms), ``late_steps`` and
+    ``lateness_ms`` (ms).
+    """
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
-        self._last_bar = -1
+        self._last_bar: object = -1
 
-    def line(self, s: dict) -> str:
-        playing = " ".join(note_name(p) for p in s["sounding"][:8]) or "-"
-        held = " ".join(note_name(p) for p in s["held"][:6]) or "-"
+    def line(self, s: Mapping[str, object]) -> str:
+        """One status line (no newline)."""
+        playing = " ".join(note_name(p) for p in _pitches(s["sounding"])[:8]) or "-"
+        held = " ".join(note_name(p) for p in _pitches(s["held"])[:6]) or "-"
         return (f"{s['status']:>9} | {s['mode']:<9} | bar {s['bar']:>3}.{s['beat']} | "
                 f"{s['bpm']:5.1f} bpm | T {s['temperature']:.2f} | you: {held:<14} | "
                 f"livegen: {playing:<22} | step {s['compute_ms']:.2f} ms | "
                 f"late {s['late_steps']} ({s['lateness_ms']:.1f} ms)")
 
-    def __call__(self, status: dict) -> None:
+    def __call__(self, status: Mapping[str, object]) -> None:
         if self.tty:
             self.stream.write("\r" + self.line(status)[:200] + "\033[K")
             self.stream.flush()

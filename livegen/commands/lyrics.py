@@ -12,7 +12,7 @@ from pathlib import Path
 from livegen.errors import LivegenError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("lyrics", help="generate lyrics lines from a character LSTM")
     p.add_argument("--model", "-m", default="lyrics",
                    help="shipped model name or checkpoint path (default: lyrics)")
@@ -31,22 +31,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def resolve(name_or_path: str) -> Path:
-    """Model name or path -> checkpoint path (through livegen.nets.manifest when present)."""
-    try:
-        from livegen.nets.manifest import resolve_model
-    except ModuleNotFoundError as exc:
-        if exc.name != "livegen.nets.manifest":
-            raise
-        path = Path(name_or_path).expanduser()
-        if not path.is_file():
-            raise LivegenError(f"model file {path} does not exist; give a checkpoint path") from None
-        return path
-    return Path(resolve_model(name_or_path))
+    """Shipped model name or checkpoint path -> checkpoint path (:mod:`livegen.nets.manifest`)."""
+    from livegen.nets.manifest import resolve_model
+
+    return resolve_model(name_or_path)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from livegen.nets.runtime import disable_onednn
     from livegen.training.char_tasks import load_char_model
     from livegen.voices.text import SEPARATOR, TextGenerator
 
@@ -55,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.temperature < 0:
         raise LivegenError("--temperature must be >= 0")
     torch.set_num_threads(1)
-    torch.backends.mkldnn.enabled = False  # batch-1 steps are several times faster without oneDNN
+    disable_onednn()  # batch-1 steps are several times faster without oneDNN
     model, vocab, labels, meta = load_char_model(resolve(args.model))
     if args.list_labels:
         print("\n".join(labels) if labels else "(this model has no labels)")

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("models", help="list shipped models (or ship a trained checkpoint)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=run_list)
@@ -40,18 +40,18 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_ship(args: argparse.Namespace) -> int:
-    import torch
-
     from livegen.errors import LivegenError
+    from livegen.nets.char import CharLSTM
     from livegen.nets.checkpoint import load_checkpoint, sha256_file
     from livegen.nets.manifest import models_dir, read_manifest, write_manifest
+    from livegen.nets.runtime import disable_onednn
 
-    torch.backends.mkldnn.enabled = False
+    disable_onednn()
     model, meta = load_checkpoint(args.checkpoint)
     data = args.data or meta.get("data")
     if not data:
         raise LivegenError(f"{args.checkpoint} records no training data; pass --data")
-    if model.kind == "char":
+    if isinstance(model, CharLSTM):
         from livegen.training.char_tasks import evaluate_char_model
 
         metrics = evaluate_char_model(model, meta, data, "test")

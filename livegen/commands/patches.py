@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("patches", help="write controller patches (TouchOSC, Pure Data, Open Stage Control)")
     p.add_argument("--out", type=Path, default=Path("patches"), help="folder to write into (default: ./patches)")
     p.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ports", help="list MIDI inputs and outputs")
     p.add_argument("--jack", action="store_true",
                    help="start (or reuse) the headless JACK server livegen-jack and list its ports")
