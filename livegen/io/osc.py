@@ -58,7 +58,7 @@ from livegen.controls.table import (
     parse_osc,
 )
 from livegen.errors import LivegenError
-from livegen.io.ratelog import RateLimitedLog, quoted
+from livegen.io.ratelog import Quoted, RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -598,10 +598,25 @@ class OscServer:
             self.log.warning("capped", "OSC bundle of %d bytes from %s:%d %s (caps: %d elements, depth %d)",
                              len(data), source[0], source[1], packet.error or "capped",
                              self.max_bundle_messages, self.max_bundle_depth)
+        first: RawMessage | None = None
+        why = ""
+        refused = 0
         for raw in packet.messages:
-            self._message(raw, source, now)
+            reason = self._message(raw, source, now)
+            if reason:
+                refused += 1
+                if first is None:
+                    first, why = raw, reason
+        if first is not None:  # one line per datagram at most, however many it held
+            if refused == 1:
+                self.log.warning("refused", "refused OSC %s %s from %s: %s", Quoted(first.address),
+                                 Quoted(first.args), source[0], why)
+            else:
+                self.log.warning("refused", "refused %d OSC messages of a bundle from %s, the first %s %s: %s",
+                                 refused, source[0], Quoted(first.address), Quoted(first.args), why)
 
-    def _message(self, raw: RawMessage, source: tuple[str, int], now: float) -> None:
+    def _message(self, raw: RawMessage, source: tuple[str, int], now: float) -> str:
+        """Validate and hand on one message; returns why it was refused, or ''."""
         self.received += 1
         reason = raw.problem
         change: ControlChange | None = None
@@ -618,15 +633,13 @@ class OscServer:
             if name is not None:
                 with self._lock:
                     self._refused_names.add(name)
-            self.log.warning("refused", "refused OSC %s %s from %s: %s", quoted(raw.address),
-                             quoted(raw.args), source[0], reason)
-        message = OscMessage(raw.address, raw.args, now, source, change)
         if self._legacy is not None:
             if not raw.problem:  # a legacy consumer re-parses address and arguments
-                self._push_legacy(message)
-            return
+                self._push_legacy(OscMessage(raw.address, raw.args, now, source, change))
+            return reason
         if change is None:  # refused, or a trigger's release: nothing to do
-            return
+            return reason
+        message = OscMessage(raw.address, raw.args, now, source, change)
         if change.name in URGENT and self.on_urgent is not None and self._take_token(now):
             with self._lock:  # this one supersedes any older one still waiting
                 if self._urgent_pending.pop(change.name, None) is not None:
@@ -634,11 +647,12 @@ class OscServer:
             try:
                 self.on_urgent(change)
                 self.urgent += 1
-                return
+                return ""
             except Exception as exc:
                 self.log.warning("urgent", "on_urgent(%s) failed: %s; the change waits for poll()",
                                  change.name, repr(exc))
         self._store(message, change.name, urgent=change.name in URGENT)
+        return ""
 
     def _take_token(self, now: float) -> bool:
         self._tokens = min(float(URGENT_BURST), self._tokens + (now - self._tokens_at) * URGENT_RATE)

@@ -7,8 +7,9 @@ in between. :meth:`RateLimitedLog.flush` writes the last held-back line of every
 whose interval has passed, so a burst that stops is still reported once.
 
 Every ``str`` argument is cut to ``max_text`` characters before it reaches the logger, and
-:func:`quoted` gives a shortened ``repr`` for addresses and argument lists, so a 60 KB
-string makes a line of a hundred characters, not 60 KB.
+:func:`quoted` (or :class:`Quoted`, computed only for a line that is written) gives a
+shortened ``repr`` for addresses and argument lists, so a 60 KB string makes a line of a
+hundred characters, not 60 KB.
 """
 
 from __future__ import annotations
@@ -47,6 +48,20 @@ def quoted(value: object, limit: int = QUOTE_CHARS) -> str:
         return shorten("(" + ", ".join(quoted(v, limit) for v in value) + (",)" if len(value) == 1 else ")"),
                        limit)
     return shorten(repr(value), limit)
+
+
+class Quoted:
+    """``quoted(value)``, computed only if the line is written (for ``%s``): a line that is
+    held back costs no formatting."""
+
+    __slots__ = ("value", "limit")
+
+    def __init__(self, value: object, limit: int = QUOTE_CHARS) -> None:
+        self.value = value
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return quoted(self.value, self.limit)
 
 
 @dataclass
