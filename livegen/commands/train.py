@@ -1,54 +1,78 @@
-"""``livegen train roll|lyrics|abc``: fit a model and keep its best checkpoint."""
+"""``livegen train roll|lyrics|abc``: fit a model and keep its best checkpoint.
+
+Every numeric option is checked while the command line is parsed (bounds in the parser,
+through :func:`livegen.commands.options.number`), so a bad value is one line and exit
+status 2 before any data is loaded.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from livegen.commands.options import number
 from livegen.errors import LivegenError
+
+if TYPE_CHECKING:
+    from livegen.training.loop import TrainConfig
+
+#: largest sizes, counts and lengths the parser accepts; far above anything trained on CPU.
+MAX_UNITS = 8192
+MAX_STEPS = 100_000
+MAX_COPY = 65_536
+
+
+def _num(p: argparse.ArgumentParser, flag: str, kind: type[int] | type[float], low: float, high: float,
+         default: Any, help: str = "", unit: str = "", **kw: Any) -> None:
+    """Add a bounded numeric option; its range ends up in ``--help`` too."""
+    ends = [f"{int(v)}" if kind is int else f"{v:g}" for v in (low, high)]
+    range_text = f"{ends[0]}..{ends[1]}{' ' + unit if unit else ''}"
+    text = f"{help} ({range_text})" if help else range_text
+    p.add_argument(flag, type=number(kind, low, high, unit), default=default, help=text, **kw)
 
 
 def _common(p: argparse.ArgumentParser, out: str, epochs: int, window: int, batch: int,
             lr: float) -> None:
     p.add_argument("--out", "-o", default=out, help=f"checkpoint to write (default {out})")
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--batch-size", type=int, default=batch, help="sequences per batch (per process)")
-    p.add_argument("--window", type=int, default=window, help="truncated-BPTT window in steps")
-    p.add_argument("--lr", type=float, default=lr, help="Adam learning rate")
-    p.add_argument("--clip", type=float, default=5.0, help="gradient-norm clip")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--patience", type=int, default=6, help="early stop after N epochs without improvement")
-    p.add_argument("--lr-decay", type=float, default=0.5, help="LR factor after an epoch without improvement")
-    p.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
-                   help="gradient checkpointing over time: segment length (0 = off)")
-    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
-                   help="validate and keep exponentially averaged weights (e.g. 0.999; 0 = off)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    _num(p, "--epochs", int, 1, MAX_STEPS, epochs, "passes over the training set")
+    _num(p, "--batch-size", int, 1, 4096, batch, "sequences per batch (per process)")
+    _num(p, "--window", int, 1, MAX_STEPS, window, "truncated-BPTT window", "steps")
+    _num(p, "--lr", float, 1e-7, 1.0, lr, "Adam learning rate")
+    _num(p, "--clip", float, 1e-3, 1e4, 5.0, "gradient-norm clip")
+    _num(p, "--weight-decay", float, 0.0, 1.0, 0.0, "Adam L2 penalty")
+    _num(p, "--patience", int, 1, MAX_STEPS, 6, "early stop after N epochs without improvement")
+    _num(p, "--lr-decay", float, 0.01, 1.0, 0.5, "LR factor after an epoch without improvement")
+    _num(p, "--checkpoint-every", int, 0, MAX_STEPS, 0,
+         "gradient checkpointing over time: segment length (0 = off)", "steps", metavar="STEPS")
+    _num(p, "--ema", float, 0.0, 0.999999, 0.0,
+         "validate and keep exponentially averaged weights (e.g. 0.999; 0 = off)", metavar="DECAY")
+    _num(p, "--seed", int, 0, 2**32 - 1, 0)
+    _num(p, "--threads", int, 0, 1024, 0, "torch threads (0 = default)")
     p.add_argument("--resume", action="store_true", help="continue from OUT's .train-state.pt")
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--dropout", type=float, default=0.3)
+    _num(p, "--hidden", int, 1, MAX_UNITS, 256, "LSTM units per layer")
+    _num(p, "--layers", int, 1, 16, 2, "stacked LSTM layers")
+    _num(p, "--dropout", float, 0.0, 0.9, 0.3)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="train a model (roll, lyrics or abc)")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
 
     r = kinds.add_parser("roll", help="piano-roll LSTM on a polyphonic set or a MIDI folder")
     r.add_argument("--data", required=True,
                    help="nottingham | jsb | musedata | piano-midi | path to .mat/.pickle/folder of .mid")
-    r.add_argument("--steps-per-beat", type=int, default=None, help="grid for MIDI folders (default 4)")
-    r.add_argument("--transpose", type=int, default=0, metavar="N",
-                   help="augment: random transposition within +-N semitones each epoch")
+    _num(r, "--steps-per-beat", int, 1, 96, None, "grid for MIDI folders (default 4)")
+    _num(r, "--transpose", int, 0, 12, 0, "augment: random transposition within +-N semitones each epoch",
+         metavar="N")
     r.add_argument("--head", choices=["bernoulli", "nade"], default="bernoulli",
                    help="independent per-key Bernoulli, or a NADE modelling each frame's keys jointly")
-    r.add_argument("--nade-hidden", type=int, default=128, help="NADE hidden units (with --head nade)")
-    r.add_argument("--input-dropout", type=float, default=0.0, help="dropout on input frames")
-    r.add_argument("--copy", type=int, default=0, metavar="N",
-                   help="with --head nade: a frame copy head remembering the last N steps (0 = none)")
-    r.add_argument("--copy-dim", type=int, default=0, metavar="D",
-                   help="learned D-wide query/key projections for the copy head's attention (0 = raw outputs)")
+    _num(r, "--nade-hidden", int, 1, MAX_UNITS, 128, "NADE hidden units (with --head nade)")
+    _num(r, "--input-dropout", float, 0.0, 0.9, 0.0, "dropout on input frames")
+    _num(r, "--copy", int, 0, MAX_COPY, 0,
+         "with --head nade: a frame copy head remembering the last N steps (0 = none)", metavar="N")
+    _num(r, "--copy-dim", int, 0, MAX_UNITS, 0,
+         "learned D-wide query/key projections for the copy head's attention (0 = raw outputs)", metavar="D")
     r.add_argument("--copy-soft", action="store_true",
                    help="also feed the copy head's attended frame into the NADE (partial repeats)")
     r.add_argument("--init", default=None, metavar="CKPT",
@@ -62,37 +86,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     ):
         c = kinds.add_parser(kind, help=help_text)
         c.add_argument("--data", required=True, help="path to the data (file or folder)")
-        c.add_argument("--embed", type=int, default=256 if kind == "abc" else 64)
+        _num(c, "--embed", int, 1, MAX_UNITS, 256 if kind == "abc" else 64, "character embedding width")
         c.add_argument("--label-mode", choices=["embedding", "onehot", "none"], default="embedding")
         if kind == "abc":
-            c.add_argument("--transpose-keys", default=None, metavar="LO:HI",
+            c.add_argument("--transpose-keys", type=_key_range, default=None, metavar="LO:HI",
                            help="augment: each epoch show every tune in a random key of its mode with "
                                 "LO..HI sharps (negative = flats), e.g. --transpose-keys=-2:4")
-        c.add_argument("--copy", type=int, default=0, metavar="N",
-                       help="add a copy head remembering the last N positions (repeated phrases; 0 = none)")
+        _num(c, "--copy", int, 0, MAX_COPY, 0,
+             "add a copy head remembering the last N positions (repeated phrases; 0 = none)", metavar="N")
         c.add_argument("--init", default=None, metavar="CKPT",
                        help="start from this checkpoint's weights (same data; a new copy head starts fresh)")
         _common(c, out, epochs=30, window=100, batch=32, lr=2e-3)
         c.set_defaults(func=_train_char)
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace) -> TrainConfig:
+    """The training config; also checks the options that only make sense together.
+
+    Single values were checked by the parser; this runs before any data is loaded.
+    """
     from livegen.training.loop import TrainConfig
 
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--window", args.window)):
-        if value < 1:
-            raise LivegenError(f"{flag} must be at least 1, got {value}")
-    if getattr(args, "copy", 0) < 0:
-        raise LivegenError(f"--copy must be 0 (off) or a memory size, got {args.copy}")
-    if getattr(args, "copy_dim", 0) < 0:
-        raise LivegenError(f"--copy-dim must be 0 (raw outputs) or a width, got {args.copy_dim}")
     if (getattr(args, "copy_dim", 0) or getattr(args, "copy_soft", False)) and not getattr(args, "copy", 0):
         raise LivegenError("--copy-dim and --copy-soft shape a copy head: add --copy N (e.g. --copy 256)")
-    if not 0 <= args.ema < 1:
-        raise LivegenError(f"--ema must be in [0, 1), got {args.ema}")
-    if not args.lr > 0:
-        raise LivegenError(f"--lr must be positive, got {args.lr}")
-
+    if getattr(args, "copy", 0) and getattr(args, "head", "nade") != "nade":
+        raise LivegenError("--copy needs the joint head: add --head nade")
     return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, window=args.window, lr=args.lr,
         clip=args.clip, weight_decay=args.weight_decay, patience=args.patience,
@@ -111,15 +129,14 @@ def _train_roll(args: argparse.Namespace) -> int:
     from livegen.training.loop import init_distributed, train
     from livegen.training.tasks import init_output_bias, key_frequencies, roll_task
 
+    cfg = _config(args)
     distributed = init_distributed()
-    torch.backends.mkldnn.enabled = False
+    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a torch flag property
     data = load_rolls(args.data, args.steps_per_beat)
     if not data.split("train"):
         raise LivegenError(f"dataset {data.name!r} has no training sequences")
-    cfg = _config(args)
     torch.manual_seed(cfg.seed)
-    if args.copy and args.head != "nade":
-        raise LivegenError("--copy needs the joint head: add --head nade")
+    model: RollNADE | RollLSTM
     if args.head == "nade":
         model = RollNADE(NadeConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
                                     nade_hidden=args.nade_hidden, input_dropout=args.input_dropout,
@@ -151,16 +168,14 @@ def _train_roll(args: argparse.Namespace) -> int:
     return 0
 
 
-def _key_range(spec: str | None) -> tuple[int, int] | None:
-    """``"-2:4"`` -> ``(-2, 4)`` (signatures from 2 flats to 4 sharps); None stays None."""
-    if spec is None:
-        return None
+def _key_range(spec: str) -> tuple[int, int]:
+    """Option type of ``--transpose-keys``: ``"-2:4"`` -> ``(-2, 4)`` (2 flats to 4 sharps)."""
     try:
         lo, hi = (int(v) for v in spec.split(":"))
     except ValueError:
-        raise LivegenError(f"--transpose-keys wants LO:HI sharps such as -2:4, got {spec!r}") from None
+        raise argparse.ArgumentTypeError(f"wants LO:HI sharps such as -2:4, got {spec!r}") from None
     if not -7 <= lo <= hi <= 7:
-        raise LivegenError(f"--transpose-keys {spec}: need -7 <= LO <= HI <= 7 (flats negative)")
+        raise argparse.ArgumentTypeError(f"{spec}: need -7 <= LO <= HI <= 7 (flats negative)")
     return lo, hi
 
 
@@ -173,12 +188,12 @@ def _train_char(args: argparse.Namespace) -> int:
         from livegen.training.char_tasks import train_char_model
     except ModuleNotFoundError:
         raise LivegenError("character models are not available in this build") from None
-    torch.backends.mkldnn.enabled = False
+    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a torch flag property
     result = train_char_model(
         kind=args.kind, data=args.data, out=args.out, cfg=_config(args), hidden=args.hidden,
         layers=args.layers, embed=args.embed, label_mode=args.label_mode,
         progress=ProgressBar("chars"), dropout=args.dropout, resume=args.resume,
-        transpose_keys=_key_range(getattr(args, "transpose_keys", None)), copy=args.copy,
+        transpose_keys=getattr(args, "transpose_keys", None), copy=args.copy,
         init=args.init,
     )
     print(f"best valid NLL {result.best_valid_nll:.4f} nats/char at epoch {result.best_epoch}; "
