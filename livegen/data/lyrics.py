@@ -164,7 +164,7 @@ def read_lyrics_csv(path: str | os.PathLike[str], artists: Sequence[str] | None 
         rows = [(r["artist"].strip(), r["text"] or "") for r in reader if r.get("artist")]
     songs = [Song(t, a) for a, t in ((a, clean_song(t)) for a, t in rows) if len(t) >= _MIN_SONG_CHARS]
     if artists:
-        known = {}
+        known: dict[str, str] = {}
         for s in songs:
             known.setdefault(s.label.casefold(), s.label)
         wanted = set()

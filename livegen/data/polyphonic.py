@@ -15,12 +15,13 @@ import io
 import logging
 import os
 import pickle
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from livegen.data.midi_folder import load_midi_files, load_midi_folder
-from livegen.data.roll_dataset import SPLITS, RollDataset
+from livegen.data.roll_dataset import SPLITS, Roll, RollDataset
 from livegen.errors import LivegenError
 from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 
@@ -76,7 +77,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data pickle")
 
 
-def _pitches_to_roll(frames: list) -> np.ndarray:
+def _pitches_to_roll(frames: Sequence[Iterable[int]]) -> Roll:
     """Convert a list of pitch tuples (one per time step) to a ``(T, 88)`` uint8 roll."""
     roll = np.zeros((len(frames), N_KEYS), dtype=np.uint8)
     for t, frame in enumerate(frames):
@@ -87,7 +88,7 @@ def _pitches_to_roll(frames: list) -> np.ndarray:
     return roll
 
 
-def read_pickle(path: Path) -> dict[str, list[np.ndarray]]:
+def read_pickle(path: Path) -> dict[str, list[Roll]]:
     """Read the original pickle layout: ``{'train': [[(60, 64), ...], ...], ...}``."""
     try:
         with open(path, "rb") as fh:
@@ -99,7 +100,7 @@ def read_pickle(path: Path) -> dict[str, list[np.ndarray]]:
     return {split: [_pitches_to_roll(seq) for seq in raw[split]] for split in SPLITS}
 
 
-def read_mat(path: Path) -> dict[str, list[np.ndarray]]:
+def read_mat(path: Path) -> dict[str, list[Roll]]:
     """Read a ``.mat`` file with ``traindata``/``validdata``/``testdata`` cell arrays."""
     import scipy.io
 
@@ -107,13 +108,13 @@ def read_mat(path: Path) -> dict[str, list[np.ndarray]]:
         raw = scipy.io.loadmat(str(path))
     except Exception as exc:  # scipy raises many types for a damaged file
         raise LivegenError(f"{path}: not a readable .mat file ({exc})") from None
-    out: dict[str, list[np.ndarray]] = {}
+    out: dict[str, list[Roll]] = {}
     for split in SPLITS:
         key = f"{split}data"
         if key not in raw:
             raise LivegenError(f"{path}: missing {key!r}; expected traindata/validdata/testdata")
         cells = raw[key].reshape(-1)
-        seqs = []
+        seqs: list[Roll] = []
         for cell in cells:
             arr = np.asarray(cell)
             if arr.ndim != 2 or arr.shape[1] != N_KEYS:
@@ -167,7 +168,7 @@ def load_rolls(spec: str | os.PathLike[str], steps_per_beat: int | None = None) 
     raise LivegenError(f"{path}: unknown dataset format {suffix!r}; expected .mat, .pickle or a folder")
 
 
-def transpose(roll: np.ndarray, semitones: int) -> np.ndarray:
+def transpose(roll: Roll, semitones: int) -> Roll:
     """Shift a ``(T, 88)`` roll by ``semitones``; notes pushed off the keyboard are dropped."""
     if semitones == 0:
         return roll
@@ -179,7 +180,7 @@ def transpose(roll: np.ndarray, semitones: int) -> np.ndarray:
     return out
 
 
-def safe_shift_range(roll: np.ndarray, max_shift: int) -> tuple[int, int]:
+def safe_shift_range(roll: Roll, max_shift: int) -> tuple[int, int]:
     """Largest ``(down, up)`` shifts within ``±max_shift`` that keep every note on the keys."""
     active = np.flatnonzero(roll.any(axis=0))
     if active.size == 0:

@@ -260,7 +260,8 @@ def load_midi(source: str | os.PathLike[str]) -> pretty_midi.PrettyMIDI:
 
 def _quarters(pm: pretty_midi.PrettyMIDI, times: np.ndarray) -> np.ndarray:
     """Map times in seconds to quarter notes through ``pm``'s tempo map."""
-    change_s, bpms = pm.get_tempo_changes()
+    tempo_s, tempo_bpm = pm.get_tempo_changes()  # pretty_midi is untyped: two float arrays
+    change_s, bpms = np.asarray(tempo_s, dtype=np.float64), np.asarray(tempo_bpm, dtype=np.float64)
     if len(change_s) == 0:
         change_s, bpms = np.zeros(1), np.full(1, 120.0)
     seg_q = np.zeros(len(change_s))

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from livegen.errors import LivegenError
 from livegen.music.abc import AbcTune, parse_abc
@@ -85,7 +86,7 @@ class Draft:
     missing: tuple[str, ...] = ()
 
 
-def key_from_pitch_classes(histogram: Sequence[float], candidates: Mapping[str, int] | None = None,
+def key_from_pitch_classes(histogram: npt.ArrayLike, candidates: Mapping[str, int] | None = None,
                            min_notes: float = 1.0) -> str | None:
     """The ``K:`` value (``"E Dorian"``) that best fits a pitch-class histogram.
 
