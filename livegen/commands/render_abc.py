@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livegen.errors import LivegenError
+
+if TYPE_CHECKING:  # imported when run: torch stays out of `livegen --help`
+    from livegen.nets.registry import Net
 
 
 def tune_fields(args: argparse.Namespace) -> dict[str, str] | None:
@@ -50,8 +53,9 @@ def tune_fields(args: argparse.Namespace) -> dict[str, str] | None:
     return None
 
 
-def render_abc(model: Any, meta: dict[str, Any], args: argparse.Namespace) -> int:
-    """Generate one tune with ``model`` and write the requested files; prints a summary."""
+def render_abc(model: Net, meta: dict[str, Any], args: argparse.Namespace) -> int:
+    """Generate one tune with ``model`` (an ABC char model, else LivegenError) and write the
+    requested files; prints a summary."""
     import numpy as np
 
     from livegen.music.abc import write_midi

@@ -35,6 +35,7 @@ from livegen.errors import LivegenError
 from livegen.music.abc import AbcTune, parse_abc
 from livegen.music.scales import NOTE_NAMES, SCALES, tonic_pitch_class
 from livegen.nets.char import CharLSTM, Vocab
+from livegen.nets.registry import Net
 from livegen.voices.text import SEPARATOR, TextGenerator
 
 log = logging.getLogger(__name__)
@@ -171,14 +172,14 @@ class AbcTuneSampler:
         self.accepted_total = 0
 
     @classmethod
-    def from_checkpoint(cls, model: CharLSTM, meta: Mapping[str, Any], seed: int = 0,
+    def from_checkpoint(cls, model: Net, meta: Mapping[str, Any], seed: int = 0,
                         **kwargs: Any) -> AbcTuneSampler:
         """Build from a loaded checkpoint (``load_checkpoint``'s model and meta).
 
         Raises:
             LivegenError: not a char model, a lyrics model, or no vocabulary in the meta.
         """
-        if getattr(model, "kind", None) != "char":
+        if not isinstance(model, CharLSTM):
             raise LivegenError("this model is not a character model; use an ABC model such as irish")
         if meta.get("text_kind", "abc") != "abc":
             raise LivegenError(f"this is a {meta.get('text_kind')} model, not an ABC tune model; "
