@@ -32,7 +32,6 @@ from livegen.engine.recorder import Take
 from livegen.engine.scheduler import ThreadScheduler
 from livegen.io.memory import MemoryInput, MemoryOutput
 from livegen.io.osc import OscFeedback, OscServer, build_message
-from livegen.session.factory import OscControlSource
 from livegen.session.live import LiveSession, SessionOptions
 
 BPM = 120.0
@@ -89,10 +88,9 @@ class Live:
     """A running session plus a sender socket aimed at its OSC port."""
 
     def __init__(self, session: LiveSession, task: asyncio.Task, out: MemoryOutput, midi_in: MemoryInput,
-                 feedback: Feedback, osc: OscServer, source: OscControlSource) -> None:
+                 feedback: Feedback, osc: OscServer) -> None:
         self.session = session
         self.osc = osc
-        self.source = source
         self.task = task
         self.out = out
         self.midi_in = midi_in
@@ -111,7 +109,7 @@ class Live:
     @property
     def refused(self) -> int:
         """Control messages refused: bad values (by the source) and bad combinations."""
-        return self.source.refused_count + self.session.controls.refused
+        return self.osc.refused + self.session.controls.refused
 
     def send(self, address: str, *args) -> None:
         self.sock.sendto(build_message(address, list(args)), self.address)
@@ -157,14 +155,13 @@ def run_live(scenario: Callable[[Live], object], voice: ScriptVoice, mode: str =
         clock = LiveClock()
         scheduler = ThreadScheduler(out, realtime=False)
         osc = await OscServer("127.0.0.1", 0).start()
-        source = OscControlSource(osc)
         fb = OscFeedback(feedback.target)
         take = Take(clock.now(), BPM) if record else None
         session = LiveSession(voice, controls, clock=clock, scheduler=scheduler,
                               options=SessionOptions(steps_per_beat=2, start_delay=0.05), midi_in=midi_in,
-                              control_source=source, feedback=fb, take=take)
+                              control_source=osc, feedback=fb, take=take)
         task = asyncio.ensure_future(session.run())
-        live = Live(session, task, out, midi_in, feedback, osc, source)
+        live = Live(session, task, out, midi_in, feedback, osc)
         try:
             await scenario(live)
         finally:
@@ -195,7 +192,7 @@ def test_temperature_and_norm_reach_the_sampler_and_come_back(tmp_path):
         assert voice.controls[-1].temperature == pytest.approx(0.3, abs=1e-6)
         live.feedback.clear()
         live.send("/livegen/temperature/norm", 0.5)
-        expected = 0.05 + 0.5 * (2.0 - 0.05)
+        expected = 0.0 + 0.5 * (2.0 - 0.0)
         await live.feedback.wait_for("/livegen/temperature/norm", lambda a: math.isclose(a[0], 0.5, abs_tol=1e-6))
         await live.feedback.wait_for("/livegen/temperature", lambda a: math.isclose(a[0], expected, abs_tol=1e-6))
         assert live.state.temperature == pytest.approx(expected, abs=1e-6)

@@ -69,6 +69,7 @@ from livegen.engine.scheduler import ThreadScheduler
 from livegen.errors import LivegenError
 from livegen.io.jack import JackServer
 from livegen.io.ports import list_ports, open_input, open_output
+from livegen.nets.char import CharLSTM
 from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import resolve_model
 from livegen.nets.runtime import configure_for_stepping
@@ -112,6 +113,10 @@ class BenchVoice:
         out[TICK_PITCH - 21] = self.steps % 2 == 0
         self.steps += 1
         return out
+
+    def sample(self, controls: RollControls) -> np.ndarray:
+        """Never primed: the next frame as if nothing had sounded."""
+        return self.step(np.zeros(88, dtype=bool), controls)
 
     def reset(self) -> None:
         self.inner.reset()
@@ -186,7 +191,9 @@ def analyze(arrivals: Sequence[tuple[float, bytes]], batches: Sequence[tuple[flo
     for k, (t, data) in enumerate(arrivals):
         if len(data) == 3 and data[0] & 0xF0 == 0x90 and data[2] > 0:
             echoes.setdefault(data[1], []).append((t, index[owner[k]]))
-    reactions, in_steps, unanswered = [], {}, 0
+    reactions: list[float] = []
+    in_steps: dict[str, int] = {}
+    unanswered = 0
     t_last = t0 + (steps - 3) * period  # later notes may not be answered before the end
     for s, pitch in performer:
         if s < t0 or s > t_last:
@@ -347,7 +354,7 @@ def run_condition(options: BenchOptions, loaded: bool) -> dict[str, Any]:
 
     configure_for_stepping(1)
     model, _ = load_checkpoint(resolve_model(options.model))
-    if getattr(model, "kind", "") == "char":
+    if isinstance(model, CharLSTM):
         raise LivegenError(f"model {options.model!r} is a text model; the engine benchmark needs a roll model")
     voice = BenchVoice(RollGenerator(model, seed=options.seed))
     beats = options.seconds * options.bpm / 60.0

@@ -9,6 +9,7 @@ explicit bounds. A bad value becomes one line: ``livegen: error: argument --bpm:
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import sys
 from collections.abc import Callable
@@ -95,3 +96,17 @@ def control_values(args: argparse.Namespace) -> dict[str, Value]:
     """``name -> value`` of the live-control options given on the command line."""
     return {key.removeprefix("control_"): value for key, value in vars(args).items()
             if key.startswith("control_") and value is not None}
+
+
+def address_list(text: str) -> tuple[str, ...]:
+    """Option type for a comma-separated list of IPs or CIDR networks (``--osc-allow``)."""
+    entries = tuple(a.strip() for a in text.split(",") if a.strip())
+    if not entries:
+        raise argparse.ArgumentTypeError("name at least one address, e.g. 192.168.1.20 or 192.168.1.0/24")
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{entry!r} is not an IP or a network; use e.g. 192.168.1.20 or 192.168.1.0/24") from None
+    return entries

@@ -7,10 +7,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from livegen.commands.options import add_control_options, control_values, number
+from livegen.commands.options import add_control_options, address_list, control_values, number
 from livegen.controls.table import ControlState
 from livegen.errors import LivegenError
+
+if TYPE_CHECKING:
+    from livegen.voices.abc import AbcVoice
+    from livegen.voices.roll import RollGenerator
 
 #: live controls settable from the command line (the same bounds as OSC and MIDI CC).
 PLAY_CONTROLS = ["tempo", "mode", "temperature", "density", "repeat", "polyphony", "low", "high", "key",
@@ -38,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--send-clock", action="store_true", help="send MIDI clock (livegen is the master)")
     p.add_argument("--osc-port", type=number(int, 0, 65535), default=9000, help="OSC control port (0 = off)")
     p.add_argument("--osc-host", default="127.0.0.1", help="OSC interface; 0.0.0.0 for a phone on the LAN")
+    p.add_argument("--osc-allow", type=address_list, default=None, metavar="ADDRS",
+                   help="comma-separated IPs or networks (192.168.1.0/24) allowed to send OSC; "
+                        "use with --osc-host 0.0.0.0 (docs/live.md: what an open port allows)")
     p.add_argument("--osc-feedback", default=None, metavar="HOST:PORT", help="send values and state here")
     p.add_argument("--record", type=Path, default=None, help="write performer and livegen tracks here")
     p.add_argument("--no-view", action="store_true", help="no live status line")
@@ -66,20 +74,19 @@ def live_state(args: argparse.Namespace) -> ControlState:
     return ControlState.default().apply_many(values)
 
 
-def _build_voice(model_spec: str, seed: int | None):
+def _build_voice(model_spec: str, seed: int | None) -> tuple[RollGenerator | AbcVoice, dict[str, Any], int]:
+    """The voice for ``model_spec``, its checkpoint metadata and its grid (steps per beat)."""
     import random
 
+    from livegen.nets.char import CharLSTM
     from livegen.nets.checkpoint import load_checkpoint
     from livegen.nets.manifest import resolve_model
+    from livegen.voices.abc import AbcVoice
     from livegen.voices.roll import RollGenerator
 
     model, meta = load_checkpoint(resolve_model(model_spec))
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
-    if model.kind == "char":
-        try:
-            from livegen.voices.abc import AbcVoice
-        except ModuleNotFoundError:
-            raise LivegenError(f"model {model_spec!r} is a text model; play a roll or ABC model") from None
+    if isinstance(model, CharLSTM):
         return AbcVoice.from_checkpoint(model, meta, seed), meta, 4
     return RollGenerator(model, seed=seed), meta, int(meta.get("steps_per_beat", 2))
 
@@ -104,16 +111,18 @@ def _check_port_names(inp: str | None, out: str | None) -> None:
 def run(args: argparse.Namespace) -> int:
     from livegen.commands.live_view import LiveView
     from livegen.controls.state import LiveControls
+    from livegen.io.base import MidiIn, MidiOut
     from livegen.io.ports import open_input, open_output
     from livegen.nets.runtime import configure_for_stepping
     from livegen.session.factory import LiveWiring, follow_lyrics_controls, run_performance
     from livegen.session.live import SessionOptions
+    from livegen.voices.abc import AbcVoice
 
     state = live_state(args)  # bad values and combinations fail before anything is opened
     configure_for_stepping(1)
     sys.setswitchinterval(0.0005)  # let the precise send thread get the GIL quickly
     voice, meta, spb = _build_voice(args.model, args.seed)
-    text_voice = hasattr(voice, "wait_ready")  # ABC tunes: a fixed sixteenth-note grid
+    text_voice = isinstance(voice, AbcVoice)  # ABC tunes: a fixed sixteenth-note grid
     spb = spb if text_voice else (args.steps_per_beat or spb)
     if (args.clock == "midi" or args.send_clock) and 24 % spb:
         raise LivegenError(f"MIDI clock has 24 ticks per beat: with --clock midi or --send-clock "
@@ -128,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
         args.virtual = True
         if args.bars is None:
             args.bars = 13
-    midi_in = midi_out = lyrics = None
+    midi_in: MidiIn | None = None
+    midi_out: MidiOut | None = None
+    lyrics = None
     try:
         if args.lyrics:
             from livegen.session.lyrics import build_lyrics_streamer
@@ -142,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
                                            temperature=state.lyrics_temperature)
             follow_lyrics_controls(controls, lyrics)
             lyrics.wait_ready(timeout=10.0)  # a line is ready for the first downbeat
-        if text_voice:
+        if isinstance(voice, AbcVoice):
             voice.wait_ready(10.0)  # the first tune is ready before bar 1
         if not args.virtual:
             _check_port_names(args.inp, args.out)
@@ -162,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         options = SessionOptions(steps_per_beat=spb, bars=args.bars, channel=args.channel - 1,
                                  beats_per_bar=args.beats_per_bar, clock_source=args.clock,
                                  send_clock=args.send_clock)
-        wiring = LiveWiring(osc_host=args.osc_host, osc_port=args.osc_port or None,
+        wiring = LiveWiring(osc_host=args.osc_host, osc_port=args.osc_port or None, osc_allow=args.osc_allow,
                             osc_feedback=args.osc_feedback, record=args.record)
         clock_text = "following the MIDI clock on the input" if args.clock == "midi" else f"at {state.tempo:g} BPM"
         print(f"livegen: playing {args.model} ({spb} steps/beat) in {state.mode} mode {clock_text}"
@@ -174,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if lyrics is not None:
             lyrics.close()
-        if hasattr(voice, "close"):
+        if isinstance(voice, AbcVoice):
             voice.close()
         if performer is not None:
             try:

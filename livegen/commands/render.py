@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from livegen.commands.options import add_control_options, control_values, number
 from livegen.commands.play import live_state
+
+if TYPE_CHECKING:
+    from livegen.nets.nade import RollNADE
+    from livegen.nets.roll import RollLSTM
 
 #: live controls settable from the command line (the same bounds as OSC and MIDI CC).
 RENDER_CONTROLS = ["tempo", "temperature", "density", "repeat", "polyphony", "low", "high", "key", "scale",
@@ -35,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from livegen.nets.char import CharLSTM
     from livegen.nets.checkpoint import load_checkpoint
     from livegen.nets.manifest import resolve_model
     from livegen.nets.runtime import configure_for_stepping
@@ -46,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
     args.key, args.scale = given.get("key"), given.get("scale")
     path = resolve_model(args.model)
     model, meta = load_checkpoint(path)
-    if model.kind == "char":
+    if isinstance(model, CharLSTM):
         from livegen.commands.render_abc import render_abc
 
         return render_abc(model, meta, args)
     return _render_roll(model, meta, args)
 
 
-def _render_roll(model, meta, args: argparse.Namespace) -> int:
+def _render_roll(model: RollLSTM | RollNADE, meta: dict[str, Any], args: argparse.Namespace) -> int:
     from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
     from livegen.offline.render import render_roll
 

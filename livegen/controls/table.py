@@ -41,7 +41,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal, NoReturn
 
 from livegen.errors import LivegenError
 from livegen.music.scales import NOTE_NAMES, SCALES, pitch_class_mask, tonic_pitch_class
@@ -196,7 +196,7 @@ class Control:
             return float(value) if self.kind in ("toggle", "trigger") else _bad_type(self, value)
         if not isinstance(value, int | float):
             _bad_type(self, value)
-        x = float(value)
+        x = float(value)  # an int or a float from here on
         if not math.isfinite(x):
             raise ControlError(f"{self.name}: {x} is not a finite number")
         return x
@@ -243,7 +243,7 @@ class Control:
         return x == 1.0
 
 
-def _bad_type(control: Control, value: object) -> float:
+def _bad_type(control: Control, value: object) -> NoReturn:
     expected = {"float": "a number", "int": "a number", "enum": "a name or an index",
                 "toggle": "0/1", "trigger": "a number or nothing", "string": "a string"}
     raise ControlError(f"{control.name} takes {expected[control.kind]}, got {_type_name(value)}")
@@ -428,7 +428,8 @@ class ControlState:
     @classmethod
     def default(cls) -> ControlState:
         """Every control at its table default."""
-        return cls(**{c.name: c.default for c in _TABLE if c.kind != "trigger"})
+        defaults: dict[str, Any] = {c.name: c.default for c in _TABLE if c.kind != "trigger"}
+        return cls(**defaults)
 
     def apply(self, name: str | ControlChange, value: object = None) -> ControlState:
         """Return a copy with one control changed; triggers return ``self`` unchanged.
@@ -438,7 +439,8 @@ class ControlState:
         value, or a pitch range with ``low > high``.
         """
         if isinstance(name, ControlChange):
-            name, value = name.name, name.value
+            value = name.value
+            name = name.name
         control = CONTROLS.get(name)
         if control is None:
             raise ControlError(f"unknown control {name!r} (see `livegen controls`)")

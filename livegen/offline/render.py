@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import mido
 import numpy as np
-from torch import nn
 
 from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState
@@ -22,6 +21,8 @@ from livegen.engine.engine import Engine
 from livegen.engine.scheduler import ManualScheduler
 from livegen.io.memory import MemoryOutput
 from livegen.music.keyboard import N_KEYS
+from livegen.nets.nade import RollNADE
+from livegen.nets.roll import RollLSTM
 from livegen.voices.roll import RollGenerator
 
 
@@ -53,7 +54,7 @@ def messages_to_roll(sent: list[tuple[float, mido.Message]], t0: float, period: 
     return roll
 
 
-def render_roll(model: nn.Module, bars: int, state: ControlState, seed: int = 0,
+def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed: int = 0,
                 prime: np.ndarray | None = None, steps_per_beat: int = 2,
                 beats_per_bar: int = 4) -> RenderResult:
     """Generate ``bars`` bars after observing ``prime`` (``(P, 88)``, may be None).

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from livegen.controls.state import LiveControls
-from livegen.controls.table import ControlChange, ControlError, ControlState, parse_osc
+from livegen.controls.table import ControlChange, ControlState
 from livegen.engine.clock import LiveClock
 from livegen.engine.engine import Engine, Voice
 from livegen.engine.recorder import Take
@@ -35,6 +35,8 @@ class LiveWiring:
 
     Attributes:
         osc_host, osc_port: where OSC control arrives (port None: no OSC server).
+        osc_allow: source addresses or networks allowed to send OSC (None: anyone who can
+            reach the port).
         osc_feedback: ``HOST:PORT`` that receives the values in force, or None.
         record: write the take (performer and livegen parts) here at the end, or None.
         realtime: ask SCHED_FIFO for the sender thread.
@@ -42,46 +44,10 @@ class LiveWiring:
 
     osc_host: str = "127.0.0.1"
     osc_port: int | None = 9000
+    osc_allow: tuple[str, ...] | None = None
     osc_feedback: str | None = None
     record: Path | None = None
     realtime: bool = True
-
-
-class OscControlSource:
-    """Validated control changes from an :class:`OscServer`'s queue of raw messages."""
-
-    def __init__(self, server: OscServer) -> None:
-        self.server = server
-        self.refused: set[str] = set()
-        self.refused_count = 0
-
-    def _parse(self, address: str, args: tuple[Any, ...]) -> ControlChange | None:
-        try:
-            return parse_osc(address, args)
-        except ControlError as exc:
-            self.refused_count += 1
-            log.warning("dropped OSC %s: %s", address[:60], exc)
-            return None
-
-    async def get(self) -> ControlChange:
-        while True:
-            msg = await self.server.queue.get()
-            change = self._parse(msg.address, msg.args)
-            if change is not None:
-                return change
-
-    def poll(self, max_items: int) -> list[ControlChange]:
-        out: list[ControlChange] = []
-        while len(out) < max_items and not self.server.queue.empty():
-            msg = self.server.queue.get_nowait()
-            change = self._parse(msg.address, msg.args)
-            if change is not None:
-                out.append(change)
-        return out
-
-    def drain_refused(self) -> set[str]:
-        refused, self.refused = self.refused, set()
-        return refused
 
 
 async def perform(voice: Voice, controls: LiveControls, options: SessionOptions, wiring: LiveWiring, *,
@@ -98,11 +64,17 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
     take = Take(clock.now(), controls.state.tempo) if wiring.record is not None else None
     feedback = OscFeedback(wiring.osc_feedback) if wiring.osc_feedback else None
     server: OscServer | None = None
+    loop = asyncio.get_running_loop()
+
+    def urgent(change: ControlChange) -> None:  # on the OSC thread: panic, reset, mute jump the queue
+        loop.call_soon_threadsafe(controls.offer, change)
+
     try:
         if wiring.osc_port is not None:
-            server = await OscServer(wiring.osc_host, wiring.osc_port).start()
+            server = await OscServer(wiring.osc_host, wiring.osc_port, allow=wiring.osc_allow,
+                                     on_urgent=urgent).start()
         session = LiveSession(voice, controls, clock=clock, scheduler=scheduler, options=options,
-                              midi_in=midi_in, control_source=OscControlSource(server) if server else None,
+                              midi_in=midi_in, control_source=server,
                               feedback=feedback, take=take, on_status=on_status,
                               on_downbeat=on_downbeat, handle_signals=True)
         return await session.run()

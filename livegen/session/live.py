@@ -207,7 +207,10 @@ class LiveSession:
             if self.control_source is not None:
                 tasks.append(asyncio.ensure_future(self._control_pump(self.control_source)))
             if self.midi_in is not None:
-                self.midi_in.set_callback(lambda m, t: loop.call_soon_threadsafe(self._on_midi, m, t))
+                def deliver(msg: mido.Message, t: float) -> None:  # on the port's thread
+                    loop.call_soon_threadsafe(self._on_midi, msg, t)
+
+                self.midi_in.set_callback(deliver)
             if self.handle_signals:
                 for sig in STOP_SIGNALS:
                     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

@@ -302,6 +302,10 @@ class AbcVoice:
         self._last_out = out
         return out
 
+    def sample(self, controls: RollControls) -> np.ndarray:
+        """The next ``(88,)`` frame of the tune as if silence had sounded (tunes are never primed)."""
+        return self.step(np.zeros(N_KEYS, dtype=bool), controls)
+
     def reset(self) -> None:
         """Stop the current tune and start a new one (drafted from the next request)."""
         self._epoch += 1

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from livegen.music.keyboard import N_KEYS
+from livegen.nets.nade import CopyOutput, RollNADE
+from livegen.nets.roll import RollLSTM
 from livegen.nets.state import LSTMState
 from livegen.sampling.constraints import RollControls
 from livegen.sampling.frame import sample_roll_frame
@@ -26,12 +27,12 @@ class RollGenerator:
         seed: seed of the private ``torch.Generator``.
     """
 
-    def __init__(self, model: nn.Module, seed: int = 0) -> None:
+    def __init__(self, model: RollLSTM | RollNADE, seed: int = 0) -> None:
         self.model = model.eval()
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.state: LSTMState | None = None
-        self._out: torch.Tensor | None = None
+        self._out: torch.Tensor | CopyOutput | None = None
         self.steps_observed = 0
 
     def reset(self) -> None:
