@@ -123,6 +123,19 @@ def test_coalescing_keeps_the_order_of_first_arrival_and_poll_takes_at_most_max_
     assert rest == [ControlChange("tempo", 100.0), ControlChange("key", "E")]
 
 
+def test_overlong_strings_are_refused_before_the_table_reads_them(caplog):
+    with OscServer(port=0) as server:
+        s = _sender()
+        s.sendto(build_message("/livegen/lyrics/prime", ["la " * 20_000]), server.address)
+        s.sendto(build_message("/livegen/lyrics/prime", ["the water is wide"]), server.address)
+        _until(lambda: server.datagrams == 2, "2 datagrams")
+        s.close()
+        assert server.poll() == [ControlChange("lyrics_prime", "the water is wide")]
+        assert server.refused == 1 and server.drain_refused() == {"lyrics_prime"}
+    (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert "60000 characters" in line and len(line) < 300
+
+
 def test_urgent_controls_reach_on_urgent_on_the_receiver_thread_at_once():
     calls: list[tuple[ControlChange, str]] = []
 

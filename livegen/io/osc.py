@@ -50,6 +50,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from livegen.controls.table import (
     CONTROLS,
     FEEDBACK,
+    MAX_STRING,
     ControlChange,
     ControlError,
     ControlState,
@@ -620,6 +621,9 @@ class OscServer:
         self.received += 1
         reason = raw.problem
         change: ControlChange | None = None
+        if not reason:  # no control takes a longer string: refuse it before the table scans it
+            reason = next((f"a string of {len(a)} characters (at most {MAX_STRING})" for a in raw.args
+                           if isinstance(a, str) and len(a) > MAX_STRING), "")
         if not reason:
             try:
                 change = parse_osc(raw.address, raw.args)
