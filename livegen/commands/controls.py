@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from livegen.controls.table import CONTROLS, FEEDBACK, NORM_SUFFIX
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("controls", help="list the live controls: OSC addresses, ranges, MIDI CCs")
@@ -22,8 +24,6 @@ def _default(value: object) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from livegen.controls.table import CONTROLS, FEEDBACK, NORM_SUFFIX
-
     header = ("name", "OSC address", "type", "range", "default", "unit", "CC", "description")
     rows: list[tuple[str, ...]] = [(c.name, c.address, c.kind, c.range_text, _default(c.default), c.unit or "-",
              "-" if c.cc is None else str(c.cc), c.description) for c in CONTROLS.values()]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from livegen.nets.manifest import resolve_model
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("eval", help="score a model (NLL, frame accuracy) on a dataset split")
@@ -21,7 +23,6 @@ def run(args: argparse.Namespace) -> int:
 
     from livegen.nets.char import CharLSTM
     from livegen.nets.checkpoint import load_checkpoint
-    from livegen.nets.manifest import resolve_model
     from livegen.nets.runtime import disable_onednn
 
     disable_onednn()

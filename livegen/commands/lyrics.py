@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from livegen.errors import LivegenError
+from livegen.nets.manifest import resolve_model
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,8 +33,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def resolve(name_or_path: str) -> Path:
     """Shipped model name or checkpoint path -> checkpoint path (:mod:`livegen.nets.manifest`)."""
-    from livegen.nets.manifest import resolve_model
-
     return resolve_model(name_or_path)
 
 

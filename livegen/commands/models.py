@@ -7,6 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
+from livegen.errors import LivegenError
+from livegen.nets.manifest import models_dir, read_manifest, write_manifest
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("models", help="list shipped models (or ship a trained checkpoint)")
@@ -23,8 +26,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from livegen.nets.manifest import read_manifest
-
     manifest = read_manifest()
     if args.json:
         print(json.dumps(manifest, indent=2, sort_keys=True))
@@ -40,10 +41,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_ship(args: argparse.Namespace) -> int:
-    from livegen.errors import LivegenError
     from livegen.nets.char import CharLSTM
     from livegen.nets.checkpoint import load_checkpoint, sha256_file
-    from livegen.nets.manifest import models_dir, read_manifest, write_manifest
     from livegen.nets.runtime import disable_onednn
 
     disable_onednn()

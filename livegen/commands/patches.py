@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from livegen.errors import LivegenError
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("patches", help="write controller patches (TouchOSC, Pure Data, Open Stage Control)")
@@ -14,7 +16,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from livegen.controls.patches import generate
-    from livegen.errors import LivegenError
 
     try:
         paths = generate(args.out)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from livegen.io.jack import JackServer
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ports", help="list MIDI inputs and outputs")
@@ -13,8 +15,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from livegen.io.jack import JackServer
-    from livegen.io.ports import list_ports
+    from livegen.io.ports import list_ports  # mido and rtmidi: only when listing
 
     if args.jack:
         with JackServer():

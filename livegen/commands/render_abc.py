@@ -1,6 +1,7 @@
 """``livegen render --model irish``: one generated folk tune to MIDI (and ABC, WAV, PNG).
 
-Called by :mod:`livegen.commands.render` for character models. It generates one whole tune
+Called by :mod:`livegen.commands.render` for character models (and imported only then, so
+its imports sit at the top without slowing ``livegen --help``). It generates one whole tune
 (:class:`~livegen.voices.abc_tunes.AbcTuneSampler`, seeded by ``--seed``: the same seed and options
 give a byte-identical ``.mid``), writes it with :func:`~livegen.music.abc.write_midi`, and
 optionally the ABC text (``--abc``), audio (``--wav``, FluidSynth) and the piano roll at 4
@@ -19,25 +20,27 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import pretty_midi
 
 from livegen.errors import LivegenError
-
-if TYPE_CHECKING:  # imported when run: torch stays out of `livegen --help`
-    from livegen.nets.registry import Net
+from livegen.music.abc import write_midi
+from livegen.music.audio import render_wav
+from livegen.music.roll_png import write_roll_png
+from livegen.nets.registry import Net
+from livegen.voices.abc import STEPS_PER_BEAT, tune_to_roll
+from livegen.voices.abc_tunes import AbcTuneSampler, key_from_pitches, key_name
 
 
 def tune_fields(args: argparse.Namespace) -> dict[str, str] | None:
     """The header fields to force from ``--key/--scale`` or ``--prime`` (None: model's choice)."""
-    from livegen.voices.abc_tunes import key_from_pitches, key_name
-
     key = getattr(args, "key", None)
     if key:
         return {"K": key_name(key, getattr(args, "scale", "major") or "major")}
     prime = getattr(args, "prime", None)
     if prime is not None:
-        import pretty_midi
-
         path = Path(prime)
         if not path.is_file():
             raise LivegenError(f"--prime file {path} not found; give an existing .mid file")
@@ -56,12 +59,6 @@ def tune_fields(args: argparse.Namespace) -> dict[str, str] | None:
 def render_abc(model: Net, meta: dict[str, Any], args: argparse.Namespace) -> int:
     """Generate one tune with ``model`` (an ABC char model, else LivegenError) and write the
     requested files; prints a summary."""
-    import numpy as np
-
-    from livegen.music.abc import write_midi
-    from livegen.voices.abc import STEPS_PER_BEAT, tune_to_roll
-    from livegen.voices.abc_tunes import AbcTuneSampler
-
     sampler = AbcTuneSampler.from_checkpoint(model, meta, seed=int(args.seed))
     fields = tune_fields(args)
     gen = sampler.generate(fields=fields, temperature=float(args.temperature))
@@ -84,14 +81,10 @@ def render_abc(model: Net, meta: dict[str, Any], args: argparse.Namespace) -> in
         abc.write_text(gen.text.rstrip("\n") + "\n", encoding="utf-8")
         print(f"wrote {abc}")
     if getattr(args, "png", None):
-        from livegen.music.roll_png import write_roll_png
-
         roll, _ = tune_to_roll(tune, STEPS_PER_BEAT)
         write_roll_png(args.png, roll.astype(np.uint8), steps_per_beat=STEPS_PER_BEAT)
         print(f"wrote {args.png}")
     if getattr(args, "wav", None):
-        from livegen.music.audio import render_wav
-
         render_wav(out, args.wav)
         print(f"wrote {args.wav}")
     return 0
