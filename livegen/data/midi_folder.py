@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from livegen.data.roll_dataset import SPLITS, RollDataset
+from livegen.data.roll_dataset import SPLITS, Roll, RollDataset
 from livegen.errors import LivegenError
 from livegen.music.roll_midi import midi_to_roll
 
@@ -121,11 +120,9 @@ def scan_midi_files(
         LivegenError: no file gave a roll (all unreadable or empty, or no files at all).
     """
     files = [Path(p) for p in paths]
-    rolls: list[np.ndarray] = []
+    rolls: list[Roll] = []
     keys: list[str] = []
-    totals = dict.fromkeys(
-        ("notes_in", "notes_out", "folded", "dropped", "drum_notes", "short", "merged", "steps"), 0
-    )
+    totals: Counter[str] = Counter()  # note counts over every file read, steps over the kept rolls
     skipped: list[tuple[str, str]] = []
     empty = 0
     for path in files:
@@ -135,8 +132,8 @@ def scan_midi_files(
             log.warning("skipping %s", exc)
             skipped.append((str(path), str(exc)))
             continue
-        for k in ("notes_in", "notes_out", "folded", "dropped", "drum_notes", "short", "merged"):
-            totals[k] += getattr(st, k)
+        totals.update(notes_in=st.notes_in, notes_out=st.notes_out, folded=st.folded, dropped=st.dropped,
+                      drum_notes=st.drum_notes, short=st.short, merged=st.merged)
         if st.notes_out == 0:
             log.warning("skipping %s: no pitched notes", path)
             empty += 1
