@@ -27,6 +27,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from livegen.controls.table import CONTROLS, ControlChange, ControlState
 from livegen.errors import LivegenError
 from livegen.io.osc import (
+    BATCH_GAP_S,
     MAX_ARGS,
     URGENT_BURST,
     OscFeedback,
@@ -237,6 +238,38 @@ def test_get_and_wait_wake_the_loop_and_closing_ends_them():
     got, alive = asyncio.run(scenario())
     assert got == [ControlChange("tempo", 77.0), ControlChange("key", "A")]
     assert not alive
+
+
+def test_a_flood_of_valid_changes_reaches_the_loop_in_few_batches():
+    values = [round(30 + i * 0.09, 2) for i in range(3000)]  # all different
+
+    async def scenario() -> tuple[int, int, float, int]:
+        async with OscServer(port=0) as server:
+            s = _sender()
+
+            def flood() -> None:
+                for i, v in enumerate(values):
+                    s.sendto(build_message("/livegen/tempo", [v]), server.address)
+                    if i % 100 == 99:
+                        time.sleep(0.002)
+
+            batches = taken = 0
+            last = ControlChange("tempo", 0.0)
+            sender = asyncio.ensure_future(asyncio.to_thread(flood))
+            t0 = time.monotonic()
+            while last.value != pytest.approx(values[-1]):
+                batch = [await asyncio.wait_for(server.get(), TIMEOUT), *server.poll(255)]
+                batches += 1
+                taken += len(batch)
+                last = batch[-1]
+            elapsed = time.monotonic() - t0
+            await sender
+            s.close()
+            return batches, taken, elapsed, server.coalesced
+
+    batches, taken, elapsed, coalesced = asyncio.run(scenario())
+    assert batches <= elapsed / BATCH_GAP_S + 2  # one batch per gap at most, however fast they came
+    assert taken + coalesced == 3000 and batches < 3000
 
 
 def test_close_stops_the_receiver_thread_quickly():

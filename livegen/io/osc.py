@@ -20,6 +20,8 @@ What is kept, what is dropped:
   thread at once (at most :data:`URGENT_BURST` at a time, refilled at :data:`URGENT_RATE`
   per second; beyond that they wait in a queue of their own that :meth:`OscServer.poll`
   empties first). They are never dropped.
+* :meth:`OscServer.wait` and :meth:`OscServer.get` return at most every :data:`BATCH_GAP_S`
+  (5 ms), so a flood of valid changes costs the loop at most 200 small batches a second.
 * Undecodable datagrams (``garbage``), messages the table refuses (``refused``), bundles cut
   at a cap (``capped``) and datagrams from senders outside the allow list (``denied``) are
   counted and logged through :class:`~livegen.io.ratelog.RateLimitedLog`: at most one line
@@ -81,6 +83,9 @@ URGENT = frozenset({"panic", "reset", "mute"})
 #: must not become a flood of callbacks on the engine's loop).
 URGENT_BURST = 20
 URGENT_RATE = 100.0
+#: shortest time between two returns of :meth:`OscServer.wait` / :meth:`OscServer.get`
+#: (urgent controls do not wait for it: they go to ``on_urgent``).
+BATCH_GAP_S = 0.005
 #: seconds the receiver blocks in ``recvfrom`` before it looks at its stop flag.
 RECV_TIMEOUT_S = 0.25
 #: largest UDP payload.
@@ -403,6 +408,7 @@ class OscServer:
         self._stop = threading.Event()
         self._closed = False
         self._address: tuple[str, int] | None = None
+        self._next_batch = 0.0  # loop time before which wait() does not return
 
     # ---- life cycle -----------------------------------------------------------------------
 
@@ -487,17 +493,26 @@ class OscServer:
             return len(self._urgent_pending) + len(self._pending)
 
     async def wait(self) -> None:
-        """Return when a change is waiting. The receiver thread wakes the loop once per
-        wait, not once per datagram. Raises RuntimeError once the server is closed."""
+        """Return when a change is waiting, and never sooner than :data:`BATCH_GAP_S` after
+        the previous return: however fast changes arrive, a consumer that waits here runs at
+        most 1 / BATCH_GAP_S times a second (and meanwhile the changes coalesce). The
+        receiver thread wakes the loop once per wait, not once per datagram. Raises
+        RuntimeError once the server is closed."""
+        loop = asyncio.get_running_loop()
+        gap = self._next_batch - loop.time()
+        if gap > 0:
+            await asyncio.sleep(gap)
         await self._wait(lambda: bool(self._urgent_pending or self._pending))
+        self._next_batch = loop.time() + BATCH_GAP_S
 
     async def get(self) -> ControlChange:
-        """Wait for the next change and take it."""
+        """Wait (see :meth:`wait`) for the next change and take it; take the rest of the
+        batch with ``poll()``."""
         while True:
+            await self.wait()
             got = self.poll(1)
             if got:
                 return got[0]
-            await self.wait()
 
     def drain_refused(self) -> set[str]:
         """Names of known controls whose messages were refused since the last call (so the
