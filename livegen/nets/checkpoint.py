@@ -23,6 +23,16 @@ from livegen.nets.registry import BUILDERS, Net
 FORMAT = "livegen"
 VERSION = 1
 
+#: what to do about a model file livegen cannot use.
+FIX = "retrain it or restore it from the repository"
+
+
+class CheckpointError(LivegenError):
+    """A model file that is missing, unreadable or not a well-formed livegen checkpoint.
+
+    The message is one line naming the file, what is wrong and the fix.
+    """
+
 
 def save_checkpoint(path: str | os.PathLike[str], model: SeqNet, meta: dict[str, Any]) -> None:
     """Write ``model`` (its ``kind`` and ``config``) with ``meta`` to ``path`` atomically."""
@@ -41,25 +51,60 @@ def save_checkpoint(path: str | os.PathLike[str], model: SeqNet, meta: dict[str,
     os.replace(tmp, path)
 
 
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's text (or its type), short enough for one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:120] if text else type(exc).__name__
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint's raw dict, or raise one clear line naming the file."""
+    """Read a checkpoint's raw dict and check its layout (:func:`check_blob`).
+
+    Raises:
+        CheckpointError: one line naming the file, the problem and the fix.
+    """
     path = Path(path)
     if not path.is_file():
-        raise LivegenError(f"model file {path} does not exist")
+        raise CheckpointError(f"model file {path} does not exist; check the path")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise LivegenError(
-            f"model file {path} is corrupt or not a livegen checkpoint ({reason}); "
-            "retrain it or restore it from the repository"
+        raise CheckpointError(
+            f"model file {path} is corrupt or not a livegen checkpoint ({_reason(exc)}); {FIX}"
         ) from None
+    return check_blob(path, blob)
+
+
+def check_blob(path: str | os.PathLike[str], blob: object) -> dict[str, Any]:
+    """Check a loaded checkpoint's layout (header, kind, config, meta, finite weights); return it.
+
+    Raises:
+        CheckpointError: the first problem found, in one line naming ``path`` and the fix.
+    """
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise LivegenError(f"model file {path} is not a livegen checkpoint (no livegen header)")
+        raise CheckpointError(f"model file {path} is not a livegen checkpoint (no livegen header); {FIX}")
     if blob.get("version") != VERSION:
-        raise LivegenError(
-            f"model file {path} has checkpoint version {blob.get('version')}, this livegen reads {VERSION}"
-        )
+        raise CheckpointError(f"model file {path} has checkpoint version {blob.get('version')!r}, this "
+                              f"livegen reads {VERSION}; use the livegen that wrote it, or {FIX}")
+
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"model file {path} is malformed: {what}; {FIX}")
+
+    if not isinstance(blob.get("kind"), str):
+        raise bad(f"its kind is {blob.get('kind')!r}, not a name")
+    config = blob.get("config")
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise bad(f"its config is a {type(config).__name__}, not a dict of named settings")
+    if not isinstance(blob.get("meta", {}), dict):
+        raise bad(f"its meta is a {type(blob.get('meta')).__name__}, not a dict")
+    weights = blob.get("state_dict")
+    if not isinstance(weights, dict) or not weights:
+        raise bad("it holds no weights (state_dict missing or empty)")
+    for name, tensor in weights.items():
+        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+            raise bad(f"weight {name!r} is a {type(tensor).__name__}, not a tensor")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise bad(f"weight {name} holds NaN or infinite values (training diverged?)")
     return blob
 
 
@@ -69,17 +114,45 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Net, dict[str, Any]]:
     The kinds it knows are those of :data:`livegen.nets.registry.BUILDERS`.
     """
     blob = read_checkpoint(path)
-    kind = blob.get("kind")
-    if not isinstance(kind, str) or kind not in BUILDERS:
-        raise LivegenError(f"model file {path} holds an unknown model kind {kind!r}")
+    kind = blob["kind"]
+    if kind not in BUILDERS:
+        raise CheckpointError(f"model file {path} holds an unknown model kind {kind!r} (this livegen "
+                              f"knows {', '.join(sorted(BUILDERS))}); {FIX}")
+    config, weights = dict(blob["config"]), blob["state_dict"]
+    _check_shapes(path, kind, config, weights)
     try:
-        model = BUILDERS[kind](dict(blob["config"]))
-        model.load_state_dict(blob["state_dict"])
-    except (RuntimeError, TypeError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0][:120]
-        raise LivegenError(f"model file {path} does not match its {kind} config ({first})") from None
+        model = BUILDERS[kind](config)
+        model.load_state_dict(weights)
+    except (RuntimeError, TypeError, ValueError, KeyError, MemoryError) as exc:
+        raise CheckpointError(f"model file {path} does not match its {kind} config ({_reason(exc)}); "
+                              f"{FIX}") from None
     model.eval()
     return model, dict(blob.get("meta", {}))
+
+
+def _check_shapes(path: str | os.PathLike[str], kind: str, config: dict[str, Any],
+                  weights: dict[str, torch.Tensor]) -> None:
+    """Build the net on the meta device (no memory) and compare its layers with ``weights``.
+
+    A config the builder refuses, or one whose layers differ from the stored weights, is
+    caught here before a possibly huge net is allocated.
+    """
+    try:
+        with torch.device("meta"):
+            expected = BUILDERS[kind](config).state_dict()
+    except (RuntimeError, TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise CheckpointError(f"model file {path} has a config no {kind} net can be built from "
+                              f"({_reason(exc)}); {FIX}") from None
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    if missing or extra:
+        which = f"lacks weight {missing[0]}" if missing else f"has unknown weight {extra[0]}"
+        raise CheckpointError(f"model file {path} does not match its {kind} config (it {which}, "
+                              f"{len(missing)} missing, {len(extra)} unknown); {FIX}")
+    for name, tensor in expected.items():
+        if tuple(weights[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(f"model file {path} does not match its {kind} config (weight {name} is "
+                                  f"{tuple(weights[name].shape)}, the config makes {tuple(tensor.shape)}); {FIX}")
 
 
 def warm_start(model: SeqNet, path: str | os.PathLike[str]) -> list[str]:
