@@ -17,7 +17,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.checkpoint import checkpoint
 
 from livegen.data.batching import Batch, make_batches
+from livegen.errors import LivegenError
 from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.protocols import SeqNet
 from livegen.nets.state import LSTMState, detach_state
@@ -236,6 +237,84 @@ def _state_path(out: Path) -> Path:
     return out.with_name(out.stem + ".train-state.pt")
 
 
+#: keys every training state holds (also ``history``, and ``ema`` with weight averaging).
+STATE_KEYS = ("model", "optimizer", "epoch", "best", "best_epoch", "bad")
+
+
+def save_train_state(path: Path, state: dict[str, Any]) -> None:
+    """Write the resume state atomically: a temp file beside ``path``, then ``os.replace``.
+
+    On any failure (a full disk included) the temp file is removed and ``path`` keeps what
+    it held before.
+
+    Raises:
+        LivegenError: the file could not be written (one line with the reason and the fix).
+    """
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise LivegenError(f"could not write training state {path} ({exc.strerror or exc}); free disk "
+                           "space or pick another --out, then rerun with --resume") from None
+    finally:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def load_train_state(path: Path, model: SeqNet, opt: torch.optim.Optimizer,
+                     average: WeightAverage | None) -> dict[str, Any]:
+    """Restore ``model``, ``opt`` and ``average`` from the resume state at ``path``; return it.
+
+    Raises:
+        LivegenError: the file is truncated or not a training state, or it was written by a
+            net of another size (one line naming the file and the fix).
+    """
+    fix = "delete it, or rerun without --resume, to start over"
+
+    def reason(exc: BaseException) -> str:
+        text = str(exc).strip()
+        return text.splitlines()[0][:120] if text else type(exc).__name__
+
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise LivegenError(f"training state {path} is truncated or unreadable ({reason(exc)}); {fix}") from None
+    if not isinstance(st, dict) or not all(key in st for key in STATE_KEYS) \
+            or not isinstance(st["model"], dict) or not isinstance(st["optimizer"], dict) \
+            or not all(isinstance(st[key], int) for key in ("epoch", "best_epoch", "bad")) \
+            or not isinstance(st["best"], float | int):
+        raise LivegenError(f"training state {path} is not a livegen training state; {fix}")
+    own = model.state_dict()
+    if set(st["model"]) != set(own):
+        raise LivegenError(f"training state {path} was saved by another kind of net (other layers); "
+                           f"resume with the same model options as before, or {fix}")
+    for name, tensor in own.items():
+        saved = st["model"][name]
+        if not isinstance(saved, torch.Tensor) or saved.shape != tensor.shape:
+            shape = tuple(saved.shape) if isinstance(saved, torch.Tensor) else type(saved).__name__
+            raise LivegenError(f"training state {path} was saved by a net of another size ({name} is {shape} "
+                               f"there, {tuple(tensor.shape)} here); resume with the same --hidden, --layers, "
+                               f"... as before, or {fix}")
+    shadow = st.get("ema")
+    if average is not None and shadow is not None and (
+            not isinstance(shadow, list) or len(shadow) != len(average.shadow)
+            or any(not isinstance(t, torch.Tensor) or t.shape != a.shape
+                   for t, a in zip(shadow, average.shadow, strict=True))):
+        raise LivegenError(f"training state {path} holds averaged weights of another net; {fix}")
+    try:
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise LivegenError(f"training state {path} does not fit this net ({reason(exc)}); {fix}") from None
+    if average is not None and shadow is not None:
+        average.shadow = [t.clone() for t in shadow]
+    return st
+
+
 def train(
     model: SeqNet,
     task: SeqTask,
@@ -265,13 +344,9 @@ def train(
     history: list[dict[str, float]] = []
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     if resume and _state_path(out).exists():
-        st = torch.load(_state_path(out), map_location="cpu", weights_only=True)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
+        st = load_train_state(_state_path(out), model, opt, average)
         start_epoch, best, best_epoch, bad = st["epoch"], st["best"], st["best_epoch"], st["bad"]
         history = list(st.get("history", []))
-        if average is not None and "ema" in st:
-            average.shadow = [t.clone() for t in st["ema"]]
         log.info("resumed at epoch %d (best valid NLL %.4f)", start_epoch, best)
 
     t_start = time.perf_counter()
@@ -325,10 +400,10 @@ def train(
             for group in opt.param_groups:
                 group["lr"] *= cfg.lr_decay
         if rank == 0:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "epoch": epoch + 1, "best": best, "best_epoch": best_epoch, "bad": bad,
-                        "history": history,
-                        **({"ema": average.shadow} if average is not None else {})}, _state_path(out))
+            save_train_state(_state_path(out), {
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "epoch": epoch + 1, "best": best, "best_epoch": best_epoch, "bad": bad,
+                "history": history, **({"ema": average.shadow} if average is not None else {})})
         if progress and rank == 0:
             progress(Progress(epoch + 1, cfg.epochs, len(batches), len(batches),
                               history[-1]["train_nll"], ep_steps * world / max(history[-1]["seconds"], 1e-9),
