@@ -218,3 +218,30 @@ def test_send_clock_master() -> None:
     clocks = [t for t, m in out.sent if m.type == "clock"]
     assert len(clocks) == 8 * 12
     assert np.allclose(np.diff(clocks), 0.5 / 24)
+
+
+def test_switching_to_solo_after_listening_to_silence_plays_at_once() -> None:
+    """Call mode with no performer for 8 bars, then solo at temperature 0.5: the shipped
+    model, which has heard nothing but silence, answers from the first step after the switch
+    (it used to stay silent for bars: its state had settled on silence)."""
+    from livegen.nets.checkpoint import load_checkpoint
+    from livegen.nets.manifest import resolve_model
+    from livegen.voices.roll import RollGenerator
+
+    model, _ = load_checkpoint(resolve_model("nottingham"))
+    for seed in range(3):
+        controls = LiveControls(ControlState.default().apply_many({"mode": "call", "temperature": 0.5}))
+        engine, out, clock = make_engine(RollGenerator(model, seed=seed), spb=2, controls=controls)
+
+        async def scenario() -> float:
+            task = asyncio.ensure_future(engine.run(bars=10))
+            while engine.stats.steps < 64:
+                await asyncio.sleep(0)
+            switched = clock.now()
+            controls.set("mode", "solo")
+            await task
+            return switched
+
+        switched = asyncio.run(scenario())
+        onsets = [t for t, m in out.sent if m.type == "note_on" and m.velocity > 0]
+        assert onsets and onsets[0] - switched == pytest.approx(0.25), seed  # the next step that can sound

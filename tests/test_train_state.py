@@ -271,3 +271,24 @@ def test_cli_resume_truncated_or_resized_is_exit_2_with_one_line(
     line = one_line(capsys)
     assert "m.train-state.pt" in line and "truncated" in line
     assert leftovers(tmp_path) == []
+
+
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_and_leaves_no_tmp(tmp_path, monkeypatch) -> None:
+    import errno
+
+    import torch
+
+    from livegen.nets.checkpoint import CheckpointError, save_checkpoint
+    from livegen.nets.roll import RollConfig, RollLSTM
+
+    def full_disk(obj: object, f: object, *a: object, **k: object) -> None:
+        with open(f, "wb") as fh:  # type: ignore[call-overload]
+            fh.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    out = tmp_path / "m.pt"
+    with pytest.raises(CheckpointError) as info:
+        save_checkpoint(out, RollLSTM(RollConfig(hidden=4, layers=1)), {})
+    assert "\n" not in str(info.value) and "No space left" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -65,12 +65,17 @@ def number(kind: type[int] | type[float], low: float, high: float, unit: str = "
         if kind is int and value != int(value):
             raise argparse.ArgumentTypeError(f"{text} is not a whole number")
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is outside {low:g}..{high:g}{suffix}")
+            raise argparse.ArgumentTypeError(f"{text} is outside {_exact(low)}..{_exact(high)}{suffix}")
         return int(value) if kind is int else value
 
     parse.__name__ = kind.__name__
     parse.low, parse.high = low, high  # type: ignore[attr-defined]  # for tests and --help
     return parse
+
+
+def _exact(x: float) -> str:
+    """A bound as written: whole numbers in full (4294967295, not 4.29497e+09)."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 #: command-line spellings of live controls whose option name differs from the control's.

@@ -258,6 +258,10 @@ class Engine:
             log.info("mode %s -> %s", self._mode, state.mode)
             self._mode = state.mode
             self._release_now()
+            if state.mode != "call" and not self.turns.heard_call and not self.primed:
+                # nothing but silence heard so far: a model that listened to silence for
+                # long tends to keep it; start it fresh so it plays at once
+                self.voice.reset()
         if state.mute != self._muted:
             self._muted = state.mute
             if self._muted:

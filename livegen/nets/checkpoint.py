@@ -47,8 +47,14 @@ def save_checkpoint(path: str | os.PathLike[str], model: SeqNet, meta: dict[str,
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
     }
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or _reason(exc)}; "
+                              "free some disk space or choose another --out") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _reason(exc: BaseException) -> str:
