@@ -11,6 +11,8 @@ from engine_helpers import ScriptVoice, balanced, make_engine
 
 from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState
+from livegen.engine.clock import ManualClock
+from livegen.engine.engine import Engine
 
 
 def run(engine, bars=None):
@@ -233,7 +235,7 @@ def test_switching_to_solo_after_listening_to_silence_plays_at_once() -> None:
         controls = LiveControls(ControlState.default().apply_many({"mode": "call", "temperature": 0.5}))
         engine, out, clock = make_engine(RollGenerator(model, seed=seed), spb=2, controls=controls)
 
-        async def scenario() -> float:
+        async def scenario(engine: Engine, controls: LiveControls, clock: ManualClock) -> float:
             task = asyncio.ensure_future(engine.run(bars=10))
             while engine.stats.steps < 64:
                 await asyncio.sleep(0)
@@ -242,6 +244,6 @@ def test_switching_to_solo_after_listening_to_silence_plays_at_once() -> None:
             await task
             return switched
 
-        switched = asyncio.run(scenario())
+        switched = asyncio.run(scenario(engine, controls, clock))
         onsets = [t for t, m in out.sent if m.type == "note_on" and m.velocity > 0]
         assert onsets and onsets[0] - switched == pytest.approx(0.25), seed  # the next step that can sound
