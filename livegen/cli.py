@@ -1,7 +1,7 @@
 """Command-line interface: ``livegen <command> ...``.
 
 Each command lives in ``livegen/commands/<name>.py`` and exposes
-``register(subparsers) -> None`` which adds its parser and sets ``func(args) -> int``.
+``register(parser) -> None`` which adds its options and sets ``func(args) -> int``.
 This module is the only place that turns a :class:`LivegenError` into a one-line message.
 """
 
@@ -17,12 +17,26 @@ from livegen import __version__
 from livegen.commands.options import OneLineParser
 from livegen.errors import LivegenError
 
-#: command modules under livegen.commands, in help order.
-COMMANDS = ["play", "ports", "controls", "render", "train", "eval", "lyrics", "models", "bench",
-            "patches"]
+#: command -> one-line summary, in help order. Each command's module
+#: (``livegen/commands/<name>.py``, with ``register(parser)``) is imported only when that
+#: command runs or shows its help, so ``livegen --help`` never loads torch.
+COMMANDS: dict[str, str] = {
+    "play": "jam live: listen on a MIDI input, answer on a MIDI output",
+    "ports": "list MIDI inputs and outputs",
+    "controls": "list the live controls: OSC addresses, ranges, MIDI CCs",
+    "render": "generate offline to a MIDI file (and WAV, PNG)",
+    "train": "train a model (roll, lyrics or abc)",
+    "eval": "score a model (NLL, frame accuracy) on a dataset split",
+    "lyrics": "generate lyrics lines from a character LSTM",
+    "models": "list shipped models (or ship a trained checkpoint)",
+    "bench": "measure live timing: output jitter, missed steps, reaction time (needs jackd)",
+    "patches": "write controller patches (TouchOSC, Pure Data, Open Stage Control)",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The root parser with every command listed; the options of ``command`` (of every
+    command when None) are added by importing its module."""
     parser = OneLineParser(
         prog="livegen", description="An LSTM that jams with you: live MIDI, OSC control, rendering, training."
     )
@@ -30,19 +44,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.set_defaults(func=None)  # a command's parser sets its own
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"livegen.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"livegen.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+    for name, summary in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        if command is None or command == name:
+            importlib.import_module(f"livegen.commands.{name}").register(p)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is one), or None."""
+    return next((word for word in argv if word in COMMANDS), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    command = _command_in(words)
+    parser = build_parser(command) if command is not None else build_parser("")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a bad option (one line already printed)

@@ -114,10 +114,10 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int | str 
 @pytest.fixture
 def nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands that get past the parser do nothing (and return 0), so no port or data is opened."""
-    real: Callable[[], argparse.ArgumentParser] = build_parser
+    real: Callable[[str | None], argparse.ArgumentParser] = build_parser
 
-    def parser_without_actions() -> argparse.ArgumentParser:
-        parser = real()
+    def parser_without_actions(command: str | None = None) -> argparse.ArgumentParser:
+        parser = real(command)
         for _, leaf in _leaves((), parser):
             leaf.set_defaults(func=lambda args: 0)
         return parser

@@ -6,12 +6,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from livegen.bench.engine import BenchOptions, format_table, run_benchmark
 from livegen.errors import LivegenError
-
-if TYPE_CHECKING:  # imported when run: torch stays out of `livegen --help`
-    from livegen.bench.engine import BenchOptions
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def options_from(args: argparse.Namespace) -> BenchOptions:
     """The benchmark's options from parsed arguments; raises LivegenError on bad values."""
-    from livegen.bench.engine import BenchOptions
 
     if args.seconds < 2:
         raise LivegenError("--seconds must be at least 2")
@@ -44,15 +40,14 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
                         jack_realtime=args.jack_realtime, seed=args.seed, conditions=conditions)
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("bench", help="measure live timing: output jitter, missed steps, reaction time (needs jackd)")
+def register(p: argparse.ArgumentParser) -> None:
+    """Add this command's options to its parser ``p`` and set ``func``."""
     add_arguments(p)
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the figures here")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from livegen.bench.engine import format_table, run_benchmark
 
     options = options_from(args)
     print(f"livegen bench: {options.model} at {options.bpm:g} BPM, {options.steps_per_beat} steps/beat, "

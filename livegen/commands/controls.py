@@ -7,8 +7,8 @@ import argparse
 from livegen.controls.table import CONTROLS, FEEDBACK, NORM_SUFFIX
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("controls", help="list the live controls: OSC addresses, ranges, MIDI CCs")
+def register(p: argparse.ArgumentParser) -> None:
+    """Add this command's options to its parser ``p`` and set ``func``."""
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=run)
 

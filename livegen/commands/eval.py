@@ -5,11 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 
+import torch
+
+from livegen.data.polyphonic import load_rolls
+from livegen.nets.char import CharLSTM
+from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import resolve_model
+from livegen.nets.runtime import disable_onednn
+from livegen.offline.evaluate import evaluate_roll
+from livegen.training.char_tasks import evaluate_char_model
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("eval", help="score a model (NLL, frame accuracy) on a dataset split")
+def register(p: argparse.ArgumentParser) -> None:
+    """Add this command's options to its parser ``p`` and set ``func``."""
     p.add_argument("model", help="shipped model name or checkpoint path")
     p.add_argument("--data", required=True, help="dataset name or path")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
@@ -19,11 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
-    from livegen.nets.char import CharLSTM
-    from livegen.nets.checkpoint import load_checkpoint
-    from livegen.nets.runtime import disable_onednn
 
     disable_onednn()
     if args.threads:
@@ -31,14 +35,11 @@ def run(args: argparse.Namespace) -> int:
     path = resolve_model(args.model)
     model, meta = load_checkpoint(path)
     if isinstance(model, CharLSTM):
-        from livegen.training.char_tasks import evaluate_char_model
 
         result = evaluate_char_model(model, meta, args.data, args.split)
         if "nats_per_char" in result:
             result = {"nll_per_char": result["nats_per_char"], **result}
     else:
-        from livegen.data.polyphonic import load_rolls
-        from livegen.offline.evaluate import evaluate_roll
 
         data = load_rolls(args.data, meta.get("steps_per_beat"))
         result = evaluate_roll(model, data, args.split).to_dict()

@@ -9,12 +9,17 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
 from livegen.errors import LivegenError
 from livegen.nets.manifest import resolve_model
+from livegen.nets.runtime import disable_onednn
+from livegen.training.char_tasks import load_char_model
+from livegen.voices.text import SEPARATOR, TextGenerator
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("lyrics", help="generate lyrics lines from a character LSTM")
+def register(p: argparse.ArgumentParser) -> None:
+    """Add this command's options to its parser ``p`` and set ``func``."""
     p.add_argument("--model", "-m", default="lyrics",
                    help="shipped model name or checkpoint path (default: lyrics)")
     p.add_argument("--artist", "--label", dest="artist", default=None,
@@ -37,11 +42,7 @@ def resolve(name_or_path: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
-    from livegen.nets.runtime import disable_onednn
-    from livegen.training.char_tasks import load_char_model
-    from livegen.voices.text import SEPARATOR, TextGenerator
 
     if args.lines < 1:
         raise LivegenError("--lines must be at least 1")

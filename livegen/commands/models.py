@@ -7,12 +7,18 @@ import json
 import shutil
 from pathlib import Path
 
+from livegen.data.polyphonic import load_rolls
 from livegen.errors import LivegenError
+from livegen.nets.char import CharLSTM
+from livegen.nets.checkpoint import load_checkpoint, sha256_file
 from livegen.nets.manifest import models_dir, read_manifest, write_manifest
+from livegen.nets.runtime import disable_onednn
+from livegen.offline.evaluate import evaluate_roll
+from livegen.training.char_tasks import evaluate_char_model
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("models", help="list shipped models (or ship a trained checkpoint)")
+def register(p: argparse.ArgumentParser) -> None:
+    """Add this command's options to its parser ``p`` and set ``func``."""
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=run_list)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
@@ -41,9 +47,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_ship(args: argparse.Namespace) -> int:
-    from livegen.nets.char import CharLSTM
-    from livegen.nets.checkpoint import load_checkpoint, sha256_file
-    from livegen.nets.runtime import disable_onednn
 
     disable_onednn()
     model, meta = load_checkpoint(args.checkpoint)
@@ -51,12 +54,9 @@ def run_ship(args: argparse.Namespace) -> int:
     if not data:
         raise LivegenError(f"{args.checkpoint} records no training data; pass --data")
     if isinstance(model, CharLSTM):
-        from livegen.training.char_tasks import evaluate_char_model
 
         metrics = evaluate_char_model(model, meta, data, "test")
     else:
-        from livegen.data.polyphonic import load_rolls
-        from livegen.offline.evaluate import evaluate_roll
 
         metrics = evaluate_roll(model, load_rolls(data, meta.get("steps_per_beat")), "test").to_dict()
     folder = args.folder or models_dir()

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from livegen.controls.patches import generate
 from livegen.errors import LivegenError
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("patches", help="write controller patches (TouchOSC, Pure Data, Open Stage Control)")
+def register(p: argparse.ArgumentParser) -> None:
+    """Add this command's options to its parser ``p`` and set ``func``."""
     p.add_argument("--out", type=Path, default=Path("patches"), help="folder to write into (default: ./patches)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from livegen.controls.patches import generate
 
     try:
         paths = generate(args.out)

@@ -4,26 +4,37 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from livegen.commands.live_view import LiveView
 from livegen.commands.options import add_control_options, address_list, control_values, number
+from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState
 from livegen.errors import LivegenError
-
-if TYPE_CHECKING:
-    from livegen.voices.abc import AbcVoice
-    from livegen.voices.roll import RollGenerator
+from livegen.io.base import MidiIn, MidiOut
+from livegen.io.jack import JackServer
+from livegen.io.ports import ReconnectingInput, list_ports, match_port, open_input, open_output
+from livegen.nets.char import CharLSTM
+from livegen.nets.checkpoint import load_checkpoint
+from livegen.nets.manifest import resolve_model
+from livegen.nets.runtime import configure_for_stepping
+from livegen.session.factory import LiveWiring, follow_lyrics_controls, run_performance
+from livegen.session.live import SessionOptions
+from livegen.session.lyrics import build_lyrics_streamer
+from livegen.voices.abc import AbcVoice
+from livegen.voices.roll import RollGenerator
 
 #: live controls settable from the command line (the same bounds as OSC and MIDI CC).
 PLAY_CONTROLS = ["tempo", "mode", "temperature", "density", "repeat", "polyphony", "low", "high", "key",
                  "scale", "velocity", "max_note_beats", "silence", "mute"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("play", help="jam live: listen on a MIDI input, answer on a MIDI output")
+def register(p: argparse.ArgumentParser) -> None:
+    """Add this command's options to its parser ``p`` and set ``func``."""
     p.add_argument("--model", default="nottingham", help="shipped model name or checkpoint path")
     p.add_argument("--in", dest="inp", default=None, metavar="PORT",
                    help="MIDI input to listen to (substring of its name; see `livegen ports`)")
@@ -76,13 +87,7 @@ def live_state(args: argparse.Namespace) -> ControlState:
 
 def _build_voice(model_spec: str, seed: int | None) -> tuple[RollGenerator | AbcVoice, dict[str, Any], int]:
     """The voice for ``model_spec``, its checkpoint metadata and its grid (steps per beat)."""
-    import random
 
-    from livegen.nets.char import CharLSTM
-    from livegen.nets.checkpoint import load_checkpoint
-    from livegen.nets.manifest import resolve_model
-    from livegen.voices.abc import AbcVoice
-    from livegen.voices.roll import RollGenerator
 
     model, meta = load_checkpoint(resolve_model(model_spec))
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
@@ -97,7 +102,6 @@ def _check_port_names(inp: str | None, out: str | None) -> None:
     A port object left open when the process exits stalls a synchronous JACK server for
     seconds, and a failed ``ReconnectingOutput`` leaves its port-listing client open.
     """
-    from livegen.io.ports import list_ports, match_port
 
     if inp is None and out is None:
         return
@@ -109,14 +113,6 @@ def _check_port_names(inp: str | None, out: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from livegen.commands.live_view import LiveView
-    from livegen.controls.state import LiveControls
-    from livegen.io.base import MidiIn, MidiOut
-    from livegen.io.ports import open_input, open_output
-    from livegen.nets.runtime import configure_for_stepping
-    from livegen.session.factory import LiveWiring, follow_lyrics_controls, run_performance
-    from livegen.session.live import SessionOptions
-    from livegen.voices.abc import AbcVoice
 
     state = live_state(args)  # bad values and combinations fail before anything is opened
     configure_for_stepping(1)
@@ -131,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
 
     jack = performer = None
     if args.demo:
-        from livegen.io.jack import JackServer
 
         jack = JackServer().start()
         args.virtual = True
@@ -142,7 +137,6 @@ def run(args: argparse.Namespace) -> int:
     lyrics = None
     try:
         if args.lyrics:
-            from livegen.session.lyrics import build_lyrics_streamer
 
             target = args.lyrics_to or args.osc_feedback
             if not target:
@@ -161,7 +155,6 @@ def run(args: argparse.Namespace) -> int:
         # system's thread, and opening a JACK port meanwhile can stall the JACK graph
         midi_out = open_output(args.out, virtual=args.virtual, reconnect=not args.virtual)
         if args.inp and not args.virtual:
-            from livegen.io.ports import ReconnectingInput
 
             midi_in = ReconnectingInput(args.inp)  # reopened by name if the keyboard comes back
         else:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 
 from livegen.io.jack import JackServer
+from livegen.io.ports import list_ports
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("ports", help="list MIDI inputs and outputs")
+def register(p: argparse.ArgumentParser) -> None:
+    """Add this command's options to its parser ``p`` and set ``func``."""
     p.add_argument("--jack", action="store_true",
                    help="start (or reuse) the headless JACK server livegen-jack and list its ports")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from livegen.io.ports import list_ports  # mido and rtmidi: only when listing
 
     if args.jack:
         with JackServer():

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from livegen.commands.options import add_control_options, control_values, number
 from livegen.commands.play import live_state
-
-if TYPE_CHECKING:
-    from livegen.nets.nade import RollNADE
-    from livegen.nets.roll import RollLSTM
+from livegen.commands.render_abc import render_abc
+from livegen.music.audio import render_wav
+from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
+from livegen.music.roll_png import write_roll_png
+from livegen.nets.char import CharLSTM
+from livegen.nets.checkpoint import load_checkpoint
+from livegen.nets.manifest import resolve_model
+from livegen.nets.nade import RollNADE
+from livegen.nets.roll import RollLSTM
+from livegen.nets.runtime import configure_for_stepping
+from livegen.offline.render import render_roll
 
 #: live controls settable from the command line (the same bounds as OSC and MIDI CC).
 RENDER_CONTROLS = ["tempo", "temperature", "density", "repeat", "polyphony", "low", "high", "key", "scale",
                    "velocity", "max_note_beats"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("render", help="generate offline to a MIDI file (and WAV, PNG)")
+def register(p: argparse.ArgumentParser) -> None:
+    """Add this command's options to its parser ``p`` and set ``func``."""
     p.add_argument("--model", default="nottingham", help="shipped model name or checkpoint path")
     p.add_argument("--bars", type=number(int, 1, 10_000), default=8, help="bars to generate (after the prime)")
     p.add_argument("--beats-per-bar", type=number(int, 1, 32), default=4)
@@ -40,10 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from livegen.nets.char import CharLSTM
-    from livegen.nets.checkpoint import load_checkpoint
-    from livegen.nets.manifest import resolve_model
-    from livegen.nets.runtime import configure_for_stepping
 
     configure_for_stepping(1)
     args.state = live_state(args)  # bad values and combinations fail before the model loads
@@ -53,15 +56,12 @@ def run(args: argparse.Namespace) -> int:
     path = resolve_model(args.model)
     model, meta = load_checkpoint(path)
     if isinstance(model, CharLSTM):
-        from livegen.commands.render_abc import render_abc
 
         return render_abc(model, meta, args)
     return _render_roll(model, meta, args)
 
 
 def _render_roll(model: RollLSTM | RollNADE, meta: dict[str, Any], args: argparse.Namespace) -> int:
-    from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
-    from livegen.offline.render import render_roll
 
     spb = int(meta.get("steps_per_beat", 2))
     prime = None
@@ -83,12 +83,10 @@ def _render_roll(model: RollLSTM | RollNADE, meta: dict[str, Any], args: argpars
     print(f"wrote {args.out}: {args.bars} bars at {args.bpm:g} BPM, {notes} notes generated"
           + (f" after {len(result.prime)} prime steps" if len(result.prime) else ""))
     if args.png:
-        from livegen.music.roll_png import write_roll_png
 
         write_roll_png(args.png, full, prime_steps=len(result.prime), steps_per_beat=spb)
         print(f"wrote {args.png}")
     if args.wav:
-        from livegen.music.audio import render_wav
 
         render_wav(args.out, args.wav)
         print(f"wrote {args.wav}")

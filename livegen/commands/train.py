@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
 
 from livegen.commands.options import number
+from livegen.commands.progress import ProgressBar
+from livegen.data.polyphonic import load_rolls
 from livegen.errors import LivegenError
-
-if TYPE_CHECKING:
-    from livegen.training.loop import TrainConfig
+from livegen.nets.checkpoint import warm_start
+from livegen.nets.nade import NadeConfig, RollNADE
+from livegen.nets.roll import RollConfig, RollLSTM
+from livegen.nets.runtime import disable_onednn
+from livegen.training.char_tasks import train_char_model
+from livegen.training.loop import TrainConfig, init_distributed, train
+from livegen.training.tasks import init_output_bias, key_frequencies, roll_task
 
 #: largest sizes, counts and lengths the parser accepts; far above anything trained on CPU.
 MAX_UNITS = 8192
@@ -55,8 +63,8 @@ def _common(p: argparse.ArgumentParser, out: str, epochs: int, window: int, batc
     _num(p, "--dropout", float, 0.0, 0.9, 0.3)
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("train", help="train a model (roll, lyrics or abc)")
+def register(p: argparse.ArgumentParser) -> None:
+    """Add this command's options to its parser ``p`` and set ``func``."""
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
 
     r = kinds.add_parser("roll", help="piano-roll LSTM on a polyphonic set or a MIDI folder")
@@ -105,7 +113,6 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
     Single values were checked by the parser; this runs before any data is loaded.
     """
-    from livegen.training.loop import TrainConfig
 
     if (getattr(args, "copy_dim", 0) or getattr(args, "copy_soft", False)) and not getattr(args, "copy", 0):
         raise LivegenError("--copy-dim and --copy-soft shape a copy head: add --copy N (e.g. --copy 256)")
@@ -120,18 +127,11 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _train_roll(args: argparse.Namespace) -> int:
-    import torch
 
-    from livegen.commands.progress import ProgressBar
-    from livegen.data.polyphonic import load_rolls
-    from livegen.nets.nade import NadeConfig, RollNADE
-    from livegen.nets.roll import RollConfig, RollLSTM
-    from livegen.training.loop import init_distributed, train
-    from livegen.training.tasks import init_output_bias, key_frequencies, roll_task
 
     cfg = _config(args)
     distributed = init_distributed()
-    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a torch flag property
+    disable_onednn()
     data = load_rolls(args.data, args.steps_per_beat)
     if not data.split("train"):
         raise LivegenError(f"dataset {data.name!r} has no training sequences")
@@ -146,7 +146,6 @@ def _train_roll(args: argparse.Namespace) -> int:
         model = RollLSTM(RollConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
                                     input_dropout=args.input_dropout))
     if args.init and not args.resume:
-        from livegen.nets.checkpoint import warm_start
 
         warm_start(model, args.init)
     elif not args.resume:
@@ -180,20 +179,12 @@ def _key_range(spec: str) -> tuple[int, int]:
 
 
 def _train_char(args: argparse.Namespace) -> int:
-    import torch
-
-    from livegen.commands.progress import ProgressBar
-
-    try:
-        from livegen.training.char_tasks import train_char_model
-    except ModuleNotFoundError:
-        raise LivegenError("character models are not available in this build") from None
-    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a torch flag property
+    disable_onednn()
     result = train_char_model(
         kind=args.kind, data=args.data, out=args.out, cfg=_config(args), hidden=args.hidden,
         layers=args.layers, embed=args.embed, label_mode=args.label_mode,
         progress=ProgressBar("chars"), dropout=args.dropout, resume=args.resume,
-        transpose_keys=getattr(args, "transpose_keys", None), copy=args.copy,
+        transpose_keys=args.transpose_keys if args.kind == "abc" else None, copy=args.copy,
         init=args.init,
     )
     print(f"best valid NLL {result.best_valid_nll:.4f} nats/char at epoch {result.best_epoch}; "
