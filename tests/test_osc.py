@@ -293,29 +293,17 @@ def test_bad_allow_entries_are_one_line_errors(allow):
         OscServer(port=0, allow=allow)
 
 
-def test_the_deprecated_queue_view_delivers_raw_messages_in_order():
-    """Consumers written before poll() (they parse on the loop) see every decoded message."""
-    async def scenario():
-        async with OscServer(port=0, queue_size=3) as server:
-            queue = server.queue
-            s = _sender()
-            s.sendto(build_message("/livegen/tempo", [96]), server.address)
-            s.sendto(b"junk", server.address)
-            s.sendto(build_message("/livegen/tempo", [5000]), server.address)  # refused, still queued
-            got = [await asyncio.wait_for(queue.get(), TIMEOUT) for _ in range(2)]
-            for i in range(5):
-                s.sendto(build_message("/livegen/polyphony", [i]), server.address)
-            while server.received < 7:
-                await asyncio.sleep(0.01)
-            s.close()
-            rest = [queue.get_nowait() for _ in range(queue.qsize())]
-            return got, rest, server.dropped, server.poll()
-
-    got, rest, dropped, polled = asyncio.run(scenario())
-    assert [(m.address, m.args) for m in got] == [("/livegen/tempo", (96,)), ("/livegen/tempo", (5000,))]
-    assert got[0].change == ControlChange("tempo", 96.0) and got[1].change is None
-    assert [m.args[0] for m in rest] == [2, 3, 4] and dropped == 2  # a full view drops its oldest
-    assert polled == []
+def test_a_full_store_drops_the_new_control_but_never_an_urgent_one():
+    with OscServer(port=0, queue_size=2) as server:
+        s = _sender()
+        for address, value in (("/livegen/tempo", 90), ("/livegen/key", "E"), ("/livegen/scale", "minor"),
+                               ("/livegen/tempo", 91), ("/livegen/panic", 1), ("/livegen/mute", 1)):
+            s.sendto(build_message(address, [value]), server.address)
+        _until(lambda: server.datagrams == 6, "6 datagrams")
+        s.close()
+        assert server.dropped == 1 and server.coalesced == 1
+        assert server.poll() == [ControlChange("panic", True), ControlChange("mute", True),
+                                 ControlChange("tempo", 91.0), ControlChange("key", "E")]
 
 
 # ---- the decoder --------------------------------------------------------------------------------

@@ -34,7 +34,6 @@ a send that would block or fails is counted and dropped, never raised.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import ipaddress
 import logging
@@ -69,7 +68,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
 #: requested UDP receive buffer in bytes (the kernel may cap it at net.core.rmem_max).
 RCVBUF_BYTES = 4 * 1024 * 1024
-#: most raw messages waiting in the (deprecated) :attr:`OscServer.queue` view.
+#: most changes waiting (one per control at most, so the table's size is the real bound).
 QUEUE_SIZE = 1024
 #: most elements (messages and nested bundles) read from one datagram.
 MAX_BUNDLE_MESSAGES = 64
@@ -345,9 +344,9 @@ class OscServer:
         host: interface to bind; ``127.0.0.1`` (default) accepts only this machine, use
             ``0.0.0.0`` to accept a phone on the network (then see ``allow``).
         port: UDP port; 0 picks a free one (see :attr:`address`).
-        queue_size: most raw messages kept by the deprecated :attr:`queue` view (its oldest
-            is dropped beyond that, counted in ``dropped``). The change store itself holds
-            one change per control and cannot overflow.
+        queue_size: most changes waiting; a change of a control that has none waiting is
+            dropped beyond that (counted in ``dropped``). At most one change per control
+            waits, so with the default this never happens.
         rcvbuf: requested socket receive buffer in bytes.
         allow: source IPs or CIDR networks (``"192.168.1.0/24"``) that may send; datagrams
             from anyone else are dropped unread and counted in ``denied``. None: anyone
@@ -368,7 +367,7 @@ class OscServer:
     ``refused`` messages the table refused; ``capped`` bundles cut at a cap; ``denied``
     datagrams from outside the allow list; ``coalesced`` changes replaced by a newer one of
     the same control before they were taken; ``urgent`` changes handed to ``on_urgent``;
-    ``dropped`` raw messages pushed out of a full :attr:`queue`.
+    ``dropped`` changes that found the store full (see ``queue_size``).
     """
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, queue_size: int = QUEUE_SIZE,
@@ -400,7 +399,6 @@ class OscServer:
         self._urgent_pending: dict[str, OscMessage] = {}
         self._refused_names: set[str] = set()
         self._waiters: list[asyncio.Future[None]] = []
-        self._legacy: LegacyQueue | None = None
         self._tokens = float(URGENT_BURST)
         self._tokens_at = time.monotonic()
         self._sock: socket.socket | None = None
@@ -528,21 +526,6 @@ class OscServer:
                 "coalesced": self.coalesced, "urgent": self.urgent, "dropped": self.dropped,
                 "pending": self.pending()}
 
-    @property
-    def queue(self) -> LegacyQueue:
-        """Deprecated: every decoded message (valid or refused) as an :class:`OscMessage`, in
-        order, for consumers that parse on the loop themselves. Created on first use; from then
-        on the receiver feeds this view instead of :meth:`poll`. Prefer :meth:`poll` / :meth:`get`.
-        """
-        with self._lock:
-            if self._legacy is None:
-                self._legacy = LegacyQueue(self, self.queue_size)
-                # what already waits as changes moves over, in order
-                for store in (self._urgent_pending, self._pending):
-                    self._legacy._items.extend(store.values())
-                    store.clear()
-            return self._legacy
-
     async def _wait(self, ready: Callable[[], bool]) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -652,10 +635,6 @@ class OscServer:
             if name is not None:
                 with self._lock:
                     self._refused_names.add(name)
-        if self._legacy is not None:
-            if not raw.problem:  # a legacy consumer re-parses address and arguments
-                self._push_legacy(OscMessage(raw.address, raw.args, now, source, change))
-            return reason
         if change is None:  # refused, or a trigger's release: nothing to do
             return reason
         message = OscMessage(raw.address, raw.args, now, source, change)
@@ -682,64 +661,23 @@ class OscServer:
         return True
 
     def _store(self, message: OscMessage, name: str, *, urgent: bool) -> None:
+        full = False
         with self._lock:
             store = self._urgent_pending if urgent else self._pending
             if name in store:
                 self.coalesced += 1
-            store[name] = message  # an existing key keeps its place: the first arrival's order
-            wake = bool(self._waiters)
-        if wake:
-            self._release_waiters()
-
-    def _push_legacy(self, message: OscMessage) -> None:
-        legacy = self._legacy
-        assert legacy is not None
-        with self._lock:
-            if len(legacy._items) >= legacy.maxsize:
-                legacy._items.popleft()
+                store[name] = message  # an existing key keeps its place: the first arrival's order
+            elif urgent or len(self._pending) < self.queue_size:  # urgent ones are never dropped
+                store[name] = message
+            else:
                 self.dropped += 1
                 full = True
-            else:
-                full = False
-            legacy._items.append(message)
             wake = bool(self._waiters)
         if full:
-            self.log.warning("dropped", "OSC queue full: dropped the oldest message (%d so far)", self.dropped)
+            self.log.warning("dropped", "OSC changes full (%d waiting): dropped %s (%d so far)",
+                             self.queue_size, name, self.dropped)
         if wake:
             self._release_waiters()
-
-
-class LegacyQueue:
-    """The part of ``asyncio.Queue`` old consumers of :attr:`OscServer.queue` use.
-
-    Thread-safe; filled by the receiver thread with raw :class:`OscMessage` s (their
-    ``change`` is set when valid). Deprecated: use :meth:`OscServer.poll` / :meth:`OscServer.get`.
-    """
-
-    def __init__(self, server: OscServer, maxsize: int) -> None:
-        self._server = server
-        self.maxsize = maxsize
-        self._items: collections.deque[OscMessage] = collections.deque()
-
-    def qsize(self) -> int:
-        return len(self._items)
-
-    def empty(self) -> bool:
-        return not self._items
-
-    def get_nowait(self) -> OscMessage:
-        with self._server._lock:
-            if not self._items:
-                raise asyncio.QueueEmpty
-            return self._items.popleft()
-
-    async def get(self) -> OscMessage:
-        while True:
-            try:
-                return self.get_nowait()
-            except asyncio.QueueEmpty:
-                await self._server._wait(lambda: bool(self._items))
-
 
 def _set_done(fut: asyncio.Future[None]) -> None:
     if not fut.done():
