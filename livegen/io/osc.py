@@ -679,6 +679,7 @@ class OscServer:
         if wake:
             self._release_waiters()
 
+
 def _set_done(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
