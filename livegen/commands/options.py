@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from livegen.controls.table import CONTROLS, ControlError, Value
+from livegen.controls.table import CONTROLS, ControlError, ControlState, Value
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -115,3 +115,15 @@ def address_list(text: str) -> tuple[str, ...]:
             raise argparse.ArgumentTypeError(
                 f"{entry!r} is not an IP or a network; use e.g. 192.168.1.20 or 192.168.1.0/24") from None
     return entries
+
+
+def live_state(args: argparse.Namespace) -> ControlState:
+    """The starting live state from the command line (one validator; combinations checked).
+
+    ``--key`` alone implies ``--scale major`` (the table's default scale, chromatic, would
+    make the key do nothing).
+    """
+    values = control_values(args)
+    if "key" in values and "scale" not in values:
+        values["scale"] = "major"
+    return ControlState.default().apply_many(values)

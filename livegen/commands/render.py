@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from livegen.commands.options import add_control_options, control_values, number
-from livegen.commands.play import live_state
-from livegen.commands.render_abc import render_abc
-from livegen.music.audio import render_wav
-from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
-from livegen.music.roll_png import write_roll_png
+from livegen.commands.options import add_control_options, control_values, live_state, number
 from livegen.nets.char import CharLSTM
 from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import resolve_model
-from livegen.nets.nade import RollNADE
-from livegen.nets.roll import RollLSTM
 from livegen.nets.runtime import configure_for_stepping
-from livegen.offline.render import render_roll
+from livegen.offline.render import RenderRequest, render_roll_files
+from livegen.offline.tune import render_tune_files
 
 #: live controls settable from the command line (the same bounds as OSC and MIDI CC).
 RENDER_CONTROLS = ["tempo", "temperature", "density", "repeat", "polyphony", "low", "high", "key", "scale",
@@ -47,48 +38,19 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
+    given = control_values(args)
+    request = RenderRequest(
+        state=live_state(args),  # bad values and combinations fail before the model loads
+        out=args.out, bars=args.bars, beats_per_bar=args.beats_per_bar, seed=args.seed, prime=args.prime,
+        prime_bars=args.prime_bars, program=args.program, wav=args.wav, png=args.png, abc=args.abc,
+        key=str(given["key"]) if "key" in given else None,
+        scale=str(given["scale"]) if "scale" in given else None)
     configure_for_stepping(1)
-    args.state = live_state(args)  # bad values and combinations fail before the model loads
-    given = control_values(args)  # the ABC path reads these
-    args.bpm, args.temperature = args.state.tempo, args.state.temperature
-    args.key, args.scale = given.get("key"), given.get("scale")
-    path = resolve_model(args.model)
-    model, meta = load_checkpoint(path)
+    model, meta = load_checkpoint(resolve_model(args.model))
     if isinstance(model, CharLSTM):
-
-        return render_abc(model, meta, args)
-    return _render_roll(model, meta, args)
-
-
-def _render_roll(model: RollLSTM | RollNADE, meta: dict[str, Any], args: argparse.Namespace) -> int:
-
-    spb = int(meta.get("steps_per_beat", 2))
-    prime = None
-    if args.prime is not None:
-        prime, _stats = midi_to_roll(args.prime, spb)
-        if args.prime_bars:
-            prime = prime[: args.prime_bars * args.beats_per_bar * spb]
-    result = render_roll(model, args.bars, args.state, seed=args.seed, prime=prime, steps_per_beat=spb,
-                         beats_per_bar=args.beats_per_bar)
-    full = np.concatenate([result.prime, result.generated]) if len(result.prime) else result.generated
-    tracks = {}
-    if len(result.prime):
-        tracks["prime"] = np.concatenate([result.prime, np.zeros_like(result.generated)])
-    tracks["livegen"] = np.concatenate([np.zeros_like(result.prime), result.generated])
-    pm = roll_to_midi(full, spb, args.bpm, program=args.program, tracks=tracks)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_midi_bytes(pm, args.out)
-    notes = int((np.diff(np.vstack([np.zeros((1, 88), bool), result.generated]).astype(int), axis=0) > 0).sum())
-    print(f"wrote {args.out}: {args.bars} bars at {args.bpm:g} BPM, {notes} notes generated"
-          + (f" after {len(result.prime)} prime steps" if len(result.prime) else ""))
-    if args.png:
-
-        write_roll_png(args.png, full, prime_steps=len(result.prime), steps_per_beat=spb)
-        print(f"wrote {args.png}")
-    if args.wav:
-
-        render_wav(args.out, args.wav)
-        print(f"wrote {args.wav}")
+        lines = render_tune_files(model, meta, request)
+    else:
+        lines = render_roll_files(model, meta, request)
+    for line in lines:
+        print(line)
     return 0
-

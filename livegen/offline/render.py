@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 import mido
 import numpy as np
@@ -20,10 +21,46 @@ from livegen.engine.clock import ManualClock
 from livegen.engine.engine import Engine
 from livegen.engine.scheduler import ManualScheduler
 from livegen.io.memory import MemoryOutput
+from livegen.music.audio import render_wav
 from livegen.music.keyboard import N_KEYS
+from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
+from livegen.music.roll_png import write_roll_png
 from livegen.nets.nade import RollNADE
 from livegen.nets.roll import RollLSTM
 from livegen.voices.roll import RollGenerator
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """What ``livegen render`` was asked for.
+
+    Attributes:
+        state: the controls in force (tempo, temperature, masks, cap, ...).
+        out: the ``.mid`` to write.
+        bars, beats_per_bar: roll models: bars generated after the prime, and bar length.
+        seed: sampling seed (the same request and seed give a byte-identical file).
+        prime: a MIDI file whose notes prime the model (roll models), or whose key a folk
+            tune takes (ABC models, unless ``key`` is given).
+        prime_bars: use only the first N bars of ``prime`` (0: all).
+        program: General MIDI program of the generated part.
+        wav, png, abc: also write audio, the piano roll, the tune's ABC text (ABC models).
+        key, scale: ABC models: force the tune's key (``scale`` None: major); the key mask
+            of roll models comes from ``state``.
+    """
+
+    state: ControlState
+    out: Path
+    bars: int = 8
+    beats_per_bar: int = 4
+    seed: int = 0
+    prime: Path | None = None
+    prime_bars: int = 0
+    program: int = 0
+    wav: Path | None = None
+    png: Path | None = None
+    abc: Path | None = None
+    key: str | None = None
+    scale: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,3 +112,35 @@ def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed
     steps = bars * beats_per_bar * steps_per_beat
     period = 60.0 / state.tempo / steps_per_beat
     return RenderResult(prime_roll, messages_to_roll(out.sent, 0.0, period, steps), steps_per_beat)
+
+
+def render_roll_files(model: RollLSTM | RollNADE, meta: dict[str, object], request: RenderRequest) -> list[str]:
+    """Render ``request`` with a roll model and write its files; returns one line per file."""
+    raw_spb = meta.get("steps_per_beat", 2)
+    spb = int(raw_spb) if isinstance(raw_spb, int | float | str) else 2
+    prime = None
+    if request.prime is not None:
+        prime, _stats = midi_to_roll(request.prime, spb)
+        if request.prime_bars:
+            prime = prime[: request.prime_bars * request.beats_per_bar * spb]
+    result = render_roll(model, request.bars, request.state, seed=request.seed, prime=prime,
+                         steps_per_beat=spb, beats_per_bar=request.beats_per_bar)
+    full = np.concatenate([result.prime, result.generated]) if len(result.prime) else result.generated
+    tracks = {}
+    if len(result.prime):
+        tracks["prime"] = np.concatenate([result.prime, np.zeros_like(result.generated)])
+    tracks["livegen"] = np.concatenate([np.zeros_like(result.prime), result.generated])
+    bpm = request.state.tempo
+    pm = roll_to_midi(full, spb, bpm, program=request.program, tracks=tracks)
+    request.out.parent.mkdir(parents=True, exist_ok=True)
+    write_midi_bytes(pm, request.out)
+    starts = np.diff(np.vstack([np.zeros((1, N_KEYS), bool), result.generated]).astype(int), axis=0) > 0
+    lines = [f"wrote {request.out}: {request.bars} bars at {bpm:g} BPM, {int(starts.sum())} notes generated"
+             + (f" after {len(result.prime)} prime steps" if len(result.prime) else "")]
+    if request.png:
+        write_roll_png(request.png, full, prime_steps=len(result.prime), steps_per_beat=spb)
+        lines.append(f"wrote {request.png}")
+    if request.wav:
+        render_wav(request.out, request.wav)
+        lines.append(f"wrote {request.wav}")
+    return lines

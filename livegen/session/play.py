@@ -1,0 +1,187 @@
+"""``livegen play`` as a pipeline: load the voice, open the ports, run, close everything.
+
+:func:`play` takes a :class:`PlayRequest` (what the command line asked for, already
+validated) and returns the engine's stats. It opens, in this order: the JACK server
+(``--demo``), the lyrics streamer, the output port, the input port, the demo performer; it
+runs :func:`~livegen.session.factory.run_performance`; and it closes all of them again in
+reverse, whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from livegen.controls.state import LiveControls
+from livegen.controls.table import ControlState
+from livegen.engine.engine import EngineStats
+from livegen.errors import LivegenError
+from livegen.io.base import MidiIn, MidiOut
+from livegen.io.jack import DEFAULT_SERVER_NAME, JackServer
+from livegen.io.ports import ReconnectingInput, list_ports, match_port, open_input, open_output
+from livegen.nets.char import CharLSTM
+from livegen.nets.checkpoint import load_checkpoint
+from livegen.nets.manifest import resolve_model
+from livegen.nets.runtime import configure_for_stepping
+from livegen.session.factory import LiveWiring, follow_lyrics_controls, run_performance
+from livegen.session.live import SessionOptions
+from livegen.session.lyrics import LyricsStreamer, build_lyrics_streamer
+from livegen.voices.abc import AbcVoice
+from livegen.voices.roll import RollGenerator
+
+#: ``--demo`` without ``--bars`` plays this many bars.
+DEMO_BARS = 13
+
+
+@dataclass(frozen=True)
+class LyricsRequest:
+    """``--lyrics``: the model, where lines go, every how many bars, label and first words."""
+
+    model: str
+    target: str
+    every_bars: int = 1
+    artist: str | None = None
+    prime: str = ""
+
+
+@dataclass(frozen=True)
+class PlayRequest:
+    """What ``livegen play`` was asked for (every value already checked).
+
+    Attributes:
+        model: shipped model name or checkpoint path.
+        state: the controls in force at the start.
+        inp, out: port names (substrings) to open; None: none / a virtual output.
+        virtual: create virtual ports ``livegen in`` / ``livegen out``.
+        bars: stop after this many bars (None: until a stop signal).
+        beats_per_bar: bar length in beats.
+        steps_per_beat: the grid (None: the model's own).
+        channel: MIDI channel 1..16 of livegen's notes.
+        seed: sampling seed (None: random).
+        clock: ``internal`` or ``midi`` (follow the input's MIDI clock).
+        send_clock: be the MIDI clock master.
+        wiring: OSC, feedback and recording.
+        lyrics: stream lyrics lines, or None.
+        demo: start JACK and a built-in performer; no hardware needed.
+    """
+
+    model: str
+    state: ControlState
+    wiring: LiveWiring
+    inp: str | None = None
+    out: str | None = None
+    virtual: bool = False
+    bars: int | None = None
+    beats_per_bar: int = 4
+    steps_per_beat: int | None = None
+    channel: int = 1
+    seed: int | None = None
+    clock: str = "internal"
+    send_clock: bool = False
+    lyrics: LyricsRequest | None = None
+    demo: bool = False
+
+
+def build_voice(model_spec: str, seed: int | None) -> tuple[RollGenerator | AbcVoice, Mapping[str, Any], int]:
+    """The voice for ``model_spec``, its checkpoint metadata and its grid (steps per beat)."""
+    model, meta = load_checkpoint(resolve_model(model_spec))
+    seed = random.SystemRandom().randrange(2**31) if seed is None else seed
+    if isinstance(model, CharLSTM):
+        return AbcVoice.from_checkpoint(model, meta, seed), meta, 4  # ABC tunes: a sixteenth-note grid
+    return RollGenerator(model, seed=seed), meta, int(meta.get("steps_per_beat", 2))
+
+
+def check_port_names(inp: str | None, out: str | None) -> None:
+    """Fail with the list of real ports before anything is opened.
+
+    A port object left open when the process exits stalls a synchronous JACK server for
+    seconds, and a failed ``ReconnectingOutput`` leaves its port-listing client open.
+    """
+    if inp is None and out is None:
+        return
+    inputs, outputs = list_ports()
+    if inp is not None:
+        match_port(inp, inputs, "input")
+    if out is not None:
+        match_port(out, outputs, "output")
+
+
+def play(request: PlayRequest, *, announce: Callable[[str], None],
+         on_status: Callable[[dict[str, Any]], None] | None = None) -> EngineStats:
+    """Run one performance for ``request``; ``announce`` gets the start-up line.
+
+    Raises:
+        LivegenError: a port, model, lyrics target or grid that cannot work (one line).
+    """
+    configure_for_stepping(1)
+    sys.setswitchinterval(0.0005)  # let the precise send thread get the GIL quickly
+    voice, _meta, spb = build_voice(request.model, request.seed)
+    if not isinstance(voice, AbcVoice):
+        spb = request.steps_per_beat or spb
+    if (request.clock == "midi" or request.send_clock) and 24 % spb:
+        raise LivegenError(f"MIDI clock has 24 ticks per beat: with --clock midi or --send-clock "
+                           f"--steps-per-beat must divide 24 (1, 2, 3, 4, 6, 8, 12, 24), not {spb}")
+    controls = LiveControls(request.state)
+    virtual = request.virtual or request.demo
+    bars = DEMO_BARS if request.demo and request.bars is None else request.bars
+    jack: JackServer | None = None
+    performer: subprocess.Popen[bytes] | None = None
+    midi_in: MidiIn | None = None
+    midi_out: MidiOut | None = None
+    lyrics: LyricsStreamer | None = None
+    try:
+        if request.demo:  # the server the environment names, or livegen's own
+            jack = JackServer(os.environ.get("JACK_DEFAULT_SERVER") or DEFAULT_SERVER_NAME).start()
+        if request.lyrics is not None:
+            lyrics = build_lyrics_streamer(request.lyrics.model, request.lyrics.target, seed=request.seed,
+                                           every_bars=request.lyrics.every_bars, artist=request.lyrics.artist,
+                                           prime=request.lyrics.prime,
+                                           temperature=request.state.lyrics_temperature)
+            follow_lyrics_controls(controls, lyrics)
+            lyrics.wait_ready(timeout=10.0)  # a line is ready for the first downbeat
+        if isinstance(voice, AbcVoice):
+            voice.wait_ready(10.0)  # the first tune is ready before bar 1
+        if not virtual:
+            check_port_names(request.inp, request.out)
+        # the output first: once the input exists its rtmidi callback may take the GIL on the MIDI
+        # system's thread, and opening a JACK port meanwhile can stall the JACK graph
+        midi_out = open_output(request.out, virtual=virtual, reconnect=not virtual)
+        if request.inp and not virtual:
+            midi_in = ReconnectingInput(request.inp)  # reopened by name if the keyboard comes back
+        elif virtual:
+            midi_in = open_input(None, virtual=True)
+        if request.demo:
+            performer = subprocess.Popen([sys.executable, "-m", "livegen.session.demo", "--bpm",
+                                          str(request.state.tempo), "--calls", "3"], env=dict(os.environ))
+        options = SessionOptions(steps_per_beat=spb, bars=bars, channel=request.channel - 1,
+                                 beats_per_bar=request.beats_per_bar, clock_source=request.clock,
+                                 send_clock=request.send_clock)
+        clock_text = ("following the MIDI clock on the input" if request.clock == "midi"
+                      else f"at {request.state.tempo:g} BPM (internal clock)")
+        announce(f"livegen: playing {request.model} ({spb} steps/beat) in {request.state.mode} mode {clock_text}"
+                 f"{'' if bars is None else f' for {bars} bars'}; Ctrl-C stops")
+        engine = run_performance(voice, controls, options, request.wiring, midi_in=midi_in,
+                                 midi_out=midi_out, on_status=on_status,
+                                 on_downbeat=lyrics.on_downbeat if lyrics else None)
+        return engine.stats
+    finally:
+        if lyrics is not None:
+            lyrics.close()
+        if isinstance(voice, AbcVoice):
+            voice.close()
+        if performer is not None:
+            try:
+                performer.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                performer.terminate()
+        for port in (midi_in, midi_out):
+            if port is not None:
+                port.close()
+        if jack is not None:
+            jack.stop()
+
