@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install what the tests need (system packages included), lint, run the whole suite.
+# Install what the tests need (system packages included), lint, type-check, run the whole suite.
 # The end-to-end tests start their own JACK dummy server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 python3 -m ruff check livegen tests benchmarks
+python3 -m mypy --strict livegen
 python3 -m pytest -q "$@"
