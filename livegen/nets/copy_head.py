@@ -16,7 +16,9 @@ distribution: the model returns ``log p`` in place of logits (``log_softmax`` of
 itself, so losses, temperature and Gumbel sampling work unchanged).
 
 The memory (the last ``size`` outputs and the inputs that followed them) is part of the
-recurrent state, so chunked runs equal one long run and a reset state forgets it.
+recurrent state, and every step attends over at most ``size`` of them however the steps are
+chunked, so chunked runs equal one long run stepped frame by frame (what plays live), and a
+reset state forgets it.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class CopyHead(nn.Module):
         mem_keys, mem_ids = memory
         keys = torch.cat([mem_keys, y], dim=1)  # (B, M+T, H)
         ids = torch.cat([mem_ids, x], dim=1)  # (B, M+T)
-        attn, has = attend_memory(y, keys, self.log_theta.exp())
+        attn, has = attend_memory(y, keys, self.log_theta.exp(), self.size)
         copy = logits.new_zeros(*attn.shape[:2], self.vocab_size)  # key j is followed by input j + 1
         copy.scatter_add_(2, ids[:, 1:].unsqueeze(1).expand(-1, attn.shape[1], -1), attn)
         g = torch.sigmoid(self.gate(y)) * has  # (B, T, 1); 0 where nothing is remembered
@@ -81,8 +83,9 @@ class CopyHead(nn.Module):
         return log_p, (keys[:, -self.size :], ids[:, -self.size :])
 
 
-def attend_memory(query: torch.Tensor, keys: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Causal attention of ``T`` new steps over everything remembered before each of them.
+def attend_memory(query: torch.Tensor, keys: torch.Tensor, theta: torch.Tensor,
+                  window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal attention of ``T`` new steps over the last ``window`` steps before each of them.
 
     Args:
         query: ``(B, T, K)`` the new steps' queries.
@@ -90,6 +93,10 @@ def attend_memory(query: torch.Tensor, keys: torch.Tensor, theta: torch.Tensor) 
             ``j`` stands for "what followed step ``j``", so query ``t`` (global step
             ``M + t``) may attend to keys ``j < M + t`` (``keys[:, -1]`` is never attended).
         theta: scalar inverse temperature of the dot-product scores.
+        window: the memory length: query ``t`` sees keys ``M + t - window <= j < M + t``.
+            A stream stepped one frame at a time keeps exactly ``window`` keys, so this
+            makes a chunk of ``T`` steps see what the live engine sees at each of them:
+            chunked scoring equals streaming, whatever the chunk size.
 
     Returns:
         ``attn`` ``(B, T, M+T-1)`` (rows sum to 1, or are all 0 on the first step of a
@@ -98,6 +105,8 @@ def attend_memory(query: torch.Tensor, keys: torch.Tensor, theta: torch.Tensor) 
     t = query.shape[1]
     m = keys.shape[1] - t
     scores = theta * torch.einsum("bth,bjh->btj", query, keys[:, :-1])
-    seen = torch.arange(m + t - 1).unsqueeze(0) < (torch.arange(t).unsqueeze(1) + m)  # (T, M+T-1)
+    j = torch.arange(m + t - 1).unsqueeze(0)
+    now = torch.arange(t).unsqueeze(1) + m  # global index of each query
+    seen = (j < now) & (j >= now - window)  # (T, M+T-1)
     attn = torch.softmax(scores.masked_fill(~seen, -math.inf), dim=-1).nan_to_num(0.0)
     return attn, seen.any(dim=1).view(1, t, 1).to(query.dtype)

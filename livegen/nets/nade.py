@@ -138,7 +138,7 @@ class RollNADE(nn.Module):
             query, new_keys = y, y
         keys = torch.cat([mem_keys, new_keys], dim=1)  # (B, M+T, K): a key for each step
         frames = torch.cat([mem_frames, x], dim=1)  # (B, M+T, 88): input at each step
-        attn, has = attend_memory(query, keys, self.copy_log_theta.exp())  # key j -> frame j + 1
+        attn, has = attend_memory(query, keys, self.copy_log_theta.exp(), self.config.copy)  # key j -> frame j + 1
         gate = torch.sigmoid(self.copy_gate(y)) * has
         if self.config.copy_soft:
             params = params + self.copy_to_params(attn @ frames[:, 1:])
