@@ -11,6 +11,7 @@ from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM
 from livegen.offline.render import render_roll
 from livegen.sampling.constraints import sampling_view
+from livegen.voices.follow import KeyFollowingVoice
 from livegen.voices.roll import RollGenerator
 
 
@@ -26,7 +27,7 @@ def test_render_equals_stepping_the_generator_by_hand() -> None:
     m = _model()
     prime = (np.random.default_rng(0).random((6, 88)) < 0.05)
     result = render_roll(m, 2, ControlState(temperature=0.9), seed=7, prime=prime, steps_per_beat=2)
-    gen = RollGenerator(m, seed=7)
+    gen = KeyFollowingVoice(RollGenerator(m, seed=7))  # the voice render and play use
     gen.prime(prime)
     expected = []
     for _ in range(16):

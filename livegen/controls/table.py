@@ -295,6 +295,10 @@ _TABLE: tuple[Control, ...] = (
             choices=tuple(SCALES), cc=28),
     Control("mode", "enum", "call", "call: answer after you stop; accompany: play along; solo: play alone",
             choices=MODES, cc=29),
+    Control("follow", "toggle", True, "answer in the key the performer plays in (off: the model's own key)",
+            cc=88),
+    Control("key_pull", "float", 1.5, "following the key: how strongly notes outside the heard key are avoided "
+            "(0 = not at all; never a hard mask)", minimum=0.0, maximum=6.0, unit="nats", cc=89),
     Control("mute", "toggle", False, "silence the model's output (it keeps listening)", cc=30),
     Control("reset", "trigger", None, "forget the musical context: fresh hidden state", cc=102),
     Control("panic", "trigger", None, "all notes off now", cc=103),
@@ -420,6 +424,8 @@ class ControlState:
     key: str = "C"
     scale: str = "chromatic"
     mode: str = "call"
+    follow: bool = True
+    key_pull: float = 1.5
     mute: bool = False
     lyrics_temperature: float = 0.8
     lyrics_artist: str = ""

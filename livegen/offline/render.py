@@ -27,6 +27,7 @@ from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
 from livegen.music.roll_png import write_roll_png
 from livegen.nets.nade import RollNADE
 from livegen.nets.roll import RollLSTM
+from livegen.voices.follow import KeyFollowingVoice
 from livegen.voices.roll import RollGenerator
 
 
@@ -99,7 +100,8 @@ def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed
     ``state`` holds the controls in force (its mode is taken as ``solo``: nobody else
     is playing).
     """
-    gen = RollGenerator(model, seed=seed)
+    gen = KeyFollowingVoice(RollGenerator(model, seed=seed))
+    gen.follow = state.follow
     prime_roll = np.zeros((0, N_KEYS), dtype=bool) if prime is None else np.asarray(prime, dtype=bool)
     if len(prime_roll):
         gen.prime(prime_roll)

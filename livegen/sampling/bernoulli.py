@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import torch
 
-from livegen.sampling.constraints import MIN_TEMPERATURE, RollControls, allowed_keys
+from livegen.sampling.constraints import MIN_TEMPERATURE, RollControls, allowed_keys, logit_bias
 
 
 def shaped_logits(logits: torch.Tensor, controls: RollControls) -> torch.Tensor:
-    """Apply density bias, temperature and the key mask to ``(..., 88)`` logits.
+    """Apply the density and pitch-class biases, temperature and the key mask to ``(..., 88)`` logits.
 
     Masked keys get ``-inf``. At temperature <= MIN_TEMPERATURE the result is
     ``+inf``/``-inf`` (the deterministic threshold).
     """
-    z = logits + controls.density
+    z = logits + logit_bias(controls).to(logits.dtype)
     if controls.temperature <= MIN_TEMPERATURE:
         z = torch.where(z > 0, torch.inf, -torch.inf)
     else:

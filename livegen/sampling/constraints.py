@@ -34,6 +34,12 @@ class RollControls:
             (0 = never copy, 1 = as trained, 4 = four times the odds); others ignore it.
         excluded: MIDI pitches that must stay off (the keys the performer holds in
             accompany mode); skipped like keys outside the range.
+        follow: voices that can transpose answer in the key they hear (samplers ignore it).
+        key_pull: nats a key-following voice takes off the logits of keys outside the key
+            it hears (soft: 0 = none).
+        pc_bias: 12 logit biases in nats (C first) added to every key of that pitch class,
+            or None: a soft pull towards a key (a voice that follows the key sets it), never
+            a mask.
     """
 
     temperature: float = 1.0
@@ -44,13 +50,26 @@ class RollControls:
     max_polyphony: int = 0
     repeat: float = 1.0
     excluded: frozenset[int] = frozenset()
+    follow: bool = True
+    pc_bias: tuple[float, ...] | None = None
+    key_pull: float = 0.0
 
 
 def sampling_view(state: ControlState, excluded: frozenset[int] = frozenset()) -> RollControls:
     """What a sampler reads of the live state for one step (plus the keys to leave alone)."""
     return RollControls(temperature=state.temperature, density=state.density, low=state.low,
                         high=state.high, pitch_classes=state.pitch_classes,
-                        max_polyphony=state.polyphony, repeat=state.repeat, excluded=excluded)
+                        max_polyphony=state.polyphony, repeat=state.repeat, excluded=excluded,
+                        follow=state.follow, key_pull=state.key_pull)
+
+
+def logit_bias(controls: RollControls) -> torch.Tensor:
+    """``(88,)`` float64 nats added to each key's logit: the density plus the pitch-class bias."""
+    bias = torch.full((N_KEYS,), float(controls.density), dtype=torch.float64)
+    if controls.pc_bias is not None:
+        pitches = torch.arange(N_KEYS) + LOWEST_PITCH
+        bias += torch.tensor(controls.pc_bias, dtype=torch.float64)[pitches % 12]
+    return bias
 
 
 def allowed_keys(controls: RollControls) -> torch.Tensor:

@@ -13,7 +13,7 @@ import torch
 
 from livegen.nets.nade import CopyOutput, RollNADE
 from livegen.sampling.bernoulli import cap_polyphony
-from livegen.sampling.constraints import MIN_TEMPERATURE, RollControls, allowed_keys
+from livegen.sampling.constraints import MIN_TEMPERATURE, RollControls, allowed_keys, logit_bias
 
 
 @torch.no_grad()
@@ -40,12 +40,12 @@ def sample_nade(net: RollNADE, params: torch.Tensor | CopyOutput, controls: Roll
     b, a = p[:k], p[k:].copy()
     keys = np.flatnonzero(allowed_keys(controls).numpy())
     u = torch.rand(len(keys), generator=generator, dtype=torch.float64).numpy()
-    temp, bias = controls.temperature, controls.density
+    temp, bias = controls.temperature, logit_bias(controls).numpy()
     out = np.zeros(k, dtype=bool)
     score = np.full(k, -np.inf)
     h = 1.0 / (1.0 + np.exp(-a))  # changes only when a key turns on
     for n, i in enumerate(keys):
-        z = b[i] + V[i] @ h + bias
+        z = b[i] + V[i] @ h + bias[i]
         score[i] = z
         on = z > 0 if temp <= MIN_TEMPERATURE else u[n] < 1.0 / (1.0 + np.exp(-z / temp))
         if on:
@@ -78,7 +78,7 @@ def _sample_copy(net: RollNADE, out: CopyOutput, controls: RollControls,
     elif float(torch.rand((), generator=generator, dtype=torch.float64)) >= g:
         return None
     frames = out.frames.reshape(-1, net.config.n_keys)
-    logits = attn.clamp_min(1e-300).log() + controls.density * frames.sum(-1).double()
+    logits = attn.clamp_min(1e-300).log() + frames.double() @ logit_bias(controls)
     if temp <= MIN_TEMPERATURE:
         j = int(logits.argmax())
     else:

@@ -32,6 +32,7 @@ from livegen.session.factory import LiveWiring, follow_lyrics_controls, run_perf
 from livegen.session.live import SessionOptions
 from livegen.session.lyrics import LyricsStreamer, build_lyrics_streamer
 from livegen.voices.abc import AbcVoice
+from livegen.voices.follow import KeyFollowingVoice
 from livegen.voices.roll import RollGenerator
 
 #: ``--demo`` without ``--bars`` plays this many bars.
@@ -87,13 +88,14 @@ class PlayRequest:
     demo: bool = False
 
 
-def build_voice(model_spec: str, seed: int | None) -> tuple[RollGenerator | AbcVoice, Mapping[str, Any], int]:
+def build_voice(model_spec: str, seed: int | None
+                ) -> tuple[KeyFollowingVoice | AbcVoice, Mapping[str, Any], int]:
     """The voice for ``model_spec``, its checkpoint metadata and its grid (steps per beat)."""
     model, meta = load_checkpoint(resolve_model(model_spec))
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
     if isinstance(model, CharLSTM):
         return AbcVoice.from_checkpoint(model, meta, seed), meta, 4  # ABC tunes: a sixteenth-note grid
-    return RollGenerator(model, seed=seed), meta, int(meta.get("steps_per_beat", 2))
+    return KeyFollowingVoice(RollGenerator(model, seed=seed)), meta, int(meta.get("steps_per_beat", 2))
 
 
 def check_port_names(inp: str | None, out: str | None) -> None:

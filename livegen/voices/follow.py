@@ -1,0 +1,142 @@
+"""Answer in the performer's key: transpose what the model hears into its training key, and
+its answer back.
+
+The standard datasets are all transposed to C major or C minor, so the roll models know one
+key well. :class:`KeyFollowingVoice` wraps a :class:`~livegen.voices.roll.RollGenerator`:
+a :class:`~livegen.music.keys.KeyTracker` follows the key of everything that sounds (the
+performer's notes and the answer's), every frame the model observes is moved down by the
+key's tonic (to C) and every frame it plays is moved back up. The sampler's constraints
+(pitch range, key/scale mask, held keys) are moved the same way, so they still hold for
+the notes that sound. A new key takes over only once it has led for ``hold`` steps in a
+row, so a passing chord does not jolt the model.
+
+The ``follow`` control turns it off: the model then hears and answers in C, untransposed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from livegen.music.keyboard import HIGHEST_PITCH, LOWEST_PITCH, N_KEYS
+from livegen.music.keys import MAJOR_PROFILE, MINOR_PROFILE, Key, KeyTracker
+from livegen.sampling.constraints import RollControls
+from livegen.voices.roll import RollGenerator
+
+
+def shift_frame(frame: np.ndarray, semitones: int) -> np.ndarray:
+    """``(..., 88)`` frame(s) moved up by ``semitones`` (down if negative); keys pushed off
+    the keyboard are dropped, never wrapped."""
+    frame = np.asarray(frame, dtype=bool)
+    out = np.zeros_like(frame)
+    if semitones >= 0:
+        out[..., semitones:] = frame[..., :N_KEYS - semitones]
+    else:
+        out[..., :semitones] = frame[..., -semitones:]
+    return out
+
+
+def shift_controls(controls: RollControls, semitones: int) -> RollControls:
+    """The constraints as seen ``semitones`` higher: what the model's space must obey so that
+    its answer, moved back down, obeys ``controls``."""
+    low = min(max(controls.low + semitones, LOWEST_PITCH), HIGHEST_PITCH)
+    high = min(max(controls.high + semitones, LOWEST_PITCH), HIGHEST_PITCH)
+    if controls.high + semitones < LOWEST_PITCH or controls.low + semitones > HIGHEST_PITCH:
+        low, high = HIGHEST_PITCH, LOWEST_PITCH  # the whole range fell off the keyboard
+    pcs, bias = controls.pitch_classes, controls.pc_bias
+    return dataclasses.replace(
+        controls, low=low, high=high,
+        pitch_classes=None if pcs is None else tuple(pcs[(p - semitones) % 12] for p in range(12)),
+        pc_bias=None if bias is None else tuple(bias[(p - semitones) % 12] for p in range(12)),
+        excluded=frozenset(p + semitones for p in controls.excluded))
+
+
+def key_pull_bias(key: Key, pull: float) -> tuple[float, ...]:
+    """12 logit biases (nats, C first) that draw an answer into ``key``: ``-pull`` for
+    pitch classes outside its scale, and within it a lean towards the key's tonal hierarchy
+    (its Krumhansl-Kessler profile, centred, scaled to ``pull / 4`` per standard
+    deviation), so tonic, fifth and third are favoured the way music in that key favours
+    them."""
+    profile = np.roll(MAJOR_PROFILE if key.mode == "major" else MINOR_PROFILE, key.tonic)
+    lean = (profile - profile.mean()) / profile.std() * pull / 2
+    mask = key.scale_mask()
+    return tuple(float(lean[pc]) if mask[pc] else -pull for pc in range(12))
+
+
+def transposition(key: Key | None) -> int:
+    """Semitones from C up to ``key``'s tonic, in -6..5 (the nearest way)."""
+    return 0 if key is None else (key.tonic + 6) % 12 - 6
+
+
+class KeyFollowingVoice:
+    """A roll voice that plays in the key it hears (see the module docstring).
+
+    Args:
+        inner: the generator whose model knows C major and C minor.
+        half_life: the key tracker's memory, in steps.
+        hold: steps a new key must lead before the transposition changes.
+    """
+
+    def __init__(self, inner: RollGenerator, *, half_life: float = 32.0, hold: int = 4) -> None:
+        self.inner = inner
+        self.tracker = KeyTracker(half_life)
+        self.hold = hold
+        self.shift = 0  # semitones from the model's C to the key in force
+        self.key: Key | None = None
+        self._candidate: Key | None = None
+        self._lead = 0
+        self.follow = True
+        self._last_out = np.zeros(N_KEYS, dtype=bool)
+
+    def _hear(self, frame: np.ndarray) -> None:
+        self.tracker.observe(frame)
+        heard = self.tracker.key()
+        if heard is None or heard == self.key:
+            self._candidate, self._lead = None, 0
+            return
+        if heard == self._candidate:
+            self._lead += 1
+        else:
+            self._candidate, self._lead = heard, 1
+        if self.key is None or self._lead >= self.hold:
+            self.key, self._candidate, self._lead = heard, None, 0
+            self.shift = transposition(heard)
+
+    def observe(self, frame: np.ndarray) -> None:
+        """Feed one ``(88,)`` frame that sounded (real pitches). The key is heard from the
+        keys this voice did not play itself (the performer's), so the answer never drags
+        the key along with it."""
+        frame = np.asarray(frame, dtype=bool)
+        self._hear(frame & ~self._last_out)
+        self.inner.observe(shift_frame(frame, -self.shift if self.follow else 0))
+
+    def prime(self, roll: np.ndarray) -> None:
+        """Feed a ``(T, 88)`` roll frame by frame."""
+        for frame in np.asarray(roll):
+            self.observe(frame)
+
+    def sample(self, controls: RollControls) -> np.ndarray:
+        """The next ``(88,)`` frame, in real pitches, obeying ``controls``."""
+        self.follow = controls.follow
+        shift = self.shift if self.follow else 0
+        seen = shift_controls(controls, -shift)
+        if self.follow and self.key is not None and controls.key_pull > 0:
+            pull = key_pull_bias(Key(0, self.key.mode), controls.key_pull)  # the model's C major or minor
+            base = seen.pc_bias or (0.0,) * 12
+            seen = dataclasses.replace(seen, pc_bias=tuple(a + b for a, b in zip(base, pull, strict=True)))
+        self._last_out = shift_frame(self.inner.sample(seen), shift)
+        return self._last_out
+
+    def step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray:
+        """Observe ``frame`` then sample the next one: the live loop's single call."""
+        self.follow = controls.follow
+        self.observe(frame)
+        return self.sample(controls)
+
+    def reset(self) -> None:
+        """Forget everything heard: fresh model state and key."""
+        self.inner.reset()
+        self.tracker.reset()
+        self.shift, self.key, self._candidate, self._lead = 0, None, None, 0
+        self._last_out = np.zeros(N_KEYS, dtype=bool)
