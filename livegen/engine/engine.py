@@ -19,6 +19,7 @@ import heapq
 import itertools
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from livegen.engine.midi_clock import ClockEvent, ClockFollower, clock_messages_
 from livegen.engine.modes import TurnTaking
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import Scheduler
+from livegen.music.dynamics import PerformerDynamics, answer_velocity
 from livegen.music.frames import FrameBuilder, NoteEvent, NoteTracker
 from livegen.music.keyboard import LOWEST_PITCH
 from livegen.sampling.constraints import RollControls, sampling_view
@@ -129,6 +131,7 @@ class Engine:
         self.builder = FrameBuilder()
         self.tracker = NoteTracker(self._max_note_steps(controls.state))
         self.turns = TurnTaking()
+        self.dynamics = PerformerDynamics()  # the performer's loudness, for the answer's
         self.stats = EngineStats()
         self.step_index = 0
         self.last_lateness_s = 0.0
@@ -142,6 +145,10 @@ class Engine:
         self._muted = controls.state.mute
         self._status = ""
         self.panics = 0
+        # the tracker and the scheduler's queue change together under this lock: a panic
+        # may come from another thread (the OSC receiver, the session's panic thread)
+        self._out_lock = threading.RLock()
+        self._ticks: list[tuple[float, mido.Message]] = []  # clock ticks of the last two steps (--send-clock)
         controls.on_trigger(self._on_trigger)
 
     # ---- inputs (called on the loop's thread) ---------------------------------------------
@@ -171,9 +178,18 @@ class Engine:
             self._pending_reset = True
 
     def panic(self) -> None:
-        """Release every sounding note and send All Notes Off, at once."""
-        self.panics += 1
-        self._release_now(all_notes_off=True)
+        """Release every sounding note and send All Notes Off on livegen's channel, at once.
+
+        Callable from any thread when the scheduler's ``send_now`` and ``cancel_pending``
+        are (:class:`~livegen.engine.scheduler.ThreadScheduler`): the OSC receiver and the
+        session's panic thread call it without waiting for the loop, whatever the loop is
+        doing. The note tracker and the scheduler's queue change under one lock with each
+        step's scheduling, so a step lands wholly before a panic (and is released by it) or
+        wholly after (and plays on, its notes struck afresh).
+        """
+        with self._out_lock:
+            self.panics += 1
+            self._release_now(all_notes_off=True)
         log.info("panic: all notes released")
 
     def _max_note_steps(self, state: ControlState) -> int:
@@ -221,18 +237,25 @@ class Engine:
         """Cancel anything scheduled and send note-offs for every sounding note now.
 
         Note-offs that were queued but not yet sent are sent too (the tracker already
-        counts those notes as released).
+        counts those notes as released). livegen plays on one channel (``channel``), so
+        All Notes Off goes to that one.
         """
-        dropped = self.scheduler.cancel_pending()
-        messages = [m for m in dropped if m.type == "note_off"
-                    or (m.type == "note_on" and m.velocity == 0)]
-        messages += self._messages(self.tracker.release_all())
-        if all_notes_off:
-            messages.append(mido.Message("control_change", channel=self.channel,
-                                         control=ALL_NOTES_OFF, value=0))
-        if messages:
-            self.scheduler.send_now(messages)
-            self._record("livegen", self.clock.now(), messages)
+        with self._out_lock:
+            dropped = self.scheduler.cancel_pending()
+            if self._ticks:  # the clock a DAW follows keeps going: put its ticks back
+                cancelled = {id(m) for m in dropped}
+                for tt, tick in self._ticks:
+                    if id(tick) in cancelled:
+                        self.scheduler.schedule(tt, [tick])
+            messages = [m for m in dropped if m.type == "note_off"
+                        or (m.type == "note_on" and m.velocity == 0)]
+            messages += self._messages(self.tracker.release_all())
+            if all_notes_off:
+                messages.append(mido.Message("control_change", channel=self.channel,
+                                             control=ALL_NOTES_OFF, value=0))
+            if messages:
+                self.scheduler.send_now(messages)
+                self._record("livegen", self.clock.now(), messages)
 
     def _drain_input(self, t: float) -> None:
         """Fold performer messages stamped up to ``t`` into the frame builder."""
@@ -241,6 +264,7 @@ class Engine:
             self.stats.performer_events += 1
             if msg.type == "note_on" and msg.velocity > 0:
                 self.builder.note_on(msg.note, ts)
+                self.dynamics.hear(msg.velocity)
                 self._record("performer", ts, [msg])
             elif msg.type == "note_off":
                 self.builder.note_off(msg.note, ts)
@@ -302,13 +326,19 @@ class Engine:
         return self._next_frame(self.clock.now())
 
     def _schedule_frame(self, frame: np.ndarray, deadline: float, step: int) -> None:
-        messages = self._messages(self.tracker.update(frame, self.controls.state.velocity))
-        if self.send_clock:
-            for tt, m in clock_messages_for_step(deadline, self.period, 24 // self.steps_per_beat):
-                self.scheduler.schedule(tt, [m])
-        if messages:
-            self.scheduler.schedule(deadline, messages)
-            self._record("livegen", deadline, messages)
+        with self._out_lock:  # a panic from another thread sees the tracker and the queue agree
+            state = self.controls.state
+            velocity = answer_velocity(state.velocity, self.dynamics.level, state.dynamics, state.accent,
+                                       step % self.steps_per_bar, self.steps_per_beat)
+            messages = self._messages(self.tracker.update(frame, velocity))
+            if self.send_clock:
+                ticks = clock_messages_for_step(deadline, self.period, 24 // self.steps_per_beat)
+                self._ticks = self._ticks[-len(ticks):] + ticks
+                for tt, m in ticks:
+                    self.scheduler.schedule(tt, [m])
+            if messages:
+                self.scheduler.schedule(deadline, messages)
+                self._record("livegen", deadline, messages)
         if step % self.steps_per_bar == 0 and self.on_downbeat is not None:
             self.on_downbeat(step // self.steps_per_bar, deadline)
 

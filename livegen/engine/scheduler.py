@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -39,10 +40,10 @@ class Scheduler(Protocol):
         """Send ``messages`` at ``deadline``."""
 
     def send_now(self, messages: Sequence[mido.Message]) -> None:
-        """Send ``messages`` at once, ahead of anything scheduled."""
+        """Send ``messages`` at once, ahead of anything scheduled. ThreadScheduler: any thread."""
 
     def cancel_pending(self) -> list[mido.Message]:
-        """Drop everything scheduled and not yet sent; return it."""
+        """Drop everything scheduled and not yet sent; return it. ThreadScheduler: any thread."""
 
     def flush(self, timeout: float = 2.0) -> None:
         """Wait (up to ``timeout`` s) until everything scheduled has been sent."""
@@ -75,6 +76,11 @@ def _try_realtime() -> bool:
 class ThreadScheduler:
     """Precise timed sends from a dedicated thread.
 
+    :meth:`schedule`, :meth:`send_now` and :meth:`cancel_pending` may be called from any
+    thread (one lock guards the queue). A batch that arrives while the thread spins for a
+    later deadline is sent first, without waiting for that deadline: a panic sent from the
+    OSC receiver leaves within microseconds.
+
     Args:
         out: where messages go (``send(msg)``); exceptions are counted and logged, never
             raised into the engine.
@@ -95,6 +101,8 @@ class ThreadScheduler:
         self._seq = itertools.count()
         self._cv = threading.Condition()
         self._closed = False
+        self._target = math.inf  # the deadline the thread waits or spins for
+        self._earlier = False  # a batch due before that one arrived
         self._want_rt = realtime
         self._thread = threading.Thread(target=self._run, name="livegen-midi-out", daemon=True)
         self._thread.start()
@@ -104,11 +112,13 @@ class ThreadScheduler:
         if not messages:
             return
         with self._cv:
+            if deadline < self._target:
+                self._earlier = True
             heapq.heappush(self._heap, (deadline, next(self._seq), list(messages)))
             self._cv.notify()
 
     def send_now(self, messages: Sequence[mido.Message]) -> None:
-        """Send as soon as possible, after anything already due."""
+        """Send as soon as possible, after anything already due (any thread)."""
         self.schedule(self.clock(), messages)
 
     def pending(self) -> int:
@@ -152,16 +162,17 @@ class ThreadScheduler:
                     self._cv.wait()
                 if self._closed and not self._heap:
                     return
-                deadline = self._heap[0][0]
+                deadline = self._target = self._heap[0][0]
+                self._earlier = False
                 wait = deadline - self.clock() - SPIN_S
                 if wait > 0 and not self._closed:
                     self._cv.wait(timeout=wait)
                     continue  # re-check: an earlier deadline may have arrived
-            while self.clock() < deadline:
-                pass  # the last millisecond: spin
+            while self.clock() < deadline and not self._earlier:
+                pass  # the last millisecond: spin (an earlier batch, e.g. a panic, ends it)
             with self._cv:
-                if not self._heap or self._heap[0][0] > deadline:
-                    continue
+                if not self._heap or self._heap[0][0] != deadline or self._earlier:
+                    continue  # cancelled, or an earlier batch came: start over with the first
                 _, _, messages = heapq.heappop(self._heap)
             actual = self.clock()
             for msg in messages:

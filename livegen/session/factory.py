@@ -64,9 +64,13 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
     take = Take(clock.now(), controls.state.tempo) if wiring.record is not None else None
     feedback = OscFeedback(wiring.osc_feedback) if wiring.osc_feedback else None
     server: OscServer | None = None
+    session: LiveSession | None = None
     loop = asyncio.get_running_loop()
 
     def urgent(change: ControlChange) -> None:  # on the OSC thread: panic, reset, mute jump the queue
+        if change.name == "panic" and session is not None:
+            session.panic_now()  # here and now: the scheduler is thread-safe, the loop may be busy
+            return
         loop.call_soon_threadsafe(controls.offer, change)
 
     try:
@@ -76,7 +80,7 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
         session = LiveSession(voice, controls, clock=clock, scheduler=scheduler, options=options,
                               midi_in=midi_in, control_source=server,
                               feedback=feedback, take=take, on_status=on_status,
-                              on_downbeat=on_downbeat, handle_signals=True)
+                              on_downbeat=on_downbeat, handle_signals=True, thread_panic=True)
         return await session.run()
     finally:
         scheduler.close()

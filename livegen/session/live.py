@@ -11,6 +11,12 @@ Data flow: MIDI in (any thread) -> ``loop.call_soon_threadsafe`` -> mapped CCs g
 live state, everything else to the engine's input queue. Control changes (already parsed
 and validated off the loop by the control source) -> :meth:`LiveControls.offer`. Every
 change or refusal -> coalesced feedback of the values in force.
+
+Panic does not wait for the loop when the session is built with ``thread_panic`` (the real
+wiring, whose scheduler is thread-safe): the panic CC wakes a thread of the session's own
+that calls :meth:`Engine.panic` at once (the MIDI port's thread, JACK's process thread with
+rtmidi, only sets an event), and the OSC receiver calls :meth:`LiveSession.panic_now`
+itself. Manual-clock sessions keep every panic on the loop, deterministic.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -42,6 +49,52 @@ FEEDBACK_COALESCE_S = 0.01
 CONTROL_BATCH = 256
 #: signals that end a performance cleanly: notes released, take written.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def is_panic(msg: mido.Message) -> bool:
+    """The panic CC pressed (the table's CC, value >= 64)."""
+    if msg.type != "control_change":
+        return False
+    try:
+        change = from_cc(msg.control, msg.value)
+    except ControlError:
+        return False
+    return change is not None and change.name == "panic"
+
+
+class PanicThread:
+    """Runs ``panic()`` on a thread of its own when asked from any thread.
+
+    :meth:`request` only sets an event, so a MIDI port's thread (JACK's process thread with
+    rtmidi) never does the panic's work itself. Requests that come while one panic runs
+    give one more panic after it.
+    """
+
+    def __init__(self, panic: Callable[[], None]) -> None:
+        self._panic = panic
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="livegen-panic", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                self._panic()
+            except Exception:  # the next panic must still work
+                log.exception("panic failed")
 
 
 class ControlSource(Protocol):
@@ -111,6 +164,9 @@ class LiveSession:
         on_status: called ~10 times a second with the engine's status dict (live view).
         on_downbeat: forwarded to the engine (lyrics lines).
         handle_signals: stop cleanly on SIGINT, SIGTERM and SIGHUP (the CLI; not tests).
+        thread_panic: act on the panic CC from a thread of the session's own at once, not
+            on the loop; needs a scheduler whose ``send_now`` and ``cancel_pending`` are
+            thread-safe (``ThreadScheduler``).
     """
 
     def __init__(self, voice: Voice, controls: LiveControls, *, clock: Clock, scheduler: Scheduler,
@@ -118,7 +174,7 @@ class LiveSession:
                  control_source: ControlSource | None = None, feedback: FeedbackSink | None = None,
                  take: Take | None = None, on_status: Callable[[dict[str, Any]], None] | None = None,
                  on_downbeat: Callable[[int, float], None] | None = None,
-                 handle_signals: bool = False) -> None:
+                 handle_signals: bool = False, thread_panic: bool = False) -> None:
         self.controls = controls
         self.midi_in = midi_in
         self.control_source = control_source
@@ -126,6 +182,7 @@ class LiveSession:
         self.take = take
         self.on_status = on_status
         self.handle_signals = handle_signals
+        self.thread_panic = thread_panic
         self.options = options
         self.engine = Engine(voice, controls, scheduler, clock, options.steps_per_beat,
                              channel=options.channel, beats_per_bar=options.beats_per_bar,
@@ -159,6 +216,11 @@ class LiveSession:
     def _engine_feedback(self, name: str, *args: Any) -> None:
         if self.feedback is not None and name in FEEDBACK:
             self.feedback.send(FEEDBACK[name].address, *args)
+
+    def panic_now(self) -> None:
+        """Every note off and All Notes Off now, on the calling thread (any thread when
+        ``thread_panic``; the OSC receiver calls it)."""
+        self.engine.panic()
 
     def _on_midi(self, msg: mido.Message, t: float) -> None:
         """On the loop thread: CCs from the table steer; everything else goes to the engine."""
@@ -201,6 +263,7 @@ class LiveSession:
         engine = self.engine
         tasks: list[asyncio.Task[None]] = []
         stop_signals: list[signal.Signals] = []
+        panics = PanicThread(self.panic_now) if self.thread_panic else None
         try:
             if self.feedback is not None:
                 self.feedback.send_state(self.controls.state)
@@ -208,6 +271,9 @@ class LiveSession:
                 tasks.append(asyncio.ensure_future(self._control_pump(self.control_source)))
             if self.midi_in is not None:
                 def deliver(msg: mido.Message, t: float) -> None:  # on the port's thread
+                    if panics is not None and is_panic(msg):
+                        panics.request()  # at once, whatever the loop is doing
+                        return
                     loop.call_soon_threadsafe(self._on_midi, msg, t)
 
                 self.midi_in.set_callback(deliver)
@@ -229,6 +295,8 @@ class LiveSession:
                 loop.remove_signal_handler(sig)
             if self.midi_in is not None:
                 self.midi_in.set_callback(None)
+            if panics is not None:
+                panics.close()
             if self._flush_handle is not None:
                 self._flush_handle.cancel()
                 self._flush_feedback()
