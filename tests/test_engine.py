@@ -247,3 +247,17 @@ def test_switching_to_solo_after_listening_to_silence_plays_at_once() -> None:
         switched = asyncio.run(scenario(engine, controls, clock))
         onsets = [t for t, m in out.sent if m.type == "note_on" and m.velocity > 0]
         assert onsets and onsets[0] - switched == pytest.approx(0.25), seed  # the next step that can sound
+
+
+@pytest.mark.parametrize("velocity", [30, 120])
+def test_answers_follow_the_performers_velocity_live(velocity: int) -> None:
+    """The same engine path as render: note-ons heard set the answer's loudness."""
+    controls = LiveControls(ControlState.default().apply_many(
+        {"mode": "call", "silence": 0.5, "dynamics": 1.0, "accent": 0.0}))
+    engine, out, _ = make_engine(ScriptVoice([72]), spb=2, controls=controls)
+    for i in range(4):
+        engine.feed_midi(mido.Message("note_on", note=60 + i, velocity=velocity), 0.55 + 0.5 * i)
+        engine.feed_midi(mido.Message("note_off", note=60 + i), 0.95 + 0.5 * i)
+    asyncio.run(engine.run(bars=3))
+    answered = {m.velocity for _, m in out.sent if m.type == "note_on" and m.velocity > 0}
+    assert answered == {velocity}

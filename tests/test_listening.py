@@ -90,3 +90,53 @@ def test_render_answers_in_the_key_of_the_prime(model_name: str, key: Key) -> No
     assert np.array(key.scale_mask())[pcs].mean() >= 0.9
     plain = render_roll(model, 4, ControlState(follow=False), seed=0, prime=prime, steps_per_beat=spb)
     assert not (plain.generated == result.generated).all()
+
+
+def test_answer_velocity_mixes_follows_and_accents() -> None:
+    from livegen.music.dynamics import answer_velocity
+
+    assert answer_velocity(90, None, 0.8, 0.0, 3, 2) == 90  # nobody played yet
+    assert answer_velocity(90, 40.0, 0.0, 0.0, 3, 2) == 90  # follow 0: the fixed velocity
+    assert answer_velocity(90, 40.0, 1.0, 0.0, 3, 2) == 40
+    assert answer_velocity(90, 40.0, 0.5, 0.0, 3, 2) == 65
+    assert answer_velocity(90, 40.0, 1.0, 10.0, 0, 2) == 50  # the downbeat: the full accent
+    assert answer_velocity(90, 40.0, 1.0, 10.0, 2, 2) == 45  # another beat: half
+    assert answer_velocity(90, 40.0, 1.0, 10.0, 1, 2) == 40  # off the beat: none
+    assert answer_velocity(120, 127.0, 1.0, 40.0, 0, 2) == 127  # never above 127
+
+
+def _prime_file(path, velocity: int):  # type: ignore[no-untyped-def]
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(0)
+    for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62] * 2):
+        inst.notes.append(pretty_midi.Note(velocity, p, i * 0.5, i * 0.5 + 0.45))
+    for b in range(4):
+        inst.notes.append(pretty_midi.Note(velocity, 48, b * 2.0, b * 2.0 + 2.0))
+    pm.instruments.append(inst)
+    pm.write(str(path))
+    return path
+
+
+@pytest.mark.parametrize("model_name", ["nottingham", "jsb"])
+def test_render_answers_soft_playing_softly_and_loud_playing_loudly(model_name: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pretty_midi
+
+    from livegen.cli import main
+
+    means = {}
+    for velocity in (40, 110):
+        out = tmp_path / f"{velocity}.mid"
+        assert main(["render", "--model", model_name, "--prime", str(_prime_file(tmp_path / f"p{velocity}.mid",
+                     velocity)), "--bars", "4", "--seed", "1", "-o", str(out)]) == 0
+        notes = [n.velocity for i in pretty_midi.PrettyMIDI(str(out)).instruments if i.name == "livegen"
+                 for n in i.notes]
+        assert notes
+        means[velocity] = float(np.mean(notes))
+    assert means[110] - means[40] >= 30
+    out = tmp_path / "fixed.mid"  # dynamics 0: the velocity control, accents aside
+    assert main(["render", "--model", model_name, "--prime", str(tmp_path / "p40.mid"), "--bars", "4",
+                 "--dynamics", "0", "--accent", "0", "--velocity", "77", "-o", str(out)]) == 0
+    assert {n.velocity for i in pretty_midi.PrettyMIDI(str(out)).instruments if i.name == "livegen"
+            for n in i.notes} == {77}

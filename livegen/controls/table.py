@@ -284,6 +284,10 @@ _TABLE: tuple[Control, ...] = (
             minimum=21, maximum=108, unit="MIDI pitch", cc=25),
     Control("velocity", "int", 90, "MIDI velocity of the model's notes",
             minimum=1, maximum=127, cc=86),
+    Control("dynamics", "float", 0.8, "how closely the model's velocities follow the performer's "
+            "(0 = the velocity control alone)", minimum=0.0, maximum=1.0, cc=90),
+    Control("accent", "float", 8.0, "velocity added on each bar's first beat (half on the other beats)",
+            minimum=0.0, maximum=40.0, unit="velocity", cc=91),
     Control("max_note_beats", "float", 0.0, "longest model note before it is struck again (0 = no limit)",
             minimum=0.0, maximum=16.0, unit="beats", cc=87),
     Control("silence", "float", 1.0, "call mode: performer silence before the model answers",
@@ -418,6 +422,8 @@ class ControlState:
     low: int = 21
     high: int = 108
     velocity: int = 90
+    dynamics: float = 0.8
+    accent: float = 8.0
     max_note_beats: float = 0.0
     silence: float = 1.0
     repeat: float = 1.0

@@ -144,6 +144,7 @@ def roll_to_midi(
     program: int = 0,
     velocity: int = 80,
     tracks: Mapping[str, np.ndarray] | None = None,
+    velocities: Mapping[str, np.ndarray] | None = None,
 ) -> pretty_midi.PrettyMIDI:
     """Turn a roll (or several named rolls) into a MIDI object on an exact step grid.
 
@@ -159,6 +160,8 @@ def roll_to_midi(
         tracks: name -> ``(T_i, 88)`` roll, each written as its own instrument in the given
             order (e.g. ``{"prime": prime_roll, "livegen": generated_roll}``); the rolls share
             step 0.
+        velocities: name -> ``(T_i, 88)`` velocities (1..127) at each note's first step, for
+            the tracks (or ``livegen``) that have them; elsewhere ``velocity``.
 
     Returns:
         A ``PrettyMIDI`` whose resolution is a multiple of ``steps_per_beat``, with one
@@ -193,10 +196,12 @@ def roll_to_midi(
         on = _check_roll(track_roll)
         n_steps = max(n_steps, on.shape[0])
         inst = pretty_midi.Instrument(program=int(program), name=str(name))
+        vel = None if velocities is None else velocities.get(name)
         for pitch, start, end in roll_to_notes(on):
-            inst.notes.append(
-                pretty_midi.Note(velocity=int(velocity), pitch=pitch, start=start * step_s, end=end * step_s)
-            )
+            v = int(velocity)
+            if vel is not None and start < len(vel) and 1 <= int(vel[start, pitch - LOWEST_PITCH]) <= 127:
+                v = int(vel[start, pitch - LOWEST_PITCH])
+            inst.notes.append(pretty_midi.Note(velocity=v, pitch=pitch, start=start * step_s, end=end * step_s))
         pm.instruments.append(inst)
     pm.text_events.append(pretty_midi.Text(END_MARKER, n_steps * step_s))
     return pm

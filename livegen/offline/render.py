@@ -9,11 +9,13 @@ with an in-memory output port, so a render takes no wall time and is determinist
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import mido
 import numpy as np
+import pretty_midi
 
 from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState
@@ -66,17 +68,21 @@ class RenderRequest:
 
 @dataclass(frozen=True)
 class RenderResult:
-    """``prime`` ``(P, 88)`` and ``generated`` ``(G, 88)`` bool rolls at ``steps_per_beat``."""
+    """``prime`` ``(P, 88)`` and ``generated`` ``(G, 88)`` bool rolls at ``steps_per_beat``, and
+    ``velocities`` ``(G, 88)`` uint8: each generated note's velocity at its first step."""
 
     prime: np.ndarray
     generated: np.ndarray
     steps_per_beat: int
+    velocities: np.ndarray
 
 
 def messages_to_roll(sent: list[tuple[float, mido.Message]], t0: float, period: float,
-                     steps: int) -> np.ndarray:
-    """Rebuild a ``(steps, 88)`` roll from timed note messages on a grid of ``period`` s."""
+                     steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rebuild a ``(steps, 88)`` bool roll from timed note messages on a grid of ``period``
+    s, and the ``(steps, 88)`` uint8 velocities of the note-ons."""
     roll = np.zeros((steps, N_KEYS), dtype=bool)
+    velocities = np.zeros((steps, N_KEYS), dtype=np.uint8)
     start: dict[int, int] = {}
     for t, msg in sent:
         if msg.type not in ("note_on", "note_off"):
@@ -85,20 +91,23 @@ def messages_to_roll(sent: list[tuple[float, mido.Message]], t0: float, period: 
         j = msg.note - 21
         if msg.type == "note_on" and msg.velocity > 0:
             start[j] = step
+            if 0 <= step < steps:
+                velocities[step, j] = msg.velocity
         elif j in start:
             roll[start.pop(j) : min(step, steps), j] = True
     for j, s in start.items():
         roll[s:, j] = True
-    return roll
+    return roll, velocities
 
 
 def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed: int = 0,
                 prime: np.ndarray | None = None, steps_per_beat: int = 2,
-                beats_per_bar: int = 4) -> RenderResult:
+                beats_per_bar: int = 4, prime_velocities: Sequence[int] = ()) -> RenderResult:
     """Generate ``bars`` bars after observing ``prime`` (``(P, 88)``, may be None).
 
     ``state`` holds the controls in force (its mode is taken as ``solo``: nobody else
-    is playing).
+    is playing). ``prime_velocities`` are the prime's note-on velocities in order: the
+    answer follows their loudness as it follows a performer's.
     """
     gen = KeyFollowingVoice(RollGenerator(model, seed=seed))
     gen.follow = state.follow
@@ -110,10 +119,24 @@ def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed
     out = MemoryOutput("render", clock=clock.now)
     engine = Engine(gen, controls, ManualScheduler(out, clock), clock, steps_per_beat,
                     beats_per_bar=beats_per_bar, start_delay=0.0, primed=len(prime_roll) > 0)
+    for velocity in prime_velocities:
+        engine.dynamics.hear(velocity)
     asyncio.run(engine.run(bars))
     steps = bars * beats_per_bar * steps_per_beat
     period = 60.0 / state.tempo / steps_per_beat
-    return RenderResult(prime_roll, messages_to_roll(out.sent, 0.0, period, steps), steps_per_beat)
+    generated, velocities = messages_to_roll(out.sent, 0.0, period, steps)
+    return RenderResult(prime_roll, generated, steps_per_beat, velocities)
+
+
+def prime_velocities(path: Path, beats: float) -> list[int]:
+    """Velocities of the note-ons in the first ``beats`` quarter notes of a MIDI file (its own
+    tempo map, as :func:`~livegen.music.roll_midi.midi_to_roll` reads it), in time order."""
+    pm = pretty_midi.PrettyMIDI(str(path))
+    notes = sorted((n.start, n.velocity) for inst in pm.instruments if not inst.is_drum for n in inst.notes)
+    if not notes:
+        return []
+    ticks = [pm.time_to_tick(start) / pm.resolution for start, _ in notes]
+    return [v for (_, v), beat in zip(notes, ticks, strict=True) if beat < beats]
 
 
 def render_roll_files(model: RollLSTM | RollNADE, meta: dict[str, object], request: RenderRequest) -> list[str]:
@@ -121,19 +144,22 @@ def render_roll_files(model: RollLSTM | RollNADE, meta: dict[str, object], reque
     raw_spb = meta.get("steps_per_beat", 2)
     spb = int(raw_spb) if isinstance(raw_spb, int | float | str) else 2
     prime = None
+    velocities: list[int] = []
     if request.prime is not None:
         prime, _stats = midi_to_roll(request.prime, spb)
         if request.prime_bars:
             prime = prime[: request.prime_bars * request.beats_per_bar * spb]
+        velocities = prime_velocities(request.prime, len(prime) / spb)
     result = render_roll(model, request.bars, request.state, seed=request.seed, prime=prime,
-                         steps_per_beat=spb, beats_per_bar=request.beats_per_bar)
+                         steps_per_beat=spb, beats_per_bar=request.beats_per_bar, prime_velocities=velocities)
     full = np.concatenate([result.prime, result.generated]) if len(result.prime) else result.generated
     tracks = {}
     if len(result.prime):
         tracks["prime"] = np.concatenate([result.prime, np.zeros_like(result.generated)])
     tracks["livegen"] = np.concatenate([np.zeros_like(result.prime), result.generated])
     bpm = request.state.tempo
-    pm = roll_to_midi(full, spb, bpm, program=request.program, tracks=tracks)
+    pm = roll_to_midi(full, spb, bpm, program=request.program, tracks=tracks, velocities={
+        "livegen": np.concatenate([np.zeros(result.prime.shape, np.uint8), result.velocities])})
     request.out.parent.mkdir(parents=True, exist_ok=True)
     write_midi_bytes(pm, request.out)
     starts = np.diff(np.vstack([np.zeros((1, N_KEYS), bool), result.generated]).astype(int), axis=0) > 0
