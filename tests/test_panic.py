@@ -238,7 +238,8 @@ def test_panic_over_osc_and_cc_on_real_ports(jack_server, tmp_path):
     before = set(jack_server.ports())
     proc = subprocess.Popen(
         [sys.executable, "-m", "livegen", "play", "--model", str(_chord_model(tmp_path / "chord.pt")),
-         "--virtual", "--mode", "solo", "--bpm", "240", "--bars", "12", "--channel", "3", "--no-view",
+         "--virtual", "--mode", "solo", "--bpm", "240", "--bars", "40", "--channel", "3", "--no-view",
+         "--mute", "1",  # unmuted once the tester listens: the chord's note-ons are heard
          "--osc-port", str(osc_port), "--osc-feedback", f"127.0.0.1:{fb.getsockname()[1]}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     inp = out = None
@@ -258,6 +259,7 @@ def test_panic_over_osc_and_cc_on_real_ports(jack_server, tmp_path):
         theirs_out = next(n for n in new if n.endswith(":livegen out"))
         out = open_output(theirs_in, client_name="panic-tester")
         inp = open_input(theirs_out, lambda m, t: received.append((t, m)), client_name="panic-tester")
+        osc.sendto(build_message("/livegen/mute", [0]), ("127.0.0.1", osc_port))
 
         def chord_sounds() -> bool:
             return {p for _, p in sounding([m for _, m in received])} == set(CHORD)
