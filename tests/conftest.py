@@ -4,6 +4,11 @@
 mode) for the whole test session, started or reused through
 :class:`livegen.io.jack.JackServer`; it also points ``MIDO_BACKEND`` at rtmidi's JACK API.
 Tests that use it skip only when jackd is not installed.
+
+``datasets``: the shared data sets (``../shared/data`` or ``$LIVEGEN_DATA``) when they are
+there, else small synthetic stand-ins written once per session (see ``shared_data.py``), so
+a fresh clone with nothing beside it runs the suite. ``named_datasets``: the same, with the
+set names (``jsb``, ``irish``, ``public_domain``) resolving to it for the test's duration.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from shared_data import DataSets, build, shared
 
 from livegen.io.jack import INSTALL_HINT, JackServer, jackd_path
 
@@ -25,6 +31,17 @@ def jack_server() -> Iterator[JackServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> DataSets:
+    return shared() or build(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture
+def named_datasets(datasets: DataSets) -> Iterator[DataSets]:
+    with datasets.named():
+        yield datasets
 
 
 @pytest.fixture(autouse=True, scope="session")

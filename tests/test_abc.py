@@ -1,7 +1,8 @@
 """ABC parsing (livegen.music.abc) and the ABC collection reader (livegen.data.abc).
 
-Hand-written tunes with known notes, every tune of the shared irish.abc, the deterministic
-train/valid/test split, repair of generated garbage, and a cross-check against abc2midi.
+Hand-written tunes with known notes, every tune of the shared irish.abc (or of a synthetic
+stand-in), the deterministic train/valid/test split, repair of generated garbage, and a
+cross-check against abc2midi.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from pathlib import Path
 
 import pretty_midi
 import pytest
+from shared_data import SYNTHETIC_CROSS_CHECK, SYNTHETIC_REPAIRED, SYNTHETIC_TUNES, DataSets
 
 from livegen.data.abc import load_abc_splits, read_abc_tunes, split_tunes
-from livegen.data.polyphonic import data_root
 from livegen.errors import LivegenError
 from livegen.music.abc import AbcTune, parse_abc, split_abc, tune_to_midi, write_midi
 from livegen.music.abc_header import parse_key, parse_meter
 from livegen.music.abc_timeline import BEAT_VELOCITY, DOWNBEAT_VELOCITY, OFFBEAT_VELOCITY
 
 TINY = Path(__file__).parent / "data" / "tiny.abc"
-IRISH = data_root() / "abc" / "irish.abc"
 
 
 def tune(body: str, header: str = "M:4/4\nL:1/8\nK:C") -> AbcTune:
@@ -44,10 +44,8 @@ def durations(t: AbcTune) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def irish_tunes() -> list[str]:
-    if not IRISH.is_file():
-        pytest.skip(f"shared data {IRISH} is missing")
-    return read_abc_tunes(IRISH)
+def irish_tunes(datasets: DataSets) -> list[str]:
+    return read_abc_tunes(datasets.irish)
 
 
 # -- pitches --------------------------------------------------------------------------------
@@ -294,15 +292,17 @@ def test_reader_errors_are_one_line(tmp_path: Path) -> None:
         assert "\n" not in str(err.value)
 
 
-def test_split_is_whole_tunes_deterministic_and_ten_percent_test(irish_tunes: list[str]) -> None:
+def test_split_is_whole_tunes_deterministic_and_ten_percent_test(irish_tunes: list[str],
+                                                                 datasets: DataSets) -> None:
     n = len(irish_tunes)
-    assert n == 804
+    assert n == datasets.pick(804, SYNTHETIC_TUNES)
+    test, valid = datasets.pick((80, 40), (12, 6))
     splits = split_tunes(irish_tunes)
-    assert {k: len(v) for k, v in splits.items()} == {"train": n - 80 - 40, "valid": 40, "test": 80}
+    assert {k: len(v) for k, v in splits.items()} == {"train": n - test - valid, "valid": valid, "test": test}
     assert sorted(t for part in splits.values() for t in part) == sorted(irish_tunes)
     assert all(t in set(irish_tunes) for t in splits["test"])
     assert split_tunes(irish_tunes) == splits
-    assert load_abc_splits(IRISH) == splits
+    assert load_abc_splits(datasets.irish) == splits
     shuffled = list(irish_tunes)
     random.Random(1).shuffle(shuffled)
     assert {k: set(v) for k, v in split_tunes(shuffled).items()} == {k: set(v) for k, v in splits.items()}
@@ -311,7 +311,7 @@ def test_split_is_whole_tunes_deterministic_and_ten_percent_test(irish_tunes: li
         split_tunes(irish_tunes, valid=0.5, test=0.6)
 
 
-def test_every_irish_tune_parses(irish_tunes: list[str]) -> None:
+def test_every_irish_tune_parses(irish_tunes: list[str], datasets: DataSets) -> None:
     repaired = set()
     for text in irish_tunes:
         t = parse_abc(text)
@@ -319,8 +319,9 @@ def test_every_irish_tune_parses(irish_tunes: list[str]) -> None:
         assert all(48 <= n.pitch <= 96 and n.duration > 0 for n in t.notes)
         if t.repairs:
             repaired.add(t.title)
-    # the three tunes with oddities: meter lines followed by music, one stray letter
-    assert repaired == {"Swedish", "Guns of the Magnificent Seven", "Jug of Punch No. 2"}
+    # the tunes with oddities: meter lines followed by music, one stray letter
+    assert repaired == datasets.pick({"Swedish", "Guns of the Magnificent Seven", "Jug of Punch No. 2"},
+                                     SYNTHETIC_REPAIRED)
 
 
 # -- cross-check against abc2midi ---------------------------------------------------------------
@@ -371,12 +372,12 @@ needs_abc2midi = pytest.mark.skipif(shutil.which("abc2midi") is None,
 
 
 @needs_abc2midi
-def test_matches_abc2midi_on_irish_tunes(irish_tunes: list[str], tmp_path: Path) -> None:
+def test_matches_abc2midi_on_irish_tunes(irish_tunes: list[str], tmp_path: Path, datasets: DataSets) -> None:
     by_key = {}
     for text in irish_tunes:
         head = text.split("\n")
         by_key[(int(head[0][2:]), head[1][2:])] = text
-    for key in CROSS_CHECK:
+    for key in datasets.pick(CROSS_CHECK, SYNTHETIC_CROSS_CHECK):
         assert _assert_same_notes(by_key[key], tmp_path) > 100, key
 
 

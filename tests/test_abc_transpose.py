@@ -1,7 +1,8 @@
 """ABC transposition (livegen.music.abc_transpose) and the key augmentation built on it.
 
-The strongest check reads every tune of the shared irish.abc in every target key with the
-ABC parser and demands the same notes at the same times, each exactly ``shift`` semitones away.
+The strongest check reads every tune of the shared irish.abc (or of a synthetic stand-in) in
+every target key with the ABC parser and demands the same notes at the same times, each
+exactly ``shift`` semitones away.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ import subprocess
 import sys
 
 import pytest
+from shared_data import DataSets
 
 from livegen.data.abc import read_abc_tunes
-from livegen.data.polyphonic import data_root
 from livegen.music.abc import parse_abc
 from livegen.music.abc_transpose import AbcTransposeError, key_targets, tonic_name, transpose_abc
 from livegen.training.char_tasks import abc_key_augment, build_vocab, encode_song
-
-IRISH = data_root() / "abc" / "irish.abc"
 
 
 def _pitches(text: str) -> list[tuple[int, float, float]]:
@@ -75,9 +74,8 @@ def test_unmovable_tunes_say_why() -> None:
         transpose_abc("X:1\nK:C\n^^C|", "C#")
 
 
-@pytest.mark.skipif(not IRISH.exists(), reason="shared irish.abc not present")
-def test_every_irish_tune_in_every_target_key_keeps_its_notes() -> None:
-    tunes = read_abc_tunes(IRISH)
+def test_every_irish_tune_in_every_target_key_keeps_its_notes(datasets: DataSets) -> None:
+    tunes = read_abc_tunes(datasets.irish)
     moved = 0
     for text in tunes:
         key_line = next(line for line in text.split("\n") if line.startswith("K:"))
@@ -93,9 +91,8 @@ def test_every_irish_tune_in_every_target_key_keeps_its_notes() -> None:
     assert moved > 5 * len(tunes)
 
 
-@pytest.mark.skipif(not IRISH.exists(), reason="shared irish.abc not present")
-def test_key_augmentation_draws_the_original_and_transposed_versions() -> None:
-    tunes = read_abc_tunes(IRISH)[:20]
+def test_key_augmentation_draws_the_original_and_transposed_versions(datasets: DataSets) -> None:
+    tunes = read_abc_tunes(datasets.irish)[:20]
     vocab = build_vocab(tunes)
     encoded = [encode_song(t, vocab) for t in tunes]
     augment = abc_key_augment(tunes, encoded, vocab, (-2, 4))
@@ -106,8 +103,8 @@ def test_key_augmentation_draws_the_original_and_transposed_versions() -> None:
     assert "\x1e" + tunes[0] + "\x1e" in drawn
 
 
-def test_bad_key_range_is_one_line() -> None:
-    run = subprocess.run([sys.executable, "-m", "livegen", "train", "abc", "--data", str(IRISH),
+def test_bad_key_range_is_one_line(datasets: DataSets) -> None:
+    run = subprocess.run([sys.executable, "-m", "livegen", "train", "abc", "--data", str(datasets.irish),
                           "--transpose-keys=4:-2"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0 and "--transpose-keys" in run.stderr

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from shared_data import SYNTHETIC_TUNES, DataSets
 
 from livegen.data.lyrics import Song
-from livegen.data.polyphonic import data_root
 from livegen.errors import LivegenError
 from livegen.nets.char import UNKNOWN, CharConfig, CharLSTM, Vocab, char_loss
 from livegen.nets.checkpoint import load_checkpoint, save_checkpoint
@@ -221,9 +221,10 @@ def test_char_task_wraps_each_song_in_separators() -> None:
     assert encode_song("ab", vocab).tolist()[1:3] == vocab.encode("ab").tolist()
 
 
-def test_abc_splits_and_text_task() -> None:
+def test_abc_splits_and_text_task(named_datasets: DataSets) -> None:
     splits = abc_splits("irish")
-    assert sum(len(v) for v in splits.values()) == 804 and len(splits["test"]) > len(splits["valid"]) > 20
+    assert sum(len(v) for v in splits.values()) == named_datasets.pick(804, SYNTHETIC_TUNES)
+    assert len(splits["test"]) > len(splits["valid"]) > named_datasets.pick(20, 5)
     assert all(t.startswith("X:") for v in splits.values() for t in v)
     vocab = build_vocab(splits["train"], min_count=1)
     task = text_task(splits["train"], splits["valid"], vocab)
@@ -232,8 +233,8 @@ def test_abc_splits_and_text_task() -> None:
         abc_splits("/no/such/tunes.abc")
 
 
-def test_train_abc_model_scores_valid_and_test(tmp_path) -> None:
-    tunes = (data_root() / "abc" / "irish.abc").read_text().split("\nX:")[:80]
+def test_train_abc_model_scores_valid_and_test(tmp_path, datasets: DataSets) -> None:
+    tunes = datasets.irish.read_text().split("\nX:")[:80]
     small = tmp_path / "small.abc"
     small.write_text("\nX:".join(tunes) + "\n")
     out = tmp_path / "abc.pt"
@@ -248,8 +249,8 @@ def test_train_abc_model_scores_valid_and_test(tmp_path) -> None:
     assert result["nats_per_char"] == pytest.approx(meta["metrics"]["test_nats_per_char"], abs=1e-4)
 
 
-def test_warm_start_adds_a_copy_head_and_key_augmentation(tmp_path) -> None:
-    tunes = (data_root() / "abc" / "irish.abc").read_text().split("\nX:")[:60]
+def test_warm_start_adds_a_copy_head_and_key_augmentation(tmp_path, datasets: DataSets) -> None:
+    tunes = datasets.irish.read_text().split("\nX:")[:60]
     small = tmp_path / "small.abc"
     small.write_text("\nX:".join(tunes) + "\n")
     cfg = TrainConfig(epochs=1, batch_size=16, window=50, threads=1)
@@ -267,9 +268,9 @@ def test_warm_start_adds_a_copy_head_and_key_augmentation(tmp_path) -> None:
         train_char_model("abc", str(small), tmp_path / "x.pt", cfg, hidden=16, layers=1, embed=8, init=plain)
 
 
-def test_train_char_model_writes_vocab_labels_and_held_out_score(tmp_path) -> None:
+def test_train_char_model_writes_vocab_labels_and_held_out_score(tmp_path, datasets: DataSets) -> None:
     out = tmp_path / "nursery.pt"
-    data = data_root() / "lyrics" / "public_domain"
+    data = datasets.public_domain
     cfg = TrainConfig(epochs=1, batch_size=32, window=50, threads=1)
     result = train_char_model("lyrics", str(data), out, cfg, hidden=16, layers=1, embed=8,
                               artists=["nursery_rhymes", "Moore_Irish_Melodies"])
@@ -379,7 +380,7 @@ def test_lyrics_command_prints_n_lines_starting_with_the_prime(tmp_path, capsys)
 
 # --- the shipped model --------------------------------------------------------------------
 
-def test_shipped_lyrics_model_has_learned_its_labels() -> None:
+def test_shipped_lyrics_model_has_learned_its_labels(datasets: DataSets) -> None:
     """On one held-out song per collection, the song's own label explains it better than
     the average other label (and best of all for most collections)."""
     from pathlib import Path
@@ -389,6 +390,7 @@ def test_shipped_lyrics_model_has_learned_its_labels() -> None:
     model, vocab, labels, meta = load_char_model(Path(__file__).parents[1] / "models" / "lyrics.pt")
     assert len(labels) == 8 and meta["text_kind"] == "lyrics" and len(vocab) == model.config.vocab_size
     assert meta["metrics"]["valid_nats_per_char"] < 1.7
+    datasets.require_real("public-domain lyrics the shipped lyrics model was trained on")
     valid = char_splits("lyrics", meta["data"], None, meta["split"]["valid_fraction"])["valid"]
     best = 0
     for i, label in enumerate(labels):

@@ -1,4 +1,5 @@
-"""Lyrics readers on the real shared files, and the whole-song train/valid split."""
+"""Lyrics readers on the real shared files (or synthetic stand-ins), and the whole-song
+train/valid split."""
 
 from __future__ import annotations
 
@@ -8,6 +9,20 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from shared_data import (
+    BURNS_AFTER_TITLE,
+    BURNS_FIRST,
+    BURNS_NOTE_MARK,
+    BURNS_SONGS,
+    BURNS_TITLES,
+    COLLECTIONS,
+    CSV_ARTISTS,
+    CSV_SONG,
+    NURSERY_FIRST,
+    NURSERY_RHYMES,
+    NURSERY_TITLES,
+    DataSets,
+)
 
 from livegen.data.lyrics import (
     Song,
@@ -19,50 +34,47 @@ from livegen.data.lyrics import (
     split_collection,
     split_songs,
 )
-from livegen.data.polyphonic import data_root
 from livegen.errors import LivegenError
 
-LYRICS = data_root() / "lyrics"
-PUBLIC = LYRICS / "public_domain"
-CSV = LYRICS / "songdata_subset_874rows.csv"  # copyrighted: loader tests only
-
-COLLECTIONS = [
-    "burns_poems_and_songs", "child_ballads", "cowboy_songs", "elizabethan_songbooks",
-    "hymns_christian_devotion", "liberty_minstrel", "moore_irish_melodies", "nursery_rhymes",
-]
+# the shared CSV (songdata_subset_874rows.csv) is copyrighted: loader tests only
 
 
 @pytest.fixture(scope="module")
-def public_songs() -> list[Song]:
-    return read_lyrics("public_domain")
+def public_songs(datasets: DataSets) -> list[Song]:
+    with datasets.named():
+        return read_lyrics("public_domain")
 
 
-def _raw(name: str) -> str:
-    return (PUBLIC / f"{name}.txt").read_bytes().decode("utf-8")
+def _raw(datasets: DataSets, name: str) -> str:
+    return (datasets.public_domain / f"{name}.txt").read_bytes().decode("utf-8")
 
 
 # --- CSV ----------------------------------------------------------------------------------
 
-def test_csv_reads_every_song_with_artist_labels() -> None:
-    songs = read_lyrics_csv(CSV)
-    assert len(songs) == 874
+def test_csv_reads_every_song_with_artist_labels(datasets: DataSets) -> None:
+    songs = read_lyrics_csv(datasets.lyrics_csv)
+    assert len(songs) == datasets.pick(874, sum(CSV_ARTISTS.values()))
     counts = Counter(s.label for s in songs)
-    assert len(counts) == 24 and counts["ABBA"] == 113 and counts["Air Supply"] == 111
+    assert (len(counts), counts["ABBA"], counts["Air Supply"]) == datasets.pick(
+        (24, 113, 111), (len(CSV_ARTISTS), CSV_ARTISTS["ABBA"], CSV_ARTISTS["Air Supply"]))
     for s in songs:
         assert "\r" not in s.text and "\n\n\n" not in s.text
         assert all(line == line.strip() for line in s.text.split("\n"))
-    abba = next(s for s in songs if s.text.startswith("Look at her face"))
-    assert abba.label == "ABBA" and "\n\nShe's just my kind of girl" in abba.text
+    artist, opening, second_stanza = datasets.pick(("ABBA", "Look at her face", "She's just my kind of girl"),
+                                                   CSV_SONG)
+    abba = next(s for s in songs if s.text.startswith(opening))
+    assert abba.label == artist and f"\n\n{second_stanza}" in abba.text
 
 
-def test_csv_artist_filter_is_case_insensitive() -> None:
-    songs = read_lyrics(CSV, artists=["abba", "AIR SUPPLY"])
-    assert labels_of(songs) == ["ABBA", "Air Supply"] and len(songs) == 224
+def test_csv_artist_filter_is_case_insensitive(datasets: DataSets) -> None:
+    songs = read_lyrics(datasets.lyrics_csv, artists=["abba", "AIR SUPPLY"])
+    assert labels_of(songs) == ["ABBA", "Air Supply"]
+    assert len(songs) == datasets.pick(224, CSV_ARTISTS["ABBA"] + CSV_ARTISTS["Air Supply"])
 
 
-def test_csv_unknown_artist_is_a_clear_error() -> None:
+def test_csv_unknown_artist_is_a_clear_error(datasets: DataSets) -> None:
     with pytest.raises(LivegenError, match="'ABBBA' is not in .*did you mean ABBA"):
-        read_lyrics_csv(CSV, artists=["ABBBA"])
+        read_lyrics_csv(datasets.lyrics_csv, artists=["ABBBA"])
 
 
 def test_csv_missing_columns_and_missing_file(tmp_path: Path) -> None:
@@ -86,9 +98,9 @@ def test_public_domain_folder_has_eight_labels(public_songs: list[Song]) -> None
 
 @pytest.mark.parametrize("name", ["child_ballads", "cowboy_songs", "elizabethan_songbooks",
                                   "hymns_christian_devotion", "liberty_minstrel", "moore_irish_melodies"])
-def test_lf_collections_split_at_two_blank_lines(public_songs: list[Song], name: str) -> None:
+def test_lf_collections_split_at_two_blank_lines(public_songs: list[Song], name: str, datasets: DataSets) -> None:
     """No titles here: one song per two-blank-line gap, stanzas kept inside the song."""
-    raw = _raw(name).strip("\n")
+    raw = _raw(datasets, name).strip("\n")
     expected = len(re.findall(r"\n[ \t]*\n[ \t]*\n", raw)) + 1
     songs = [s for s in public_songs if s.label == name]
     assert len(songs) == expected
@@ -97,29 +109,36 @@ def test_lf_collections_split_at_two_blank_lines(public_songs: list[Song], name:
     assert sum("\n\n" in s.text for s in songs) > len(songs) // 2  # stanzas survive
 
 
-def test_nursery_rhymes_titles_dropped_indent_removed(public_songs: list[Song]) -> None:
+def test_nursery_rhymes_titles_dropped_indent_removed(public_songs: list[Song], datasets: DataSets) -> None:
     songs = [s for s in public_songs if s.label == "nursery_rhymes"]
-    assert 250 < len(songs) < 320
-    assert songs[0].text.startswith("The Queen of Hearts she made some tarts,\nAll on a summer's day;")
-    assert songs[0].text.endswith("And vowed he'd steal no more.")
-    assert songs[1].text.startswith("St. Swithin's day, if thou dost rain,")
+    low, high = datasets.pick((250, 320), (NURSERY_RHYMES - 1, NURSERY_RHYMES + 1))
+    assert low < len(songs) < high
+    opening, ending, second = datasets.pick(
+        ("The Queen of Hearts she made some tarts,\nAll on a summer's day;", "And vowed he'd steal no more.",
+         "St. Swithin's day, if thou dost rain,"), NURSERY_FIRST)
+    assert songs[0].text.startswith(opening)
+    assert songs[0].text.endswith(ending)
+    assert songs[1].text.startswith(second)
     joined = "\n".join(s.text for s in songs)
-    assert "QUEEN" not in joined and "SIMPLE SIMON" not in joined and "|" not in joined
+    assert all(t not in joined for t in datasets.pick(("QUEEN", "SIMPLE SIMON"), NURSERY_TITLES))
+    assert "|" not in joined
     assert "_" not in joined
 
 
-def test_burns_crlf_titles_notes_and_footnotes(public_songs: list[Song]) -> None:
-    raw = _raw("burns_poems_and_songs")
+def test_burns_crlf_titles_notes_and_footnotes(public_songs: list[Song], datasets: DataSets) -> None:
+    raw = _raw(datasets, "burns_poems_and_songs")
     assert "\r\n" in raw
     songs = [s for s in public_songs if s.label == "burns_poems_and_songs"]
-    assert 400 < len(songs) < 900
-    assert songs[0].text.startswith("Once I lov'd a bonie lass,")
+    low, high = datasets.pick((400, 900), (BURNS_SONGS - 1, BURNS_SONGS + 1))
+    assert low < len(songs) < high
+    assert songs[0].text.startswith(datasets.pick("Once I lov'd a bonie lass,", BURNS_FIRST))
     joined = "\n".join(s.text for s in songs)
-    for title in ("Tragic Fragment", "Tarbolton Lasses, The", "A Song of Similes"):
+    for title in datasets.pick(("Tragic Fragment", "Tarbolton Lasses, The", "A Song of Similes"), BURNS_TITLES):
         assert f"\n{title}\n" not in f"\n{joined}\n"
     assert not re.search(r"\^\d", joined)
-    assert "R.B.]" not in joined and "\n. . ." not in joined
-    tarbolton = [s for s in songs if s.text.startswith("If ye gae up to yon hill-tap,")]
+    assert datasets.pick("R.B.]", BURNS_NOTE_MARK) not in joined and "\n. . ." not in joined
+    tarbolton = [s for s in songs if s.text.startswith(datasets.pick("If ye gae up to yon hill-tap,",
+                                                                     BURNS_AFTER_TITLE))]
     assert len(tarbolton) == 1  # the title ended the previous song
 
 
@@ -138,7 +157,7 @@ def test_clean_song_collapses_blank_runs() -> None:
     assert clean_song("  a  \r\n\r\n\r\n  b\r\n\r\n") == "a\n\nb"
 
 
-def test_text_errors(tmp_path: Path) -> None:
+def test_text_errors(tmp_path: Path, named_datasets: DataSets) -> None:
     with pytest.raises(LivegenError, match="not found"):
         read_lyrics(tmp_path / "missing")
     with pytest.raises(LivegenError, match="no .txt"):

@@ -1,12 +1,15 @@
-"""MIDI folders as datasets: real music21 files, corrupt files skipped, stable splits."""
+"""MIDI folders as datasets: real music21 files (or synthetic stand-ins), corrupt files skipped,
+stable splits."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import mido
 import numpy as np
 import pytest
+from shared_data import DataSets
 
 from livegen.data.midi_folder import (
     assign_splits,
@@ -16,11 +19,15 @@ from livegen.data.midi_folder import (
     scan_midi_folder,
     split_fraction,
 )
-from livegen.data.polyphonic import data_root, load_rolls
+from livegen.data.polyphonic import load_rolls
 from livegen.data.roll_dataset import SPLITS
 from livegen.errors import LivegenError
 
-MUSIC21 = data_root() / "midi" / "music21_testPrimitive"
+
+@pytest.fixture
+def music21(datasets: DataSets) -> Path:
+    """The folder of 21 music21 test files."""
+    return datasets.music21
 
 
 def _out_of_range_notes(paths) -> int:
@@ -34,41 +41,41 @@ def _out_of_range_notes(paths) -> int:
     return count
 
 
-def _link_some(tmp_path, names):
+def _link_some(tmp_path, music21, names):
     for name in names:
-        (tmp_path / name).symlink_to(MUSIC21 / name)
+        (tmp_path / name).symlink_to(music21 / name)
 
 
-def test_music21_folder_reads_every_file_into_stable_splits() -> None:
-    ds, stats = scan_midi_folder(MUSIC21, steps_per_beat=4)
+def test_music21_folder_reads_every_file_into_stable_splits(music21: Path) -> None:
+    ds, stats = scan_midi_folder(music21, steps_per_beat=4)
     assert (stats.files_read, stats.files_skipped, stats.files_empty) == (21, 0, 0)
-    assert ds.steps_per_beat == 4 and ds.name == str(MUSIC21)
+    assert ds.steps_per_beat == 4 and ds.name == str(music21)
     sizes = {s: len(ds.split(s)) for s in SPLITS}
     assert sum(sizes.values()) == 21 and all(sizes.values()) and sizes == stats.splits
     assert sizes["train"] >= 13
     for seq in (seq for s in SPLITS for seq in ds.split(s)):
         assert seq.dtype == np.uint8 and seq.ndim == 2 and seq.shape[1] == 88 and seq.any()
     assert stats.steps == sum(seq.shape[0] for s in SPLITS for seq in ds.split(s))
-    expected_out = _out_of_range_notes(find_midi_files(MUSIC21))
+    expected_out = _out_of_range_notes(find_midi_files(music21))
     assert expected_out > 0 and stats.notes_folded == expected_out and stats.notes_dropped == 0
     assert stats.notes_out <= stats.notes_in
     # the same folder gives the same splits
-    again = load_midi_folder(MUSIC21, steps_per_beat=4)
+    again = load_midi_folder(music21, steps_per_beat=4)
     for s in SPLITS:
         assert [x.tobytes() for x in again.split(s)] == [x.tobytes() for x in ds.split(s)]
 
 
-def test_drop_option_counts_dropped_notes() -> None:
-    _, stats = scan_midi_folder(MUSIC21, steps_per_beat=2, out_of_range="drop")
-    assert stats.notes_dropped == _out_of_range_notes(find_midi_files(MUSIC21)) and stats.notes_folded == 0
+def test_drop_option_counts_dropped_notes(music21: Path) -> None:
+    _, stats = scan_midi_folder(music21, steps_per_beat=2, out_of_range="drop")
+    assert stats.notes_dropped == _out_of_range_notes(find_midi_files(music21)) and stats.notes_folded == 0
 
 
-def test_corrupt_files_are_skipped_with_one_warning_each(tmp_path, caplog) -> None:
-    _link_some(tmp_path, ["test06.mid", "test08.mid", "test10.mid"])
+def test_corrupt_files_are_skipped_with_one_warning_each(tmp_path, caplog, music21: Path) -> None:
+    _link_some(tmp_path, music21, ["test06.mid", "test08.mid", "test10.mid"])
     (tmp_path / "sub").mkdir()
-    _link_some(tmp_path / "sub", ["test13.mid"])
+    _link_some(tmp_path / "sub", music21, ["test13.mid"])
     (tmp_path / "garbage.mid").write_bytes(b"\x00\x01not midi\xff" * 10)
-    (tmp_path / "truncated.MID").write_bytes((MUSIC21 / "test06.mid").read_bytes()[:40])
+    (tmp_path / "truncated.MID").write_bytes((music21 / "test06.mid").read_bytes()[:40])
     (tmp_path / "readme.txt").write_text("not scanned")
     with caplog.at_level(logging.WARNING, logger="livegen.data.midi_folder"):
         ds, stats = scan_midi_folder(tmp_path)
@@ -82,8 +89,8 @@ def test_corrupt_files_are_skipped_with_one_warning_each(tmp_path, caplog) -> No
     assert flat_stats.files_read == 3
 
 
-def test_drum_only_file_counts_as_empty(tmp_path) -> None:
-    _link_some(tmp_path, ["test06.mid", "test08.mid", "test13.mid"])
+def test_drum_only_file_counts_as_empty(tmp_path, music21: Path) -> None:
+    _link_some(tmp_path, music21, ["test06.mid", "test08.mid", "test13.mid"])
     mid = mido.MidiFile(ticks_per_beat=96)
     track = mido.MidiTrack()
     track += [mido.Message("note_on", note=36, velocity=100, channel=9, time=0),
@@ -94,8 +101,8 @@ def test_drum_only_file_counts_as_empty(tmp_path) -> None:
     assert (stats.files_read, stats.files_empty, stats.drum_notes) == (3, 1, 1)
 
 
-def test_too_few_files_reuse_train_with_a_warning(tmp_path, caplog) -> None:
-    _link_some(tmp_path, ["test06.mid", "test08.mid"])
+def test_too_few_files_reuse_train_with_a_warning(tmp_path, caplog, music21: Path) -> None:
+    _link_some(tmp_path, music21, ["test06.mid", "test08.mid"])
     with caplog.at_level(logging.WARNING, logger="livegen.data.midi_folder"):
         ds = load_midi_folder(tmp_path)
     assert len(ds.split("train")) == 2
@@ -114,12 +121,12 @@ def test_empty_or_unreadable_folders_raise(tmp_path) -> None:
         load_midi_folder(tmp_path / "bad.mid")
 
 
-def test_load_rolls_dispatches_folders_and_single_files() -> None:
-    folder = load_rolls(MUSIC21, steps_per_beat=2)
+def test_load_rolls_dispatches_folders_and_single_files(music21: Path) -> None:
+    folder = load_rolls(music21, steps_per_beat=2)
     assert folder.steps_per_beat == 2 and sum(len(folder.split(s)) for s in SPLITS) == 21
-    single = load_rolls(MUSIC21 / "test10.mid")
+    single = load_rolls(music21 / "test10.mid")
     assert single.steps_per_beat == 4 and len(single.split("train")) == 1
-    direct = load_midi_files([MUSIC21 / "test10.mid"], name="one", steps_per_beat=4)
+    direct = load_midi_files([music21 / "test10.mid"], name="one", steps_per_beat=4)
     assert np.array_equal(direct.split("train")[0], single.split("train")[0])
 
 

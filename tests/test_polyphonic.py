@@ -1,4 +1,4 @@
-"""Readers for the four polyphonic sets, on the real shared files."""
+"""Readers for the four polyphonic sets, on the real shared files (or synthetic stand-ins)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import pickle
 
 import numpy as np
 import pytest
+from shared_data import SYNTHETIC_SPLITS, DataSets
 
-from livegen.data.polyphonic import data_root, load_rolls, read_pickle, safe_shift_range, transpose
+from livegen.data.polyphonic import load_rolls, read_pickle, safe_shift_range, transpose
 from livegen.errors import LivegenError
 
 # (train, valid, test) sequence counts of the standard splits
@@ -20,17 +21,18 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_named_sets_load_with_standard_splits(name: str) -> None:
+def test_named_sets_load_with_standard_splits(name: str, named_datasets: DataSets) -> None:
     d = load_rolls(name)
-    assert tuple(len(d.split(s)) for s in ("train", "valid", "test")) == EXPECTED[name]
+    expected = named_datasets.pick(EXPECTED, SYNTHETIC_SPLITS)[name]
+    assert tuple(len(d.split(s)) for s in ("train", "valid", "test")) == expected
     seq = d.split("test")[0]
     assert seq.ndim == 2 and seq.shape[1] == 88 and seq.dtype == np.uint8
     assert set(np.unique(seq)) <= {0, 1}
     assert d.steps_per_beat in (1, 2)
 
 
-def test_jsb_pickle_matches_mat() -> None:
-    path = data_root() / "polyphonic" / "JSB_Chorales.pickle"
+def test_jsb_pickle_matches_mat(named_datasets: DataSets) -> None:
+    path = named_datasets.polyphonic / "JSB_Chorales.pickle"
     p = read_pickle(path)
     m = load_rolls("jsb")
     for split in ("train", "valid", "test"):
@@ -51,14 +53,14 @@ def test_pickle_that_runs_code_is_refused(tmp_path) -> None:
         read_pickle(bad)
 
 
-def test_bad_dataset_names_and_paths() -> None:
+def test_bad_dataset_names_and_paths(named_datasets: DataSets) -> None:
     with pytest.raises(LivegenError, match="nottingham"):
         load_rolls("no-such-set")
     with pytest.raises(LivegenError, match="split"):
         load_rolls("jsb").split("dev")
 
 
-def test_transposition_keeps_notes_on_the_keyboard() -> None:
+def test_transposition_keeps_notes_on_the_keyboard(named_datasets: DataSets) -> None:
     seq = load_rolls("jsb").split("train")[0]
     lo, hi = safe_shift_range(seq, 6)
     for k in (lo, hi):

@@ -9,8 +9,8 @@ import zlib
 
 import numpy as np
 import pytest
+from shared_data import DataSets
 
-from livegen.data.polyphonic import data_root
 from livegen.errors import LivegenError
 from livegen.music import audio
 from livegen.music.roll_midi import midi_to_roll, notes_to_roll, roll_to_midi, write_midi_bytes
@@ -102,8 +102,8 @@ def test_wav_render_is_audible_and_as_long_as_the_roll(tmp_path) -> None:
 
 
 @needs_fluidsynth
-def test_real_file_renders_and_silence_measures_silent(tmp_path) -> None:
-    out = audio.render_wav(data_root() / "midi" / "music21_testPrimitive" / "test08.mid", tmp_path / "t.wav")
+def test_real_file_renders_and_silence_measures_silent(tmp_path, datasets: DataSets) -> None:
+    out = audio.render_wav(datasets.music21 / "test08.mid", tmp_path / "t.wav")
     assert audio.wav_rms(out) > 0.01
     silent = tmp_path / "silent.mid"
     write_midi_bytes(roll_to_midi(np.zeros((8, 88), np.uint8), 4, 120.0), silent)

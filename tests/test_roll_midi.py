@@ -8,8 +8,8 @@ import mido
 import numpy as np
 import pretty_midi
 import pytest
+from shared_data import DataSets
 
-from livegen.data.polyphonic import data_root
 from livegen.errors import LivegenError
 from livegen.music.roll_midi import (
     END_MARKER,
@@ -20,8 +20,6 @@ from livegen.music.roll_midi import (
     roll_to_notes,
     write_midi_bytes,
 )
-
-MUSIC21 = data_root() / "midi" / "music21_testPrimitive"
 
 
 def _reread(pm: pretty_midi.PrettyMIDI) -> pretty_midi.PrettyMIDI:
@@ -253,8 +251,8 @@ def _mido_onsets(path, spb: int) -> list[tuple[int, float]]:
 
 
 @pytest.mark.parametrize("name", [f"test{i:02d}.mid" for i in range(1, 22)])
-def test_music21_files_land_on_the_tick_grid(name: str) -> None:
-    path = MUSIC21 / name
+def test_music21_files_land_on_the_tick_grid(name: str, datasets: DataSets) -> None:
+    path = datasets.music21 / name
     spb = 4
     roll, stats = midi_to_roll(path, spb)
     onsets = _mido_onsets(path, spb)
@@ -272,8 +270,8 @@ def test_music21_files_land_on_the_tick_grid(name: str) -> None:
         assert np.min(np.abs(np.asarray(by_pitch[pitch]) - start)) <= 0.5 + 1e-6
 
 
-def test_music21_tempo_changes_keep_a_steady_grid() -> None:
+def test_music21_tempo_changes_keep_a_steady_grid(datasets: DataSets) -> None:
     # test10: sixteen F3s one beat apart while the tempo drops from 120 to 60 bpm
-    roll, stats = midi_to_roll(MUSIC21 / "test10.mid", 4)
+    roll, stats = midi_to_roll(datasets.music21 / "test10.mid", 4)
     assert roll_to_notes(roll) == [(53, 4 * k, 4 * k + 1) for k in range(16)]
     assert stats.folded == 0 and stats.drum_notes == 0

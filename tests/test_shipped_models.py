@@ -10,6 +10,7 @@ import sys
 import zipfile
 
 import pytest
+from shared_data import DataSets
 
 from livegen.nets.checkpoint import load_checkpoint, sha256_file
 from livegen.nets.manifest import models_dir, read_manifest, resolve_model
@@ -44,9 +45,11 @@ def test_quality_bars_recorded_in_manifest() -> None:
     assert MANIFEST["irish"]["metrics"]["test_nats_per_char"] <= 0.80
 
 
-def test_fresh_evaluation_reproduces_the_manifest(capsys) -> None:
+def test_fresh_evaluation_reproduces_the_manifest(capsys, datasets: DataSets) -> None:
     """The figures in the manifest (and the README) come from these weights on these splits."""
     from livegen.cli import main
+
+    datasets.require_real("JSB Chorales and irish.abc test sets")
 
     assert main(["eval", "jsb", "--data", "jsb", "--json"]) == 0
     jsb = json.loads(capsys.readouterr().out)

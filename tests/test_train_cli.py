@@ -9,34 +9,34 @@ import subprocess
 
 import pytest
 import torch
+from shared_data import DataSets
 
 from livegen.cli import main
-from livegen.data.polyphonic import data_root
 from livegen.nets.checkpoint import load_checkpoint
 
-MIDI_DIR = data_root() / "midi" / "music21_testPrimitive"
 TINY = ["--hidden", "16", "--layers", "1", "--threads", "1", "--batch-size", "4", "--window", "20"]
 
 
-def test_train_resume_eval_on_a_midi_folder(tmp_path, capsys) -> None:
+def test_train_resume_eval_on_a_midi_folder(tmp_path, capsys, datasets: DataSets) -> None:
+    midi_dir = datasets.music21
     out = tmp_path / "m.pt"
-    assert main(["train", "roll", "--data", str(MIDI_DIR), "--epochs", "2", "--out", str(out), *TINY]) == 0
+    assert main(["train", "roll", "--data", str(midi_dir), "--epochs", "2", "--out", str(out), *TINY]) == 0
     model, meta = load_checkpoint(out)
     assert meta["steps_per_beat"] == 4 and len(meta["history"]) >= 1
     assert (tmp_path / "m.train-state.pt").exists()
     # resume continues from epoch 2 to 3 instead of starting over
-    assert main(["train", "roll", "--data", str(MIDI_DIR), "--epochs", "3", "--out", str(out),
+    assert main(["train", "roll", "--data", str(midi_dir), "--epochs", "3", "--out", str(out),
                  "--resume", *TINY]) == 0
     state = torch.load(tmp_path / "m.train-state.pt", weights_only=True)
     assert state["epoch"] == 3 and len(state["history"]) == 3
     capsys.readouterr()
-    assert main(["eval", str(out), "--data", str(MIDI_DIR), "--json"]) == 0
+    assert main(["eval", str(out), "--data", str(midi_dir), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"nll_per_frame", "nll_per_sequence", "frame_accuracy", "frames", "sequences"}
     assert 0 < result["nll_per_frame"] < 100 and result["frames"] > 0
 
 
-def test_nade_head_with_gradient_checkpointing(tmp_path) -> None:
+def test_nade_head_with_gradient_checkpointing(tmp_path, named_datasets: DataSets) -> None:
     out = tmp_path / "n.pt"
     assert main(["train", "roll", "--data", "jsb", "--head", "nade", "--nade-hidden", "8", "--epochs", "1",
                  "--checkpoint-every", "7", "--out", str(out), *TINY]) == 0
@@ -44,13 +44,14 @@ def test_nade_head_with_gradient_checkpointing(tmp_path) -> None:
     assert model.kind == "roll-nade" and meta["data"] == "jsb"
 
 
-def test_weight_averaging_keeps_the_averaged_weights(tmp_path) -> None:
+def test_weight_averaging_keeps_the_averaged_weights(tmp_path, datasets: DataSets) -> None:
     from livegen.data.polyphonic import load_rolls
     from livegen.training.scoring import score_sequences
     from livegen.training.tasks import roll_task
 
+    midi_dir = datasets.music21
     out = tmp_path / "e.pt"
-    assert main(["train", "roll", "--data", str(MIDI_DIR), "--epochs", "2", "--ema", "0.9",
+    assert main(["train", "roll", "--data", str(midi_dir), "--epochs", "2", "--ema", "0.9",
                  "--out", str(out), *TINY]) == 0
     model, meta = load_checkpoint(out)
     state = torch.load(tmp_path / "e.train-state.pt", weights_only=True)
@@ -61,7 +62,7 @@ def test_weight_averaging_keeps_the_averaged_weights(tmp_path) -> None:
     if meta["train"]["best_epoch"] == 2:
         assert all(torch.equal(p.detach(), a) for p, a in zip(model.parameters(), state["ema"], strict=True))
     # the recorded validation NLL is that of the saved (averaged) weights
-    task = roll_task(load_rolls(str(MIDI_DIR)))
+    task = roll_task(load_rolls(str(midi_dir)))
     score = score_sequences(model, task.valid, task.loss_fn)
     assert abs(score.nll_per_step - meta["metrics"]["valid_nll"]) < 1e-3
 
@@ -72,7 +73,7 @@ def test_bad_training_flags_are_one_clear_line(tmp_path, capsys) -> None:
     assert not (tmp_path / "x.pt").exists()
 
 
-def test_copy_flags_are_checked_in_one_line(tmp_path, capsys) -> None:
+def test_copy_flags_are_checked_in_one_line(tmp_path, capsys, named_datasets: DataSets) -> None:
     out = str(tmp_path / "x.pt")
     assert main(["train", "roll", "--data", "jsb", "--copy", "-3", "--head", "nade", "--out", out]) == 2
     assert "argument --copy" in capsys.readouterr().err
@@ -94,7 +95,7 @@ def test_missing_dataset_is_one_clear_line(tmp_path, capsys) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not installed with torch")
-def test_torchrun_two_cpu_processes_gloo(tmp_path) -> None:
+def test_torchrun_two_cpu_processes_gloo(tmp_path, named_datasets: DataSets) -> None:
     out = tmp_path / "ddp.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [shutil.which("torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "livegen", "train", "roll",

@@ -14,15 +14,14 @@ from typing import Any
 
 import pytest
 import torch
+from shared_data import DataSets
 
 from livegen.cli import main
-from livegen.data.polyphonic import data_root
 from livegen.errors import LivegenError
 from livegen.nets.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM, roll_loss
 from livegen.training.loop import SeqTask, TrainConfig, load_train_state, save_train_state, train
 
-MIDI_DIR = data_root() / "midi" / "music21_testPrimitive"
 TINY = ["--hidden", "16", "--layers", "1", "--threads", "1", "--batch-size", "4", "--window", "20"]
 
 
@@ -196,7 +195,8 @@ def test_an_interrupted_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: p
 
 
 def test_a_full_disk_during_training_is_one_line_through_the_cli(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        datasets: DataSets) -> None:
     real_save = torch.save
 
     def state_disk_full(obj: object, f: Any, *args: Any, **kwargs: Any) -> None:
@@ -207,7 +207,8 @@ def test_a_full_disk_during_training_is_one_line_through_the_cli(
 
     monkeypatch.setattr(torch, "save", state_disk_full)
     out = tmp_path / "m.pt"
-    assert main(["train", "roll", "--data", str(MIDI_DIR), "--epochs", "1", "--out", str(out), *TINY]) == 2
+    assert main(["train", "roll", "--data", str(datasets.music21), "--epochs", "1", "--out", str(out),
+                 *TINY]) == 2
     line = one_line(capsys, progress=True)
     assert "No space left on device" in line and "m.train-state.pt" in line
     assert leftovers(tmp_path) == []
@@ -255,9 +256,9 @@ def test_a_file_that_is_not_a_training_state(tmp_path: Path, content: object) ->
 
 
 def test_cli_resume_truncated_or_resized_is_exit_2_with_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], datasets: DataSets) -> None:
     out = tmp_path / "m.pt"
-    base = ["train", "roll", "--data", str(MIDI_DIR), "--out", str(out), "--threads", "1",
+    base = ["train", "roll", "--data", str(datasets.music21), "--out", str(out), "--threads", "1",
             "--batch-size", "4", "--window", "20", "--layers", "1"]
     assert main([*base, "--epochs", "1", "--hidden", "16"]) == 0
     state = tmp_path / "m.train-state.pt"
