@@ -209,8 +209,10 @@ class Soak:
         gaps = []
         for (t1, k1), (t2, k2) in zip(beats, beats[1:]):
             period = max(60.0 / self.tempo_at(t1 - 0.5), 60.0 / self.tempo_at(t2))
-            gaps.append((t2 - t1, (t2 - t1) - (k2 - k1) * period, k2 - k1 - 1))
-        lateness = [args for _, a, args in rig.feedback if a == "/livegen/lateness"]
+            gaps.append((t2 - t1, (t2 - t1) - (k2 - k1) * period, k2 - k1 - 1, t2))
+        worst = sorted(gaps, key=lambda g: -g[1])[:3]
+        lateness = [(t, args) for t, a, args in rig.feedback if a == "/livegen/lateness"]
+        late_at = [round((t - t0) / 60, 2) for (_, (n0, _)), (t, (n1, _)) in zip(lateness, lateness[1:]) if n1 > n0]
         received = list(rig.received)
         ons = sum(1 for _, m in received if m.type == "note_on" and m.velocity > 0)
         offs = sum(1 for _, m in received if m.type == "note_off" or (m.type == "note_on" and m.velocity == 0))
@@ -227,11 +229,13 @@ class Soak:
                        "growth": round((rss[-1] - rss[0]) / 1024, 1) if rss else None,
                        "second_half_slope_mb_per_min": round(slope, 3) if slope is not None else None,
                        "samples": len(rss)},
-            "late_steps": {"feedback": int(lateness[-1][0]) if lateness else None,
-                           "livegen_summary": summary},
-            "beat": {"beats": len(beats), "largest_gap_ms": round(max(g for g, _, _ in gaps) * 1000, 1) if gaps else None,
-                     "largest_excess_over_period_ms": round(max(e for _, e, _ in gaps) * 1000, 1) if gaps else None,
-                     "beats_missing": sum(m for _, _, m in gaps)},
+            "late_steps": {"feedback": int(lateness[-1][1][0]) if lateness else None,
+                           "at_minutes": late_at, "livegen_summary": summary},
+            "beat": {"beats": len(beats), "largest_gap_ms": round(max(g[0] for g in gaps) * 1000, 1) if gaps else None,
+                     "largest_excess_over_period_ms": round(worst[0][1] * 1000, 1) if gaps else None,
+                     "worst_gaps": [{"minute": round((g[3] - t0) / 60, 2), "gap_ms": round(g[0] * 1000, 1),
+                                     "beyond_period_ms": round(g[1] * 1000, 1)} for g in worst],
+                     "beats_missing": sum(g[2] for g in gaps)},
             "notes": {"on": ons, "off": offs, "left_sounding_at_end": sorted(p for _, p in sounding(received))},
             "performer_phrases": self.phrases,
             "osc_changes": {"valid": len(valid), "invalid": len(self.changes) - len(valid)},
@@ -251,7 +255,7 @@ def table(doc: dict[str, Any]) -> str:
         ("minutes", f"{doc['minutes']}"),
         ("RSS MB start / end / max", f"{r['start']} / {r['end']} / {r['max']} (growth {r['growth']}, "
                                      f"second half {r['second_half_slope_mb_per_min']} MB/min)"),
-        ("late steps", f"{doc['late_steps']['feedback']}"),
+        ("late steps", f"{doc['late_steps']['feedback']} (at minutes {doc['late_steps']['at_minutes']})"),
         ("beats, missing", f"{b['beats']}, {b['beats_missing']}"),
         ("largest beat gap", f"{b['largest_gap_ms']} ms ({b['largest_excess_over_period_ms']} ms beyond the period)"),
         ("notes on / off", f"{n['on']} / {n['off']}; left sounding: {n['left_sounding_at_end'] or 'none'}"),
