@@ -25,6 +25,9 @@ KEY_SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 1
 
 _PROFILES = np.stack([np.roll(MAJOR_PROFILE, k) for k in range(12)]
                      + [np.roll(MINOR_PROFILE, k) for k in range(12)])  # (24, 12)
+#: ``(88, 12)`` one-hot pitch class of each key.
+_KEY_TO_PITCH_CLASS = np.eye(12)[(np.arange(N_KEYS) + LOWEST_PITCH) % 12]
+
 _PROFILES_Z = (_PROFILES - _PROFILES.mean(1, keepdims=True)) / _PROFILES.std(1, keepdims=True)
 
 
@@ -73,9 +76,8 @@ def estimate_key(weights: np.ndarray) -> Key | None:
 def pitch_class_weights(roll: np.ndarray) -> np.ndarray:
     """``(12,)`` time-weighted pitch-class histogram of a ``(T, 88)`` roll (frames a note sounds)."""
     per_key = np.asarray(roll, dtype=np.float64).reshape(-1, N_KEYS).sum(0)
-    out = np.zeros(12)
-    np.add.at(out, (np.arange(N_KEYS) + LOWEST_PITCH) % 12, per_key)
-    return out
+    weights: np.ndarray = per_key @ _KEY_TO_PITCH_CLASS
+    return weights
 
 
 def roll_key(roll: np.ndarray) -> Key | None:

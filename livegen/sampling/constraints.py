@@ -7,6 +7,7 @@ key mask into an ``(88,)`` mask. Keyboard constants come from :mod:`livegen.musi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -64,21 +65,40 @@ def sampling_view(state: ControlState, excluded: frozenset[int] = frozenset()) -
 
 
 def logit_bias(controls: RollControls) -> torch.Tensor:
-    """``(88,)`` float64 nats added to each key's logit: the density plus the pitch-class bias."""
-    bias = torch.full((N_KEYS,), float(controls.density), dtype=torch.float64)
-    if controls.pc_bias is not None:
-        pitches = torch.arange(N_KEYS) + LOWEST_PITCH
-        bias += torch.tensor(controls.pc_bias, dtype=torch.float64)[pitches % 12]
+    """``(88,)`` float64 nats added to each key's logit: the density plus the pitch-class bias.
+
+    Cached per value (the live engine asks every step with the same few); read only.
+    """
+    return _logit_bias(controls.density, controls.pc_bias)
+
+
+@functools.lru_cache(maxsize=256)
+def _logit_bias(density: float, pc_bias: tuple[float, ...] | None) -> torch.Tensor:
+    bias = torch.full((N_KEYS,), float(density), dtype=torch.float64)
+    if pc_bias is not None:
+        bias += torch.tensor(pc_bias, dtype=torch.float64)[_PITCH_CLASSES]
     return bias
 
 
 def allowed_keys(controls: RollControls) -> torch.Tensor:
-    """``(88,)`` bool mask of keys allowed by the pitch range and the key/scale mask."""
+    """``(88,)`` bool mask of keys allowed by the pitch range and the key/scale mask.
+
+    Cached per value (the live engine asks every step with the same few); read only.
+    """
+    return _allowed_keys(controls.low, controls.high, controls.pitch_classes, controls.excluded)
+
+
+@functools.lru_cache(maxsize=256)
+def _allowed_keys(low: int, high: int, pitch_classes: tuple[bool, ...] | None,
+                  excluded: frozenset[int]) -> torch.Tensor:
     pitches = torch.arange(N_KEYS) + LOWEST_PITCH
-    mask = (pitches >= controls.low) & (pitches <= controls.high)
-    if controls.pitch_classes is not None:
-        pcs = torch.tensor(controls.pitch_classes, dtype=torch.bool)
-        mask &= pcs[pitches % 12]
-    if controls.excluded:
-        mask &= ~torch.isin(pitches, torch.tensor(sorted(controls.excluded), dtype=pitches.dtype))
+    mask = (pitches >= low) & (pitches <= high)
+    if pitch_classes is not None:
+        mask &= torch.tensor(pitch_classes, dtype=torch.bool)[_PITCH_CLASSES]
+    if excluded:
+        mask &= ~torch.isin(pitches, torch.tensor(sorted(excluded), dtype=pitches.dtype))
     return mask
+
+
+#: pitch class of each key, ``(88,)``.
+_PITCH_CLASSES = (torch.arange(N_KEYS) + LOWEST_PITCH) % 12

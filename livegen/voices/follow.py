@@ -16,6 +16,7 @@ The ``follow`` control turns it off: the model then hears and answers in C, untr
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -37,6 +38,7 @@ def shift_frame(frame: np.ndarray, semitones: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def shift_controls(controls: RollControls, semitones: int) -> RollControls:
     """The constraints as seen ``semitones`` higher: what the model's space must obey so that
     its answer, moved back down, obeys ``controls``."""
@@ -52,6 +54,7 @@ def shift_controls(controls: RollControls, semitones: int) -> RollControls:
         excluded=frozenset(p + semitones for p in controls.excluded))
 
 
+@functools.lru_cache(maxsize=64)
 def key_pull_bias(key: Key, pull: float) -> tuple[float, ...]:
     """12 logit biases (nats, C first) that draw an answer into ``key``: ``-pull`` for
     pitch classes outside its scale, and within it a lean towards the key's tonal hierarchy
@@ -62,6 +65,19 @@ def key_pull_bias(key: Key, pull: float) -> tuple[float, ...]:
     lean = (profile - profile.mean()) / profile.std() * pull / 2
     mask = key.scale_mask()
     return tuple(float(lean[pc]) if mask[pc] else -pull for pc in range(12))
+
+
+@functools.lru_cache(maxsize=256)
+def model_view(controls: RollControls, shift: int, mode: str | None) -> RollControls:
+    """What the model, transposed ``shift`` semitones down, must obey so that its answer
+    moved back obeys ``controls``; with a ``mode`` (the heard key's), plus the key pull
+    towards C ``mode``. Cached: the live engine asks every step with the same few."""
+    seen = shift_controls(controls, -shift)
+    if mode is None or controls.key_pull <= 0:
+        return seen
+    pull = key_pull_bias(Key(0, mode), controls.key_pull)
+    base = seen.pc_bias or (0.0,) * 12
+    return dataclasses.replace(seen, pc_bias=tuple(a + b for a, b in zip(base, pull, strict=True)))
 
 
 def transposition(key: Key | None) -> int:
@@ -120,11 +136,8 @@ class KeyFollowingVoice:
         """The next ``(88,)`` frame, in real pitches, obeying ``controls``."""
         self.follow = controls.follow
         shift = self.shift if self.follow else 0
-        seen = shift_controls(controls, -shift)
-        if self.follow and self.key is not None and controls.key_pull > 0:
-            pull = key_pull_bias(Key(0, self.key.mode), controls.key_pull)  # the model's C major or minor
-            base = seen.pc_bias or (0.0,) * 12
-            seen = dataclasses.replace(seen, pc_bias=tuple(a + b for a, b in zip(base, pull, strict=True)))
+        mode = self.key.mode if self.follow and self.key is not None else None
+        seen = model_view(controls, shift, mode)
         self._last_out = shift_frame(self.inner.sample(seen), shift)
         return self._last_out
 

@@ -1,0 +1,164 @@
+"""How well each shipped roll model listens: key, dynamics, register.
+
+For every shipped roll model, phrases of this benchmark's own making are played as a prime
+in each of the 24 major and minor keys, and ``render_roll`` (the live engine on a manual
+clock, the code path ``livegen play`` runs) answers for 8 bars. Three kinds of prime, each at
+two registers and with several seeds: a melody alone, block chords, and a melody over an
+arpeggiated bass (minor keys use the harmonic-minor V).
+
+Reported per model, with the key-following defaults (follow on, key_pull 1.5) and, beside
+them, with follow off (what the models did before):
+- in-scale share: the answer's note onsets whose pitch class is in the prime's scale (minor:
+  natural minor plus the leading tone), worst key and mean over keys;
+- key kept: the keys whose answer's Krumhansl-Kessler estimate equals the prime's key;
+- dynamics: mean answer velocity after a prime at velocity 40 and at 110;
+- register: mean answer pitch after a low and a high prime (how far it moves with the
+  performer).
+
+    python -m benchmarks.listening [--models nottingham jsb] [--seeds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from livegen.controls.table import ControlState
+from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
+from livegen.music.keys import Key, all_keys, roll_key
+from livegen.nets.checkpoint import load_checkpoint
+from livegen.nets.manifest import read_manifest, resolve_model
+from livegen.nets.runtime import configure_for_stepping
+from livegen.offline.render import render_roll
+
+RESULTS = Path(__file__).resolve().parent / "results" / "listening.json"
+MAJOR = (0, 2, 4, 5, 7, 9, 11)
+MINOR = (0, 2, 3, 5, 7, 8, 10)
+MELODY = (0, 2, 4, 2, 3, 5, 3, 1, 4, 6, 4, 1, 2, 1, 0, 0)  # scale degrees, one per beat
+CHORDS = ((0, 2, 4), (3, 5, 7), (4, 6, 8), (0, 2, 4))  # I IV V I
+
+
+def _pitch(key: Key, base: int, degree: int, leading: bool) -> int:
+    scale = MAJOR if key.mode == "major" else MINOR
+    step = scale[degree % 7] + (1 if leading and key.mode == "minor" and degree % 7 == 6 else 0)
+    return base + key.tonic + 12 * (degree // 7) + step
+
+
+def prime(kind: str, key: Key, spb: int, octave: int) -> np.ndarray:
+    """A 4-bar ``(16 * spb, 88)`` prime: ``melody``, ``chords`` or ``both``; ``octave`` moves
+    it (0: melody from C4, bass from C3)."""
+    roll = np.zeros((16 * spb, N_KEYS), dtype=bool)
+    base = 48 + 12 * octave - (12 if key.tonic >= 6 else 0)
+    if kind in ("melody", "both"):
+        for i, d in enumerate(MELODY):
+            p = _pitch(key, base + 12, d, leading=i // 4 == 2)
+            roll[i * spb:(i + 1) * spb - (1 if spb > 1 else 0), p - LOWEST_PITCH] = True
+    if kind in ("chords", "both"):
+        for b, chord in enumerate(CHORDS):
+            if kind == "chords":
+                for d in chord:
+                    roll[b * 4 * spb:(b + 1) * 4 * spb, _pitch(key, base, d, b == 2) - LOWEST_PITCH] = True
+            else:
+                for j, d in enumerate((chord[0], chord[1], chord[2], chord[1])):
+                    i = b * 4 + j
+                    roll[i * spb:(i + 1) * spb, _pitch(key, base - 12, d, b == 2) - LOWEST_PITCH] = True
+    return roll
+
+
+def onsets(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(step, key) indices of the note onsets of a ``(T, 88)`` roll."""
+    on = np.diff(np.vstack([np.zeros((1, N_KEYS), bool), roll]).astype(int), axis=0) > 0
+    steps, keys = np.nonzero(on)
+    return steps, keys
+
+
+def measure(name: str, seeds: int, follow: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    model, meta = load_checkpoint(resolve_model(name))
+    spb = int(meta.get("steps_per_beat", 2))
+    state = ControlState(follow=follow)
+    per_key: dict[str, list[float]] = {}
+    kept: dict[str, int] = {}
+    for key in all_keys():
+        shares, hits, runs = [], 0, 0
+        for kind in ("melody", "chords", "both"):
+            for seed in range(seeds):
+                r = render_roll(model, 8, state, seed=seed, prime=prime(kind, key, spb, 0), steps_per_beat=spb)
+                _, keys = onsets(r.generated)
+                pcs = (keys + LOWEST_PITCH) % 12
+                if len(pcs):
+                    shares.append(float(np.array(key.scale_mask())[pcs].mean()))
+                hits += roll_key(r.generated) == key
+                runs += 1
+        per_key[key.name] = shares
+        kept[key.name] = hits
+        log(f"{name} follow={follow} {key.name}: in scale {np.mean(shares):.3f}, key kept {hits}/{runs}")
+    mean_share = {k: float(np.mean(v)) if v else float("nan") for k, v in per_key.items()}
+    runs_per_key = 3 * seeds
+    # dynamics: the same phrase at velocity 40 and 110 (C major and A minor, every seed)
+    velocity = {}
+    for level in (40, 110):
+        values: list[int] = []
+        for key in (Key(0, "major"), Key(9, "minor")):
+            for seed in range(seeds):
+                p = prime("both", key, spb, 0)
+                steps, _ = onsets(p)
+                r = render_roll(model, 8, state, seed=seed, prime=p, steps_per_beat=spb,
+                                prime_velocities=[level] * len(steps))
+                s, k = onsets(r.generated)
+                values += [int(v) for v in r.velocities[s, k]]
+        velocity[level] = float(np.mean(values)) if values else float("nan")
+    # register: the same melody two octaves apart
+    register = {}
+    for octave in (-1, 1):
+        pitches: list[int] = []
+        for seed in range(seeds):
+            r = render_roll(model, 8, state, seed=seed, prime=prime("melody", Key(0, "major"), spb, octave),
+                            steps_per_beat=spb)
+            _, k = onsets(r.generated)
+            pitches += [int(x) + LOWEST_PITCH for x in k]
+        register[octave] = float(np.mean(pitches)) if pitches else float("nan")
+    return {
+        "model": name, "follow": follow, "seeds": seeds,
+        "in_scale_worst": round(min(mean_share.values()), 4),
+        "in_scale_mean": round(float(np.mean(list(mean_share.values()))), 4),
+        "worst_key": min(mean_share, key=lambda k: mean_share[k]),
+        "keys_kept": sum(v * 2 > runs_per_key for v in kept.values()),  # a majority of its runs
+        "key_kept_runs": f"{sum(kept.values())}/{24 * runs_per_key}",
+        "velocity_soft": round(velocity[40], 1), "velocity_loud": round(velocity[110], 1),
+        "register_low_prime": round(register[-1], 1), "register_high_prime": round(register[1], 1),
+        "in_scale_by_key": {k: round(v, 4) for k, v in mean_share.items()},
+    }
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| model | follow | in scale, worst key | in scale, mean | keys kept (of 24) | velocity after 40 / 110 "
+             "| mean pitch after low / high prime |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {'on' if r['follow'] else 'off'} | {r['in_scale_worst']:.1%} "
+                     f"({r['worst_key']}) | {r['in_scale_mean']:.1%} | {r['keys_kept']} | "
+                     f"{r['velocity_soft']:.0f} / {r['velocity_loud']:.0f} | "
+                     f"{r['register_low_prime']:.0f} / {r['register_high_prime']:.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="*", default=None)
+    ap.add_argument("--seeds", type=int, default=2)
+    args = ap.parse_args()
+    configure_for_stepping(1)
+    names = args.models or sorted(n for n, e in read_manifest().items() if e["kind"].startswith("roll"))
+    rows = [measure(n, args.seeds, follow, lambda line: print(line, flush=True))
+            for n in names for follow in (True, False)]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
