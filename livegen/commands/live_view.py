@@ -20,7 +20,8 @@ def _pitches(value: object) -> list[int]:
 
 
 class LiveView:
-    """Redraws one status line on a terminal; prints a line per bar to pipes and logs.
+    """Redraws one status line on a terminal; prints a line per bar to pipes and logs, and
+    one at once when the status changes (``output lost: <name>``, ``muted``, ...).
 
     It is called with the engine's status snapshot (``Engine.status()``): ``status``,
     ``mode``, ``bar``, ``beat``, ``bpm``, ``temperature``, ``sounding`` and ``held`` (MIDI
@@ -32,6 +33,7 @@ class LiveView:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self._last_bar: object = -1
+        self._last_status: object = None
 
     def line(self, s: Mapping[str, object]) -> str:
         """One status line (no newline)."""
@@ -46,8 +48,8 @@ class LiveView:
         if self.tty:
             self.stream.write("\r" + self.line(status)[:200] + "\033[K")
             self.stream.flush()
-        elif status["bar"] != self._last_bar:
-            self._last_bar = status["bar"]
+        elif status["bar"] != self._last_bar or status["status"] != self._last_status:
+            self._last_bar, self._last_status = status["bar"], status["status"]
             self.stream.write(self.line(status) + "\n")
             self.stream.flush()
 

@@ -144,6 +144,7 @@ class Engine:
         self._mode = controls.state.mode
         self._muted = controls.state.mute
         self._status = ""
+        self._output_lost: str | None = None  # the status word while the output device is gone
         self.panics = 0
         # the tracker and the scheduler's queue change together under this lock: a panic
         # may come from another thread (the OSC receiver, the session's panic thread)
@@ -191,6 +192,25 @@ class Engine:
             self.panics += 1
             self._release_now(all_notes_off=True)
         log.info("panic: all notes released")
+
+    def output_changed(self, connected: bool, status: str) -> None:
+        """The output device left (``connected`` False) or came back; ``status`` tells the
+        controller and the live view at once (e.g. ``output lost: synth``).
+
+        While it is gone nothing sounds: the notes it was playing count as released, with no
+        note-off (the device never gets one), nothing new is struck, and the voice hears
+        only the performer. A device that comes back starts from silence (the port sends it
+        All Notes Off) and gets fresh note-ons from the next step.
+        """
+        with self._out_lock:
+            if connected:
+                self._output_lost = None
+            else:
+                self._output_lost = status
+                self.scheduler.cancel_pending()  # meant for the device that left
+                self.tracker.release_all()
+        self._status = status
+        self.feedback("status", status)
 
     def _max_note_steps(self, state: ControlState) -> int:
         return round(state.max_note_beats * self.steps_per_beat)
@@ -326,6 +346,8 @@ class Engine:
         return self._next_frame(self.clock.now())
 
     def _schedule_frame(self, frame: np.ndarray, deadline: float, step: int) -> None:
+        if self._output_lost is not None:  # nothing sounds on a lost output
+            frame = np.zeros_like(frame)
         with self._out_lock:  # a panic from another thread sees the tracker and the queue agree
             state = self.controls.state
             velocity = answer_velocity(state.velocity, self.dynamics.level, state.dynamics, state.accent,
@@ -343,7 +365,10 @@ class Engine:
             self.on_downbeat(step // self.steps_per_bar, deadline)
 
     def status_word(self) -> str:
-        """``muted``, ``listening`` (call mode, performer's turn), ``answering`` or ``playing``."""
+        """``output lost: <name>`` while the output is gone, else ``muted``, ``listening`` (call
+        mode, performer's turn), ``answering`` or ``playing``."""
+        if self._output_lost is not None:
+            return self._output_lost
         if self.controls.state.mute:
             return "muted"
         if self._mode == "call":

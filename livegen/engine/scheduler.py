@@ -180,7 +180,9 @@ class ThreadScheduler:
                     self.out.send(msg)
                 except Exception as exc:  # a vanished device must not stop the clock
                     self.stats.send_failures += 1
-                    log.warning("MIDI send failed: %s", exc)
+                    n = self.stats.send_failures
+                    if n & (n - 1) == 0:  # 1, 2, 4, 8, ...: a dead port does not flood the log
+                        log.warning("MIDI send failed (%d so far): %s", n, exc)
             self.stats.add(actual - deadline)
             if self.on_sent is not None:
                 self.on_sent(deadline, actual, messages)

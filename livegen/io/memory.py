@@ -3,6 +3,8 @@
 They satisfy :class:`livegen.io.base.MidiOut` / :class:`livegen.io.base.MidiIn` and do no
 I/O and no threading: :class:`MemoryOutput` records what is sent with a time stamp from an
 injected clock, :class:`MemoryInput` delivers what a test feeds it, synchronously.
+:class:`MemoryDevices` is a MIDI system whose output devices come and go, for the
+reconnecting ports (its ``lister`` and ``opener``).
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ class MemoryOutput:
         self.name = name
         self.clock = clock
         self.sent: list[tuple[float, mido.Message]] = []
+        #: what was sent after the device was unplugged (the device never got it)
+        self.lost: list[tuple[float, mido.Message]] = []
+        self.unplugged = False
         self.closed = False
 
     def send(self, msg: mido.Message) -> None:
-        """Record ``msg`` with the clock's time. Raises ValueError once closed (a bug)."""
+        """Record ``msg`` with the clock's time (in :attr:`lost` once unplugged, as a JACK
+        port whose device left takes it silently). Raises ValueError once closed (a bug)."""
         if self.closed:
             raise ValueError(f"send on closed port {self.name!r}")
-        self.sent.append((self.clock(), msg))
+        (self.lost if self.unplugged else self.sent).append((self.clock(), msg))
 
     def close(self) -> None:
         self.closed = True
@@ -93,3 +99,38 @@ class MemoryInput:
     def close(self) -> None:
         self.closed = True
         self._pending.clear()
+
+
+class MemoryDevices:
+    """A MIDI system whose output devices come and go by name.
+
+    Pass :meth:`lister` and :meth:`opener` to a
+    :class:`~livegen.io.ports.ReconnectingOutput`; every opened port is kept in
+    :attr:`opened`, so a test can tell what each connection of a device got.
+    """
+
+    def __init__(self, names: Iterable[str], clock: Callable[[], float] = time.monotonic) -> None:
+        self.names = list(names)
+        self.clock = clock
+        self.opened: list[MemoryOutput] = []
+
+    def lister(self) -> list[str]:
+        return list(self.names)
+
+    def opener(self, name: str) -> MemoryOutput:
+        if name not in self.names:
+            raise OSError(f"no device {name!r}")
+        port = MemoryOutput(name, clock=self.clock)
+        self.opened.append(port)
+        return port
+
+    def unplug(self, name: str) -> None:
+        """The device leaves: it is no longer listed, and its open ports reach nothing."""
+        self.names.remove(name)
+        for port in self.opened:
+            if port.name == name:
+                port.unplugged = True
+
+    def plug(self, name: str) -> None:
+        """The device (re)appears under ``name``."""
+        self.names.append(name)

@@ -32,14 +32,20 @@ import rtmidi
 
 from livegen.errors import LivegenError
 from livegen.io.base import MessageCallback, MidiIn, MidiOut
+from livegen.io.jack import server_answers, server_name
 
 log = logging.getLogger(__name__)
 
 CLIENT_NAME = "livegen"
 VIRTUAL_IN = "livegen in"
 VIRTUAL_OUT = "livegen out"
-#: seconds between checks whether a reconnecting port's device left or came back.
-RECONNECT_INTERVAL = 1.0
+#: seconds between checks whether a reconnecting port's device left or came back: a
+#: returning output plays again within this plus the time to open it (~40 ms on JACK).
+RECONNECT_INTERVAL = 0.1
+
+#: ``listener(connected, name, reason)``: a reconnecting output's device left (``connected``
+#: False; ``reason`` e.g. ``device gone``, ``JACK server gone``) or came back.
+ConnectionListener = Callable[[bool, str, str], None]
 
 PortKind = Literal["input", "output"]
 
@@ -365,10 +371,12 @@ def open_output(name: str | None, *, virtual: bool = False, reconnect: bool = Fa
             means ``"livegen out"``.
         virtual: create a port other programs read from (``livegen:livegen out`` on JACK).
         reconnect: return a :class:`ReconnectingOutput` that survives the device going
-            away and coming back (ignored for virtual ports, which cannot vanish).
+            away and coming back; a virtual one is made again when a dead JACK server returns.
         client_name: MIDI client name.
     """
-    if reconnect and not virtual and name is not None:
+    if reconnect and virtual:
+        return ReconnectingOutput(name or VIRTUAL_OUT, virtual=True, client_name=client_name)
+    if reconnect and name is not None:
         return ReconnectingOutput(name, client_name=client_name)
     backend = current_backend()
     api = _rtmidi_api(backend)
@@ -422,6 +430,11 @@ class PortLister:
         if self._rt is not None:
             self._rt.delete()
             self._rt = None
+
+    def forget(self) -> None:
+        """Let go of the client without closing it: its JACK server died (closing would block
+        for a second) and a fresh client is made on the next call."""
+        self._rt = None
 
 
 class _Port(Protocol):
@@ -560,39 +573,115 @@ class _Reconnecting(Generic[PortT]):
             self._own_lister.close()
 
 
-class ReconnectingOutput(_Reconnecting[MidiOut]):
+class ReconnectingOutput:
     """A :class:`~livegen.io.base.MidiOut` on a named device that may come and go.
 
-    While the device is missing, :meth:`send` drops messages (counted in
-    :attr:`dropped`) and returns at once; a failed send marks the device gone. The device
-    is reopened by name when it reappears (checked every ``interval`` s in a thread).
+    :meth:`send` never blocks and never raises: while the device is missing it drops the
+    message (counted in :attr:`dropped`); a send that fails marks the device lost. Ports
+    are opened and closed only on this object's worker thread (``livegen-reconnect-output``),
+    which looks every ``interval`` seconds (at once after a failed send) whether the device
+    left, came back or its JACK server died, so neither the engine's loop nor the timed
+    sender ever waits on a device. A returning device is reopened by name and first gets
+    All Notes Off on every channel.
+
+    Closing an rtmidi port holds the GIL, for a second or more when its JACK server is dead
+    or stalled (a client killed with SIGKILL stalls a synchronous server for ~5 s, and its
+    ports stay listed until then), so a port whose device left the listing, or whose send
+    failed, is closed on the worker while the server answers (~10 ms); a port of a server
+    that died is never closed, only kept (closing it would block, and the server is gone).
+
+    Each change of connection goes to the listener (:meth:`set_listener`) as
+    ``listener(connected, name, reason)`` on the worker thread.
 
     Args:
-        query: device name or fuzzy query (:func:`match_port`).
+        query: device name or fuzzy query (:func:`match_port`); with ``virtual``, the name
+            of the virtual port to keep (re-created when a dead JACK server returns).
+        interval: seconds between looks (:data:`RECONNECT_INTERVAL`).
+        background: run the worker thread (tests may call :meth:`check` by hand).
         require: raise :class:`LivegenError` now if nothing matches ``query``.
-        background: run the checking thread (tests may call :meth:`check` by hand).
         opener, lister: injected for tests: ``opener(name) -> MidiOut``, ``lister() -> names``.
+        alive: ``alive() -> bool``, whether the MIDI system answers; default: on JACK, its
+            server's request socket (:func:`livegen.io.jack.server_answers`); injected
+            openers get none.
+        client_name: MIDI client name of the opened ports.
+        virtual: keep a virtual port named ``query`` instead of a device.
     """
 
     kind: PortKind = "output"
 
-    def __init__(self, query: str, **kwargs: Any) -> None:
+    def __init__(self, query: str, *, interval: float = RECONNECT_INTERVAL, background: bool = True,
+                 require: bool = True, opener: Callable[[str], MidiOut] | None = None,
+                 lister: Callable[[], list[str]] | None = None, alive: Callable[[], bool] | None = None,
+                 client_name: str = CLIENT_NAME, virtual: bool = False) -> None:
+        self.query = query
+        self.name = query
+        self.interval = interval
+        self.client_name = client_name
+        self.virtual = virtual
+        self.opens = 0
         self.dropped = 0
-        super().__init__(query, **kwargs)
-
-    def _open_device(self, name: str) -> MidiOut:
-        return open_output(name, client_name=self.client_name)
-
-    def _on_reconnect(self, port: MidiOut) -> None:
-        # whatever was sounding when the device left may have lost its note-off: silence all
-        for channel in range(16):
+        self._opener: Callable[[str], MidiOut] = opener or self._open_device
+        self._alive = alive if alive is not None or opener is not None else _server_probe()
+        #: the lister this port made itself (and must close), None when one was injected
+        self._own_lister: PortLister | None = None
+        if lister is None and virtual:
+            lister = self._virtual_names
+        if lister is None:
+            self._own_lister = lister = PortLister(self.kind)
+        self._lister: Callable[[], list[str]] = lister
+        self._lock = threading.Lock()  # guards the port, the counters and the events
+        self._check_lock = threading.Lock()  # one check at a time
+        self._port: MidiOut | None = None
+        self._port_name: str | None = None
+        self._lost_at: float | None = None
+        #: ports whose device left, closed on the worker when that is safe
+        self._retired: list[tuple[MidiOut, int]] = []
+        #: ports of a JACK server that died: never closed (that blocks), kept till the end
+        self._dead: list[MidiOut] = []
+        self._generation = 0  # +1 each time the MIDI system comes back
+        self._system_up = True
+        self._events: list[tuple[bool, str, str]] = []
+        self._listener: ConnectionListener | None = None
+        self._open_error = ""
+        self._closed = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        if require:
             try:
-                port.send(mido.Message("control_change", channel=channel, control=123, value=0))
-            except Exception:
-                return
+                match_port(query, self._lister(), self.kind)  # raise now with the candidates
+            except BaseException:
+                if self._own_lister is not None:
+                    self._own_lister.close()  # a leaked JACK client stalls the server at exit
+                raise
+        self.check()
+        with self._lock:
+            self._events.clear()  # the state at the start is told by set_listener
+        if background:
+            self._thread = threading.Thread(target=self._watch, name="livegen-reconnect-output", daemon=True)
+            self._thread.start()
+
+    # ---- what the engine's side calls ---------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._port is not None
+
+    @property
+    def reconnects(self) -> int:
+        """How many times the device was reopened after going away."""
+        return max(0, self.opens - 1)
+
+    def set_listener(self, listener: ConnectionListener | None) -> None:
+        """Tell ``listener(connected, name, reason)`` of every later change, on the worker
+        thread; when the device is missing now, it hears so at once (on this thread)."""
+        with self._lock:
+            self._listener = listener
+            missing = self._port is None
+        if listener is not None and missing:
+            listener(False, self.name, "not connected")
 
     def send(self, msg: mido.Message) -> None:
-        failed = None
+        """Send now, or drop the message while the device is missing. Never blocks on a device."""
         with self._lock:
             port = self._port
             if port is None:
@@ -600,12 +689,177 @@ class ReconnectingOutput(_Reconnecting[MidiOut]):
                 return
             try:
                 port.send(msg)
+                return
             except Exception as exc:
-                failed = exc
                 self.dropped += 1
-        if failed is not None:
-            log.warning("MIDI output %r failed (%s); will reopen it when it returns", self._port_name, failed)
-            self._drop(port)
+                self._lose(f"send failed: {exc}")
+        self._wake.set()  # the worker reports it and looks for the device
+
+    def close(self) -> None:
+        """Stop the worker; close what can be closed without blocking."""
+        self._closed.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2 * self.interval + 2)
+        with self._lock:
+            port, self._port = self._port, None
+            retired, self._retired = self._retired, []
+            self._listener = None
+        up = self._system_answers()
+        closing = [p for p, gen in retired if gen == self._generation] + ([port] if port is not None else [])
+        for p in closing:
+            if up:
+                _close_quietly(p, self.kind)
+            else:
+                self._dead.append(p)
+        if self._own_lister is not None:
+            if up:
+                self._own_lister.close()
+            else:
+                self._own_lister.forget()
+
+    # ---- the worker --------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                self.check()
+            except Exception:
+                log.exception("MIDI output reconnect check failed")
+
+    def check(self) -> bool:
+        """Look once: drop a vanished device, reopen a returned one, report changes.
+        Returns :attr:`connected`. Runs on the worker (or a test's) thread only."""
+        with self._check_lock:
+            if not self._closed.is_set():
+                self._check()
+            self._report()
+            return self.connected
+
+    def _check(self) -> None:
+        if not self._system_answers():
+            if self._system_up:
+                self._system_up = False
+                log.warning("MIDI output %r lost: the JACK server %r is gone; livegen keeps time and "
+                            "reconnects when it returns", self._port_name or self.query, server_name())
+                with self._lock:
+                    self._lose("JACK server gone")
+            return
+        if not self._system_up:  # the server is back: every client of the dead one is dead
+            self._system_up = True
+            self._generation += 1
+            log.warning("the JACK server %r is back; looking for MIDI output %r", server_name(), self.query)
+            if self._own_lister is not None:
+                self._own_lister.forget()
+            with self._lock:
+                self._dead.extend(p for p, _ in self._retired)
+                self._retired.clear()
+        try:
+            names = self._lister()
+        except Exception as exc:  # the MIDI system itself is unavailable for now
+            log.debug("cannot list MIDI outputs: %s", exc)
+            return
+        try:
+            target: str | None = match_port(self.query, names, self.kind)
+        except LivegenError:
+            target = None
+        with self._lock:
+            if self._port is not None and target != self._port_name:
+                self._lose("device gone")
+            retired, self._retired = self._retired, []
+        for port, gen in retired:  # their devices are gone and the server answers
+            if gen == self._generation:
+                _close_quietly(port, self.kind)
+            else:
+                self._dead.append(port)
+        if self._port is None and target is not None:
+            self._reopen(target)
+
+    def _reopen(self, target: str) -> None:
+        try:
+            port = self._opener(target)
+        except Exception as exc:
+            if str(exc) != self._open_error:  # one line per new reason, not one per look
+                self._open_error = str(exc)
+                log.warning("cannot open MIDI output %r: %s", target, exc)
+            return
+        self._open_error = ""
+        if self.opens:  # whatever sounded when it left may have missed its note-off
+            _all_notes_off(port)
+        with self._lock:
+            if self._closed.is_set():
+                self._retired.append((port, self._generation))
+                return
+            self._port, self._port_name, self.name = port, target, target
+            self.opens += 1
+            gone_s = None if self._lost_at is None else time.monotonic() - self._lost_at
+            self._lost_at = None
+            self._events.append((True, target, "reconnected" if self.opens > 1 else "connected"))
+        if self.opens > 1:
+            log.warning("MIDI output %r is back%s", target, "" if gone_s is None else f" after {gone_s:.1f} s")
+        else:
+            log.info("MIDI output %r connected", target)
+
+    def _lose(self, reason: str) -> None:
+        """Mark the port lost (caller holds the lock); it is closed later, on the worker."""
+        port = self._port
+        if port is None:
+            return
+        self._retired.append((port, self._generation))
+        name = self._port_name or self.query
+        self._port, self._port_name = None, None
+        self._lost_at = time.monotonic()
+        self._events.append((False, name, reason))
+
+    def _report(self) -> None:
+        with self._lock:
+            events, self._events = self._events, []
+            listener = self._listener
+        for connected, name, reason in events:
+            if not connected and reason != "JACK server gone":
+                log.warning("MIDI output %r lost (%s); will reopen it when it returns", name, reason)
+            if listener is not None:
+                try:
+                    listener(connected, name, reason)
+                except Exception:
+                    log.exception("MIDI output listener failed")
+
+    def _system_answers(self) -> bool:
+        return self._alive is None or self._alive()
+
+    def _open_device(self, name: str) -> MidiOut:
+        return open_output(name, virtual=self.virtual, client_name=self.client_name)
+
+    def _virtual_names(self) -> list[str]:
+        return [self.query]
+
+
+def _close_quietly(port: MidiOut | MidiIn, kind: PortKind) -> None:
+    try:
+        port.close()
+    except Exception as exc:
+        log.debug("closing a MIDI %s: %s", kind, exc)
+
+
+def _all_notes_off(port: MidiOut) -> None:
+    for channel in range(16):
+        try:
+            port.send(mido.Message("control_change", channel=channel, control=123, value=0))
+        except Exception:
+            return
+
+
+def _server_probe() -> Callable[[], bool] | None:
+    """``alive()`` for the MIDI system in use: on JACK, whether its server answers; None
+    elsewhere (or when the server's socket is not where JACK2 puts it)."""
+    if _rtmidi_api(current_backend()) != rtmidi.API_UNIX_JACK:
+        return None
+    name = server_name()
+    if not server_answers(name):
+        return None  # not a JACK2 server this probe can see: never call it dead
+    return lambda: server_answers(name)
 
 
 class ReconnectingInput(_Reconnecting[MidiIn]):

@@ -23,6 +23,7 @@ from livegen.engine.recorder import Take
 from livegen.engine.scheduler import ThreadScheduler
 from livegen.io.base import MidiIn, MidiOut
 from livegen.io.osc import OscFeedback, OscServer
+from livegen.io.ports import ReconnectingOutput
 from livegen.session.live import LiveSession, SessionOptions
 from livegen.session.lyrics import LyricsStreamer
 
@@ -80,7 +81,8 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
         session = LiveSession(voice, controls, clock=clock, scheduler=scheduler, options=options,
                               midi_in=midi_in, control_source=server,
                               feedback=feedback, take=take, on_status=on_status,
-                              on_downbeat=on_downbeat, handle_signals=True, thread_panic=True)
+                              on_downbeat=on_downbeat, handle_signals=True, thread_panic=True,
+                              watched_output=midi_out if isinstance(midi_out, ReconnectingOutput) else None)
         return await session.run()
     finally:
         scheduler.close()

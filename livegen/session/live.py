@@ -123,6 +123,18 @@ class FeedbackSink(Protocol):
         """Send the engine status word."""
 
 
+class WatchedOutput(Protocol):
+    """An output that says when its device leaves or comes back (a reconnecting port)."""
+
+    def set_listener(self, listener: Callable[[bool, str, str], None] | None) -> None:
+        """Call ``listener(connected, name, reason)`` on each change, on any thread."""
+
+
+def output_status(connected: bool, name: str, reason: str) -> str:
+    """The status word for the controller and the live view when the output changes."""
+    return f"output back: {name}" if connected else f"output lost: {name} ({reason})"
+
+
 @dataclass(frozen=True)
 class SessionOptions:
     """What a session decides before the loop starts.
@@ -167,6 +179,9 @@ class LiveSession:
         thread_panic: act on the panic CC from a thread of the session's own at once, not
             on the loop; needs a scheduler whose ``send_now`` and ``cancel_pending`` are
             thread-safe (``ThreadScheduler``).
+        watched_output: the scheduler's output when it reports its device leaving and
+            returning (a ``ReconnectingOutput``): the engine then counts the notes on a lost
+            device as released, and the status says what happened.
     """
 
     def __init__(self, voice: Voice, controls: LiveControls, *, clock: Clock, scheduler: Scheduler,
@@ -174,8 +189,10 @@ class LiveSession:
                  control_source: ControlSource | None = None, feedback: FeedbackSink | None = None,
                  take: Take | None = None, on_status: Callable[[dict[str, Any]], None] | None = None,
                  on_downbeat: Callable[[int, float], None] | None = None,
-                 handle_signals: bool = False, thread_panic: bool = False) -> None:
+                 handle_signals: bool = False, thread_panic: bool = False,
+                 watched_output: WatchedOutput | None = None) -> None:
         self.controls = controls
+        self.watched_output = watched_output
         self.midi_in = midi_in
         self.control_source = control_source
         self.feedback = feedback
@@ -221,6 +238,10 @@ class LiveSession:
         """Every note off and All Notes Off now, on the calling thread (any thread when
         ``thread_panic``; the OSC receiver calls it)."""
         self.engine.panic()
+
+    def _on_output(self, connected: bool, name: str, reason: str) -> None:
+        """On the loop thread: the output device left or came back."""
+        self.engine.output_changed(connected, output_status(connected, name, reason))
 
     def _on_midi(self, msg: mido.Message, t: float) -> None:
         """On the loop thread: CCs from the table steer; everything else goes to the engine."""
@@ -277,6 +298,11 @@ class LiveSession:
                     loop.call_soon_threadsafe(self._on_midi, msg, t)
 
                 self.midi_in.set_callback(deliver)
+            if self.watched_output is not None:
+                def on_output(connected: bool, name: str, reason: str) -> None:  # on the port's thread
+                    loop.call_soon_threadsafe(self._on_output, connected, name, reason)
+
+                self.watched_output.set_listener(on_output)
             if self.handle_signals:
                 for sig in STOP_SIGNALS:
                     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -295,6 +321,8 @@ class LiveSession:
                 loop.remove_signal_handler(sig)
             if self.midi_in is not None:
                 self.midi_in.set_callback(None)
+            if self.watched_output is not None:
+                self.watched_output.set_listener(None)
             if panics is not None:
                 panics.close()
             if self._flush_handle is not None:
