@@ -11,19 +11,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from livegen.commands.options import number
 from livegen.commands.progress import ProgressBar
-from livegen.data.polyphonic import load_rolls
 from livegen.errors import LivegenError
-from livegen.nets.checkpoint import warm_start
-from livegen.nets.nade import NadeConfig, RollNADE
-from livegen.nets.roll import RollConfig, RollLSTM
 from livegen.nets.runtime import disable_onednn
 from livegen.training.char_tasks import train_char_model
-from livegen.training.loop import TrainConfig, init_distributed, train
-from livegen.training.tasks import init_output_bias, key_frequencies, roll_task
+from livegen.training.loop import TrainConfig
+from livegen.training.roll import RollModelSpec, train_roll_model
 
 #: largest sizes, counts and lengths the parser accepts; far above anything trained on CPU.
 MAX_UNITS = 8192
@@ -127,43 +121,16 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 
 def _train_roll(args: argparse.Namespace) -> int:
-
-
-    cfg = _config(args)
-    distributed = init_distributed()
-    disable_onednn()
-    data = load_rolls(args.data, args.steps_per_beat)
-    if not data.split("train"):
-        raise LivegenError(f"dataset {data.name!r} has no training sequences")
-    torch.manual_seed(cfg.seed)
-    model: RollNADE | RollLSTM
-    if args.head == "nade":
-        model = RollNADE(NadeConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
-                                    nade_hidden=args.nade_hidden, input_dropout=args.input_dropout,
-                                    copy=args.copy, copy_dim=args.copy_dim,
-                                    copy_soft=args.copy_soft))
-    else:
-        model = RollLSTM(RollConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
-                                    input_dropout=args.input_dropout))
-    if args.init and not args.resume:
-
-        warm_start(model, args.init)
-    elif not args.resume:
-        init_output_bias(model, key_frequencies(data.split("train")))
-    task = roll_task(data, args.transpose)
-    if args.head == "nade":
-        task.loss_fn = model.frame_nll
-    meta = {"data": data.name, "steps_per_beat": data.steps_per_beat,
-            "train": {"transpose": args.transpose, "init": args.init}}
-    result = train(model, task, cfg, args.out, meta,
-                   progress=ProgressBar("frames"), resume=args.resume)
-    rank = torch.distributed.get_rank() if distributed else 0
-    if distributed:  # leave together: a rank exiting early aborts its peers' gloo sockets
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-    if rank == 0:
-        print(f"best valid NLL {result.best_valid_nll:.4f} nats/frame at epoch {result.best_epoch}; "
-              f"{result.steps_per_s:,.0f} frames/s; wrote {Path(args.out)}")
+    spec = RollModelSpec(head=args.head, hidden=args.hidden, layers=args.layers, dropout=args.dropout,
+                         nade_hidden=args.nade_hidden, input_dropout=args.input_dropout, copy=args.copy,
+                         copy_dim=args.copy_dim, copy_soft=args.copy_soft)
+    outcome = train_roll_model(args.data, args.out, _config(args), spec, steps_per_beat=args.steps_per_beat,
+                               transpose=args.transpose, init=args.init, resume=args.resume,
+                               progress=ProgressBar("frames"))
+    if outcome.rank == 0:
+        r = outcome.result
+        print(f"best valid NLL {r.best_valid_nll:.4f} nats/frame at epoch {r.best_epoch}; "
+              f"{r.steps_per_s:,.0f} frames/s; wrote {Path(args.out)}")
     return 0
 
 
