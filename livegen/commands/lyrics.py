@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from livegen.errors import LivegenError
+from livegen.commands.options import number
 from livegen.nets.manifest import resolve_model
 from livegen.nets.runtime import disable_onednn
 from livegen.training.char_tasks import load_char_model
@@ -25,13 +25,14 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--artist", "--label", dest="artist", default=None,
                    help="label to condition on (artist or collection; see --list-labels)")
     p.add_argument("--prime", default="", help="text the first line starts with")
-    p.add_argument("--lines", "-n", type=int, default=8, help="number of lines to print (default 8)")
-    p.add_argument("--temperature", "-t", type=float, default=0.8,
+    p.add_argument("--lines", "-n", type=number(int, 1, 100_000), default=8,
+                   help="number of lines to print (default 8)")
+    p.add_argument("--temperature", "-t", type=number(float, 0.0, 10.0), default=0.8,
                    help="sampling temperature: ~0 = most likely chars, 1 = as trained, >1 wilder")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same lines)")
+    p.add_argument("--seed", type=number(int, 0, 2**31 - 1), default=0, help="random seed (same seed, same lines)")
     p.add_argument("--sampler", choices=["softmax", "gumbel"], default="softmax",
                    help="draw by softmax or by the Gumbel-max trick (same distribution)")
-    p.add_argument("--max-chars", type=int, default=200, help="longest line before it is cut")
+    p.add_argument("--max-chars", type=number(int, 1, 10_000), default=200, help="longest line before it is cut")
     p.add_argument("--list-labels", action="store_true", help="print the model's labels and exit")
     p.set_defaults(func=run)
 
@@ -44,10 +45,6 @@ def resolve(name_or_path: str) -> Path:
 def run(args: argparse.Namespace) -> int:
 
 
-    if args.lines < 1:
-        raise LivegenError("--lines must be at least 1")
-    if args.temperature < 0:
-        raise LivegenError("--temperature must be >= 0")
     torch.set_num_threads(1)
     disable_onednn()  # batch-1 steps are several times faster without oneDNN
     model, vocab, labels, meta = load_char_model(resolve(args.model))
