@@ -18,11 +18,13 @@ shared with :mod:`benchmarks.soak`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -48,6 +50,9 @@ SERVER = "livegen-soak"
 PANIC_CC = 103
 ALL_NOTES_OFF = 123
 START_TIMEOUT = 120.0  # s: importing torch on a busy 2-core machine is slow
+#: Linux: the kernel stamps each datagram's arrival (CLOCK_REALTIME), so a beat's time is
+#: when it reached this machine's socket, not when the tester's thread got to read it.
+SO_TIMESTAMPNS = 35
 
 
 class BenchJack(JackServer):
@@ -109,6 +114,8 @@ class Rig:
         self.fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.fb.bind(("127.0.0.1", 0))
         self.fb.settimeout(0.2)
+        with contextlib.suppress(OSError):
+            self.fb.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.osc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.hello = threading.Event()
         self._stop = threading.Event()
@@ -206,10 +213,14 @@ class Rig:
     def _read_feedback(self) -> None:
         while not self._stop.is_set():
             try:
-                data = self.fb.recv(65536)
+                data, ancillary, _, _ = self.fb.recvmsg(65536, 64)
             except (TimeoutError, OSError):
                 continue
             t = time.monotonic()
+            for level, kind, stamp in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(stamp) >= 16:
+                    sec, nsec = struct.unpack("qq", stamp[:16])
+                    t = min(t, sec + nsec * 1e-9 - (time.time() - time.monotonic()))
             self.hello.set()
             try:
                 msg = OscMessage(data)

@@ -230,7 +230,8 @@ class Soak:
                        "second_half_slope_mb_per_min": round(slope, 3) if slope is not None else None,
                        "samples": len(rss)},
             "late_steps": {"feedback": int(lateness[-1][1][0]) if lateness else None,
-                           "at_minutes": late_at, "livegen_summary": summary},
+                           "at_minutes": late_at, "livegen_summary": summary,
+                           "max_wakeup_lateness_ms": max(float(a[1]) for _, a in lateness) if lateness else None},
             "beat": {"beats": len(beats), "largest_gap_ms": round(max(g[0] for g in gaps) * 1000, 1) if gaps else None,
                      "largest_excess_over_period_ms": round(worst[0][1] * 1000, 1) if gaps else None,
                      "worst_gaps": [{"minute": round((g[3] - t0) / 60, 2), "gap_ms": round(g[0] * 1000, 1),
@@ -255,7 +256,8 @@ def table(doc: dict[str, Any]) -> str:
         ("minutes", f"{doc['minutes']}"),
         ("RSS MB start / end / max", f"{r['start']} / {r['end']} / {r['max']} (growth {r['growth']}, "
                                      f"second half {r['second_half_slope_mb_per_min']} MB/min)"),
-        ("late steps", f"{doc['late_steps']['feedback']} (at minutes {doc['late_steps']['at_minutes']})"),
+        ("late steps", f"{doc['late_steps']['feedback']} (at minutes {doc['late_steps']['at_minutes']}); "
+                       f"largest wake-up lateness at a beat {doc['late_steps']['max_wakeup_lateness_ms']} ms"),
         ("beats, missing", f"{b['beats']}, {b['beats_missing']}"),
         ("largest beat gap", f"{b['largest_gap_ms']} ms ({b['largest_excess_over_period_ms']} ms beyond the period)"),
         ("notes on / off", f"{n['on']} / {n['off']}; left sounding: {n['left_sounding_at_end'] or 'none'}"),
