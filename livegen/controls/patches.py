@@ -78,17 +78,21 @@ def touchosc_xml() -> str:
                               osc_cs=FEEDBACK["status"].address))
     y += 50
     label_w, fader_w, value_w = 170, 440, 128
-    for i, c in enumerate(_faders()):
+    faders = _faders()
+    # the fader rows share what the page leaves them (buttons, beat and lyrics take 190 px)
+    pitch = min(52, (1024 - y - 190 - 10) // max(1, len(faders)))
+    h = pitch - 8
+    for i, c in enumerate(faders):
         color = ("red", "orange", "yellow", "green", "blue", "purple")[i % 6]
-        rows.append(_tosc_control("labelh", f"{c.name}_label", 10, y, label_w, 44, "gray", text=c.name,
+        rows.append(_tosc_control("labelh", f"{c.name}_label", 10, y, label_w, h, "gray", text=c.name,
                                   size="14", background="false", outline="false"))
-        rows.append(_tosc_control("faderh", c.name, 10 + label_w, y, fader_w, 44, color,
+        rows.append(_tosc_control("faderh", c.name, 10 + label_w, y, fader_w, h, color,
                                   response="absolute", inverted="false", centered="false",
                                   osc_cs=str(c.norm_address)))
-        rows.append(_tosc_control("labelh", f"{c.name}_value", 20 + label_w + fader_w, y, value_w, 44, "gray",
+        rows.append(_tosc_control("labelh", f"{c.name}_value", 20 + label_w + fader_w, y, value_w, h, "gray",
                                   text=str(c.default), size="14", background="true", outline="false",
                                   osc_cs=c.address))
-        y += 52
+        y += pitch
     x = 10
     for c in _kind("toggle"):
         rows.append(_tosc_control("toggle", c.name, x, y, 90, 60, "yellow", local_off="false", osc_cs=c.address))

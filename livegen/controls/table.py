@@ -301,7 +301,7 @@ _TABLE: tuple[Control, ...] = (
             choices=MODES, cc=29),
     Control("follow", "toggle", True, "answer in the key the performer plays in (off: the model's own key)",
             cc=88),
-    Control("key_pull", "float", 1.5, "following the key: how strongly notes outside the heard key are avoided "
+    Control("key_pull", "float", 2.5, "following the key: how strongly notes outside the heard key are avoided "
             "(0 = not at all; never a hard mask)", minimum=0.0, maximum=6.0, unit="nats", cc=89),
     Control("mute", "toggle", False, "silence the model's output (it keeps listening)", cc=30),
     Control("reset", "trigger", None, "forget the musical context: fresh hidden state", cc=102),
@@ -431,7 +431,7 @@ class ControlState:
     scale: str = "chromatic"
     mode: str = "call"
     follow: bool = True
-    key_pull: float = 1.5
+    key_pull: float = 2.5
     mute: bool = False
     lyrics_temperature: float = 0.8
     lyrics_artist: str = ""

@@ -58,11 +58,11 @@ def shift_controls(controls: RollControls, semitones: int) -> RollControls:
 def key_pull_bias(key: Key, pull: float) -> tuple[float, ...]:
     """12 logit biases (nats, C first) that draw an answer into ``key``: ``-pull`` for
     pitch classes outside its scale, and within it a lean towards the key's tonal hierarchy
-    (its Krumhansl-Kessler profile, centred, scaled to ``pull / 4`` per standard
+    (its Krumhansl-Kessler profile, centred, scaled to ``pull`` per standard
     deviation), so tonic, fifth and third are favoured the way music in that key favours
     them."""
     profile = np.roll(MAJOR_PROFILE if key.mode == "major" else MINOR_PROFILE, key.tonic)
-    lean = (profile - profile.mean()) / profile.std() * pull / 2
+    lean = (profile - profile.mean()) / profile.std() * pull
     mask = key.scale_mask()
     return tuple(float(lean[pc]) if mask[pc] else -pull for pc in range(12))
 
