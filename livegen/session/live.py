@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -67,11 +68,13 @@ class PanicThread:
 
     :meth:`request` only sets an event, so a MIDI port's thread (JACK's process thread with
     rtmidi) never does the panic's work itself. Requests that come while one panic runs
-    give one more panic after it.
+    give one more panic after it. The thread asks for SCHED_FIFO (``realtime``; it sleeps
+    but for a panic) so a busy machine does not keep it waiting, and falls back quietly.
     """
 
-    def __init__(self, panic: Callable[[], None]) -> None:
+    def __init__(self, panic: Callable[[], None], realtime: bool = True) -> None:
         self._panic = panic
+        self._realtime = realtime
         self._wake = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="livegen-panic", daemon=True)
@@ -86,6 +89,9 @@ class PanicThread:
         self._thread.join(timeout=1.0)
 
     def _run(self) -> None:
+        if self._realtime:
+            with contextlib.suppress(AttributeError, PermissionError, OSError):
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
         while True:
             self._wake.wait()
             self._wake.clear()
