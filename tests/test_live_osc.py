@@ -358,3 +358,29 @@ def test_a_queued_note_off_survives_a_stop_right_after_a_mode_switch():
 
     out = asyncio.run(main())
     assert [m.type for _, m in out.sent] == ["note_on", "note_off"]
+
+
+def test_a_refused_combination_is_logged_and_the_value_in_force_is_sent_back(caplog):
+    """``/livegen/high 60`` then ``/livegen/low 100``: the state refuses low = 100 (above
+    high) with a log line, nothing changes, and the controller is told low is still 21."""
+    voice = ScriptVoice()
+
+    async def scenario(live: Live) -> None:
+        await live.feedback.wait_for("/livegen/low")  # the whole state at start
+        live.send("/livegen/high", 60)
+        await live.feedback.wait_for("/livegen/high", lambda a: a == (60,))
+        live.feedback.clear()
+        live.send("/livegen/low", 100)
+        await live.feedback.wait_for("/livegen/low", lambda a: a == (21,))
+        assert live.state.low == 21 and live.state.high == 60
+        await live.steps(2)
+        assert voice.controls[-1].low == 21 and voice.controls[-1].high == 60
+        # a value the table itself refuses comes back the same way
+        live.feedback.clear()
+        live.send("/livegen/polyphony", 2.5)
+        await live.feedback.wait_for("/livegen/polyphony", lambda a: a == (0,))
+
+    with caplog.at_level("WARNING"):
+        run_live(scenario, voice)
+    refusals = [r.getMessage() for r in caplog.records if "low" in r.getMessage() and "refused" in r.getMessage()]
+    assert len(refusals) == 1 and "100" in refusals[0] and "above high pitch 60" in refusals[0]

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 #: seconds within which a control change is echoed to the feedback target; changes in that
 #: window are sent once, with their latest values.
 FEEDBACK_COALESCE_S = 0.01
+#: seconds within which a refused control's value in force is sent back to the controller.
+REFUSAL_ECHO_S = 0.05
 #: most control changes applied in one go before the loop is given back to the engine.
 CONTROL_BATCH = 256
 #: signals that end a performance cleanly: notes released, take written.
@@ -268,10 +270,21 @@ class LiveSession:
             batch = [await source.get()] + source.poll(CONTROL_BATCH - 1)
             for change in batch:
                 self.controls.offer(change)
-            refused = source.drain_refused()
-            if refused:
-                self._on_state_change(sorted(refused), self.controls.state)
+            self._resend_refused(source)
             await asyncio.sleep(0)  # let the engine's step run between batches
+
+    async def _refusal_pump(self, source: ControlSource) -> None:
+        """Send back the value in force of controls whose messages the source refused (an
+        out-of-range value, a fraction for a whole number) within :data:`REFUSAL_ECHO_S`,
+        even when no valid change arrives to wake the control pump."""
+        while True:
+            await asyncio.sleep(REFUSAL_ECHO_S)
+            self._resend_refused(source)
+
+    def _resend_refused(self, source: ControlSource) -> None:
+        refused = source.drain_refused()
+        if refused:
+            self._on_state_change(sorted(refused), self.controls.state)
 
     async def _status_pump(self, report: Callable[[dict[str, Any]], None]) -> None:
         while True:
@@ -296,6 +309,7 @@ class LiveSession:
                 self.feedback.send_state(self.controls.state)
             if self.control_source is not None:
                 tasks.append(asyncio.ensure_future(self._control_pump(self.control_source)))
+                tasks.append(asyncio.ensure_future(self._refusal_pump(self.control_source)))
             if self.midi_in is not None:
                 def deliver(msg: mido.Message, t: float) -> None:  # on the port's thread
                     if panics is not None and is_panic(msg):
