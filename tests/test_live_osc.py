@@ -34,6 +34,8 @@ from livegen.io.memory import MemoryInput, MemoryOutput
 from livegen.io.osc import OscFeedback, OscServer, build_message
 from livegen.session.live import LiveSession, SessionOptions
 
+pytestmark = pytest.mark.realtime  # the live clock, a sender thread and real sockets
+
 BPM = 120.0
 PERIOD = 60.0 / BPM / 2  # steps_per_beat 2: 250 ms
 TIMEOUT = 10.0

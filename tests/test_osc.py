@@ -240,6 +240,7 @@ def test_get_and_wait_wake_the_loop_and_closing_ends_them():
     assert not alive
 
 
+@pytest.mark.realtime
 def test_a_flood_of_valid_changes_reaches_the_loop_in_few_batches():
     values = [round(30 + i * 0.09, 2) for i in range(3000)]  # all different
 

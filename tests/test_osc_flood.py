@@ -34,6 +34,9 @@ from livegen.controls.table import CONTROLS, ControlChange, input_addresses
 from livegen.errors import LivegenError
 from livegen.io.osc import MAX_BUNDLE_MESSAGES, OscServer, build_message
 
+# floods real sockets and times a beat on the live clock
+pytestmark = pytest.mark.realtime
+
 BEAT = 0.0625  # a 16th note at 240 BPM
 TIMEOUT = 10.0
 
@@ -353,13 +356,14 @@ def test_fuzz_the_server_survives_and_only_valid_values_get_through():
         _until(lambda: server.datagrams == sent, "the last datagrams")
         s.sendto(build_message("/livegen/tempo", [123]), server.address)
         _until(lambda: server.datagrams == sent + 1, "a valid message after the fuzz")
-        delivered.extend(server.poll())
+        last = server.poll()  # a tempo change may still wait from the fuzz: coalesced, in its place
+        delivered.extend(last)
         elapsed = time.monotonic() - t0
         stats = server.stats()
         thread = server._thread
         assert thread is not None and thread.is_alive()
         s.close()
-    assert delivered[-1] == ControlChange("tempo", 123.0)
+    assert ControlChange("tempo", 123.0) in last
     for change in delivered:
         _check(change)
     # every kind of outcome was exercised
