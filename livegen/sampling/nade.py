@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from livegen.music.keyboard import LOWEST_PITCH
 from livegen.nets.nade import CopyOutput, RollNADE
 from livegen.sampling.bernoulli import cap_polyphony
 from livegen.sampling.constraints import MIN_TEMPERATURE, RollControls, allowed_keys, logit_bias
@@ -63,7 +64,9 @@ def _sample_copy(net: RollNADE, out: CopyOutput, controls: RollControls,
     remembered frame ``j`` with ``n_j`` notes is drawn with weight
     ``exp((log a_j + density * n_j) / temperature)``: the density bias tilts the choice
     towards fuller or sparser frames as it does for the NADE's keys, the temperature
-    sharpens or flattens it (zero: the most attended frame).
+    sharpens or flattens it (zero: the most attended frame). Keys of the copied frame
+    whose pitch class has a negative bias (a key pull) stay with probability
+    ``exp(bias)`` (see :func:`_keep_softly`), so a copy leans the same way as a fresh frame.
     """
     g = float(out.gate.reshape(-1)[0])
     r = controls.repeat
@@ -84,8 +87,28 @@ def _sample_copy(net: RollNADE, out: CopyOutput, controls: RollControls,
     else:
         j = int(torch.multinomial(torch.softmax(logits / temp, 0), 1, generator=generator))
     frame = frames[j].bool() & allowed_keys(controls)
+    if controls.pc_bias is not None:
+        frame = _keep_softly(frame, controls, temp, generator)
     if controls.max_polyphony and int(frame.sum()) > controls.max_polyphony:
         # rank the copied keys by the NADE's conditional logits given the copied frame
         score = net.conditional_logits(out.params.reshape(1, -1), frame.reshape(1, -1).to(out.params.dtype))
         frame = cap_polyphony(frame, score.reshape(-1), controls.max_polyphony)
     return frame
+
+
+def _keep_softly(frame: torch.Tensor, controls: RollControls, temp: float,
+                 generator: torch.Generator) -> torch.Tensor:
+    """Keep each key of a copied ``(88,)`` frame whose pitch-class bias ``b`` is negative with
+    probability ``exp(b)`` (at zero temperature: when that is above 1/2); others stay."""
+    assert controls.pc_bias is not None
+    pcs = (torch.arange(frame.numel()) + LOWEST_PITCH) % 12
+    bias = torch.tensor(controls.pc_bias, dtype=torch.float64)[pcs]
+    doubtful = frame & (bias < 0)
+    if not bool(doubtful.any()):
+        return frame
+    keep = torch.exp(bias)
+    if temp <= MIN_TEMPERATURE:
+        stays = keep > 0.5
+    else:
+        stays = torch.rand(frame.numel(), generator=generator, dtype=torch.float64) < keep
+    return frame & (~doubtful | stays)

@@ -8,7 +8,8 @@ performer's notes and the answer's), every frame the model observes is moved dow
 key's tonic (to C) and every frame it plays is moved back up. The sampler's constraints
 (pitch range, key/scale mask, held keys) are moved the same way, so they still hold for
 the notes that sound. A new key takes over only once it has led for ``hold`` steps in a
-row, so a passing chord does not jolt the model.
+row while the performer plays (or at once when they stop), so a passing chord does not jolt
+the model.
 
 The ``follow`` control turns it off: the model then hears and answers in C, untransposed.
 """
@@ -115,7 +116,8 @@ class KeyFollowingVoice:
             self._lead += 1
         else:
             self._candidate, self._lead = heard, 1
-        if self.key is None or self._lead >= self.hold:
+        quiet = not frame.any()  # the performer stopped: nothing newer to wait for
+        if self.key is None or quiet or self._lead >= self.hold:
             self.key, self._candidate, self._lead = heard, None, 0
             self.shift = transposition(heard)
 
