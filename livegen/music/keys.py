@@ -51,17 +51,21 @@ class Key:
 
 def all_keys() -> list[Key]:
     """The 24 keys: C major .. B major, then C minor .. B minor."""
-    return [Key(t, "major") for t in range(12)] + [Key(t, "minor") for t in range(12)]
+    return list(_ALL_KEYS)
+
+
+_ALL_KEYS = tuple([Key(t, "major") for t in range(12)] + [Key(t, "minor") for t in range(12)])
 
 
 def key_scores(weights: np.ndarray) -> np.ndarray:
     """Correlation ``(24,)`` of 12 pitch-class weights with each key profile (see
     :func:`all_keys` for the order); all zeros for silence."""
     w = np.asarray(weights, dtype=np.float64)
-    if w.std() == 0:
+    centred = w - w.sum() / 12.0
+    spread = float(np.sqrt(centred @ centred / 12.0))
+    if spread == 0.0:
         return np.zeros(24)
-    wz = (w - w.mean()) / w.std()
-    scores: np.ndarray = _PROFILES_Z @ wz / 12.0
+    scores: np.ndarray = _PROFILES_Z @ centred / (12.0 * spread)
     return scores
 
 
@@ -70,7 +74,7 @@ def estimate_key(weights: np.ndarray) -> Key | None:
     scores = key_scores(weights)
     if not scores.any():
         return None
-    return all_keys()[int(np.argmax(scores))]
+    return _ALL_KEYS[int(np.argmax(scores))]
 
 
 def pitch_class_weights(roll: np.ndarray) -> np.ndarray:
@@ -99,19 +103,26 @@ class KeyTracker:
         self.onset_weight = onset_weight
         self.weights = np.zeros(12)
         self._previous = np.zeros(N_KEYS, dtype=bool)
+        self._key: Key | None = None
+        self._stale = False
 
     def observe(self, frame: np.ndarray) -> None:
         """Fold one ``(88,)`` frame that sounded into the decaying weights."""
         frame = np.asarray(frame, dtype=bool).reshape(N_KEYS)
-        onsets = frame & ~self._previous
+        self.weights *= self.decay  # the same for every pitch class: the best key stays
+        if frame.any():
+            onsets = frame & ~self._previous
+            self.weights += pitch_class_weights(frame + self.onset_weight * onsets)
+            self._stale = True
         self._previous = frame.copy()
-        self.weights *= self.decay
-        self.weights += pitch_class_weights(frame + self.onset_weight * onsets)
 
     def key(self) -> Key | None:
         """The key in force, or None before anything sounded."""
-        return estimate_key(self.weights)
+        if self._stale:
+            self._key, self._stale = estimate_key(self.weights), False
+        return self._key
 
     def reset(self) -> None:
         self.weights[:] = 0.0
-        self._previous[:] = False
+        self._previous = np.zeros(N_KEYS, dtype=bool)
+        self._key, self._stale = None, False
