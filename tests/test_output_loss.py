@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import mido
 import numpy as np
@@ -21,6 +22,7 @@ from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState
 from livegen.engine.clock import ManualClock
 from livegen.engine.scheduler import ManualScheduler
+from livegen.io import ports
 from livegen.io.memory import MemoryDevices, MemoryOutput
 from livegen.io.ports import ReconnectingOutput
 from livegen.session.live import LiveSession, SessionOptions, output_status
@@ -92,7 +94,7 @@ def test_a_dead_servers_ports_are_never_closed_and_a_new_one_is_opened_when_it_r
     dev = MemoryDevices(["Synth"])
     up = [True]
     out = ReconnectingOutput("synth", background=False, opener=dev.opener, lister=dev.lister,
-                             alive=lambda: up[0])
+                             alive=lambda: up[0], settle=0.05)
     events = Events()
     out.set_listener(events)
     first = dev.opened[0]
@@ -106,6 +108,8 @@ def test_a_dead_servers_ports_are_never_closed_and_a_new_one_is_opened_when_it_r
     out.send(NOTE)  # nothing reaches a dead server's port (its buffer would fill and block)
     assert first.sent == [] and out.dropped == 1
     up[0] = True
+    assert out.check() is False  # a server that just came back is left to settle first
+    time.sleep(0.06)
     assert out.check() is True and len(dev.opened) == 2
     assert events.seen[-1] == (True, "Synth", "reconnected")
     up[0] = False
@@ -239,3 +243,51 @@ def test_a_loss_between_a_frame_and_its_deadline_drops_that_frame():
 def test_output_status_words():
     assert output_status(False, "synth:in", "JACK server gone") == "output lost: synth:in (JACK server gone)"
     assert output_status(True, "synth:in", "reconnected") == "output back: synth:in"
+
+
+class FakeRt:
+    """Stands in for a python-rtmidi output: records calls."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[int]] = []
+        self.calls: list[str] = []
+
+    def send_message(self, data: list[int]) -> None:
+        self.sent.append(list(data))
+
+    def close_port(self) -> None:
+        self.calls.append("close_port")
+
+    def delete(self) -> None:
+        self.calls.append("delete")
+
+
+def test_a_plain_jack_output_stops_sending_once_its_server_died(monkeypatch):
+    """rtmidi's JACK ring buffer is emptied only by the server: once it is full (~2,300
+    messages after the server died) ``send_message`` spins forever with the GIL. A plain
+    port looks whether its server lives (after a send, at most every SERVER_LOOK_S) and
+    refuses to send once it died; it is never closed then (that blocks for a second)."""
+    up = [True]
+    looks: list[float] = []
+
+    def alive() -> bool:
+        looks.append(time.monotonic())
+        return up[0]
+
+    monkeypatch.setattr(ports, "SERVER_LOOK_S", 0.01)
+    rt = FakeRt()
+    port = ports.RtMidiOutput(rt, "synth:synth in", alive)
+    for _ in range(50):
+        port.send(NOTE)  # back to back: at most one look per SERVER_LOOK_S
+    assert len(rt.sent) == 50 and len(looks) <= 1
+    up[0] = False
+    time.sleep(0.011)
+    port.send(NOTE)  # this one still goes; the look after it finds the server dead
+    try:
+        port.send(NOTE)
+        raise AssertionError("a port of a dead server took a message")
+    except OSError as exc:
+        assert "JACK server gone" in str(exc)
+    assert len(rt.sent) == 51 and port.server_gone
+    port.close()
+    assert rt.calls == [] and port.closed

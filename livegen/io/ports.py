@@ -43,6 +43,14 @@ VIRTUAL_OUT = "livegen out"
 #: returning output plays again within this plus the time to open it (~40 ms on JACK).
 RECONNECT_INTERVAL = 0.1
 
+#: seconds between looks, from a plain JACK output's sending thread, whether its server lives.
+SERVER_LOOK_S = 0.05
+
+#: seconds a JACK server that came back must keep answering before livegen opens a client on
+#: it: its socket answers ~50 ms before it serves clients, and a client opened in between has
+#: stalled the new server.
+SERVER_SETTLE_S = 0.3
+
 #: ``listener(connected, name, reason)``: a reconnecting output's device left (``connected``
 #: False; ``reason`` e.g. ``device gone``, ``JACK server gone``) or came back.
 ConnectionListener = Callable[[bool, str, str], None]
@@ -220,28 +228,44 @@ class RtMidiOutput:
     """An open python-rtmidi output; satisfies :class:`livegen.io.base.MidiOut`.
 
     :meth:`send` raises OSError on a closed port or when rtmidi reports an error.
+
+    With ``alive`` (on JACK: whether the server answers, looked at after a send at most
+    every :data:`SERVER_LOOK_S`), a port whose server died refuses every later send: rtmidi
+    queues JACK output in a ring buffer that only the server empties, and once it is full
+    ``send_message`` spins forever holding the GIL (after ~2,300 messages). Such a port is
+    never closed either (that holds the GIL for a second); it is only marked closed.
     """
 
-    def __init__(self, rt: Any, name: str) -> None:
+    def __init__(self, rt: Any, name: str, alive: Callable[[], bool] | None = None) -> None:
         self.name = name
         self.closed = False
+        self.server_gone = False
         self._rt = rt
+        self._alive = alive
+        self._looked_at = time.monotonic()
         self._lock = threading.Lock()
 
     def send(self, msg: mido.Message) -> None:
         with self._lock:
             if self.closed:
                 raise OSError(f"MIDI output {self.name!r} is closed")
+            if self.server_gone:
+                raise OSError(f"MIDI output {self.name!r}: JACK server gone")
             try:
                 self._rt.send_message(msg.bytes())
             except Exception as exc:
                 raise OSError(f"sending to {self.name!r} failed: {exc}") from exc
+            if self._alive is not None and time.monotonic() - self._looked_at >= SERVER_LOOK_S:
+                self._looked_at = time.monotonic()  # after the send: its timing is untouched
+                self.server_gone = not self._alive()
 
     def close(self) -> None:
         with self._lock:
             if self.closed:
                 return
             self.closed = True
+            if self.server_gone:
+                return
             try:
                 self._rt.close_port()
                 self._rt.delete()
@@ -378,12 +402,18 @@ def open_output(name: str | None, *, virtual: bool = False, reconnect: bool = Fa
         return ReconnectingOutput(name or VIRTUAL_OUT, virtual=True, client_name=client_name)
     if reconnect and name is not None:
         return ReconnectingOutput(name, client_name=client_name)
+    return _open_plain_output(name, virtual, client_name, guard=True)
+
+
+def _open_plain_output(name: str | None, virtual: bool, client_name: str, *, guard: bool) -> MidiOut:
+    """An output port; ``guard``: on JACK, one that stops sending once its server died
+    (a :class:`ReconnectingOutput` watches the server itself)."""
     backend = current_backend()
     api = _rtmidi_api(backend)
     if api is not None:
         rt, port_name = _open_rt("output", api, name, virtual, client_name)
         log.info("opened MIDI output %r%s", port_name, " (virtual)" if virtual else "")
-        return RtMidiOutput(rt, port_name)
+        return RtMidiOutput(rt, port_name, _server_probe(api) if guard else None)
     if virtual:
         return MidoOutput(_open_mido_virtual(backend.open_output, name or VIRTUAL_OUT))
     return MidoOutput(backend.open_output(_pick(name, _unique(backend.get_output_names()), "output")))
@@ -605,6 +635,7 @@ class ReconnectingOutput:
             openers get none.
         client_name: MIDI client name of the opened ports.
         virtual: keep a virtual port named ``query`` instead of a device.
+        settle: seconds a server that came back must answer before a port is opened on it.
     """
 
     kind: PortKind = "output"
@@ -612,8 +643,10 @@ class ReconnectingOutput:
     def __init__(self, query: str, *, interval: float = RECONNECT_INTERVAL, background: bool = True,
                  require: bool = True, opener: Callable[[str], MidiOut] | None = None,
                  lister: Callable[[], list[str]] | None = None, alive: Callable[[], bool] | None = None,
-                 client_name: str = CLIENT_NAME, virtual: bool = False) -> None:
+                 client_name: str = CLIENT_NAME, virtual: bool = False,
+                 settle: float = SERVER_SETTLE_S) -> None:
         self.query = query
+        self.settle = settle
         self.name = query
         self.interval = interval
         self.client_name = client_name
@@ -640,6 +673,7 @@ class ReconnectingOutput:
         self._dead: list[MidiOut] = []
         self._generation = 0  # +1 each time the MIDI system comes back
         self._system_up = True
+        self._up_since = 0.0  # when the MIDI system last came back (monotonic s)
         self._events: list[tuple[bool, str, str]] = []
         self._listener: ConnectionListener | None = None
         self._open_error = ""
@@ -749,6 +783,7 @@ class ReconnectingOutput:
             return
         if not self._system_up:  # the server is back: every client of the dead one is dead
             self._system_up = True
+            self._up_since = time.monotonic()
             self._generation += 1
             log.warning("the JACK server %r is back; looking for MIDI output %r", server_name(), self.query)
             if self._own_lister is not None:
@@ -756,6 +791,8 @@ class ReconnectingOutput:
             with self._lock:
                 self._dead.extend(p for p, _ in self._retired)
                 self._retired.clear()
+        if time.monotonic() - self._up_since < self.settle:
+            return
         try:
             names = self._lister()
         except Exception as exc:  # the MIDI system itself is unavailable for now
@@ -830,7 +867,7 @@ class ReconnectingOutput:
         return self._alive is None or self._alive()
 
     def _open_device(self, name: str) -> MidiOut:
-        return open_output(name, virtual=self.virtual, client_name=self.client_name)
+        return _open_plain_output(name, self.virtual, self.client_name, guard=False)
 
     def _virtual_names(self) -> list[str]:
         return [self.query]
@@ -851,10 +888,10 @@ def _all_notes_off(port: MidiOut) -> None:
             return
 
 
-def _server_probe() -> Callable[[], bool] | None:
-    """``alive()`` for the MIDI system in use: on JACK, whether its server answers; None
-    elsewhere (or when the server's socket is not where JACK2 puts it)."""
-    if _rtmidi_api(current_backend()) != rtmidi.API_UNIX_JACK:
+def _server_probe(api: int | None = None) -> Callable[[], bool] | None:
+    """``alive()`` for the MIDI system in use (or rtmidi ``api``): on JACK, whether its
+    server answers; None elsewhere (or when the server's socket is not where JACK2 puts it)."""
+    if (api if api is not None else _rtmidi_api(current_backend())) != rtmidi.API_UNIX_JACK:
         return None
     name = server_name()
     if not server_answers(name):
