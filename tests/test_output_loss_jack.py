@@ -401,3 +401,50 @@ def test_a_plain_output_never_hangs_on_a_dead_server(fault_server):
     _, refused, seconds = out.split()
     assert proc.returncode == 0, err[-2000:]
     assert int(refused) >= 4900 and float(seconds) < 10, out
+
+
+VIRTUAL = """
+import sys, time
+from livegen.io.ports import open_output
+
+out = open_output(None, virtual=True, reconnect=True, client_name="vout")
+out.set_listener(lambda connected, name, reason: print(f"event {connected} {name} {reason}", flush=True))
+print("ready", flush=True)
+sys.stdin.readline()
+out.close()
+print("closed", flush=True)
+"""
+
+
+def test_a_reconnecting_virtual_output_comes_back_with_its_server(fault_server):
+    """``open_output(virtual=True, reconnect=True)``: the virtual port is made again when a
+    dead JACK server returns (a plain virtual port dies with its server)."""
+    proc = subprocess.Popen([sys.executable, "-c", VIRTUAL], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=fault_server.env)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "ready"
+        reader = threading.Thread(target=lambda: lines.extend(ln.strip() for ln in proc.stdout), daemon=True)
+        reader.start()
+        assert "vout:livegen out" in fault_server.server.ports()
+        fault_server.kill()
+        end = time.monotonic() + 5
+        while "event False livegen out JACK server gone" not in lines:
+            assert time.monotonic() < end, lines
+            time.sleep(0.02)
+        fault_server.restart()
+        end = time.monotonic() + 5
+        while "event True livegen out reconnected" not in lines:
+            assert time.monotonic() < end, lines
+            time.sleep(0.02)
+        assert "vout:livegen out" in fault_server.server.ports()
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        proc.wait(timeout=10)
+        reader.join(timeout=2)
+        assert lines[-1] == "closed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
