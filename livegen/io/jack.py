@@ -89,16 +89,19 @@ def server_socket(name: str) -> Path:
 
 
 def server_answers(name: str) -> bool:
-    """True when JACK server ``name`` accepts a connection on its request socket.
+    """False when JACK server ``name`` is gone: its request socket refuses a connection.
 
     A dead server's socket file stays behind and refuses connections, while port listings
     keep showing its ports, so this is how a client notices its server is gone. It
-    registers no client and takes ~0.1 ms; nothing holds the GIL while it waits.
+    registers no client (JACK takes it for a server check), takes ~0.1 ms and never waits:
+    a server too busy to take the connection (a full backlog) counts as alive.
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(0.5)
+    sock.setblocking(False)
     try:
         sock.connect(str(server_socket(name)))
+        return True
+    except BlockingIOError:  # the backlog is full: alive, busy
         return True
     except OSError:
         return False
