@@ -69,3 +69,41 @@ def test_char_copy_memory_is_the_same_for_any_chunk() -> None:
         stepped = run(1)
         for chunk in (2, 5, 30):
             assert torch.allclose(run(chunk), stepped, atol=1e-5), chunk
+
+
+def test_memory_grows_in_place_without_changing_what_earlier_states_hold() -> None:
+    """Eval steps append to one buffer (no copy of the memory per step); a state stepped twice
+    (two continuations of one moment) gets its own buffer, and every earlier state still holds
+    what it held."""
+    torch.manual_seed(3)
+    net = RollNADE(NadeConfig(hidden=8, layers=1, nade_hidden=4, dropout=0.0, copy=6)).eval()
+    x = (torch.rand(1, 30, 88) < 0.1).float()
+    with torch.no_grad():
+        states, snapshots, state = [], [], net.init_state(1)
+        for t in range(20):
+            _, state = net.step(x[:, t], state)
+            states.append(state)
+            snapshots.append(tuple(s.clone() for s in state))
+            if t == 9:
+                branch_point = state
+            if t > 9:
+                assert state[2]._base is not None  # a view of the growing buffer
+        other = branch_point
+        for t in range(10, 20):  # another continuation from step 9, with other frames
+            _, other = net.step(x[:, 29 - t], other)
+        again = branch_point
+        for t in range(10, 20):
+            _, again = net.step(x[:, t], again)
+        for a, b in zip(again, state, strict=True):
+            assert torch.equal(a, b)
+        for st, snap in zip(states, snapshots, strict=True):
+            assert all(torch.equal(a, b) for a, b in zip(st, snap, strict=True))
+        assert state[2].shape[1] == 6 and state[3].shape[1] == 6
+
+
+def test_training_mode_concatenates() -> None:
+    net = RollNADE(NadeConfig(hidden=8, layers=1, nade_hidden=4, dropout=0.0, copy=6)).train()
+    x = (torch.rand(1, 5, 88) < 0.1).float()
+    with torch.no_grad():
+        _, state = net(x)
+    assert state[2]._base is None or not hasattr(state[2]._base, "livegen_memory_filled")

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from livegen.music.keyboard import N_KEYS
-from livegen.nets.copy_head import attend_memory
+from livegen.nets.copy_head import attend_memory, extend_memory
 from livegen.nets.state import LSTMState
 
 
@@ -136,14 +136,15 @@ class RollNADE(nn.Module):
             query, new_keys = self.copy_query(yx), self.copy_key(yx)
         else:
             query, new_keys = y, y
-        keys = torch.cat([mem_keys, new_keys], dim=1)  # (B, M+T, K): a key for each step
-        frames = torch.cat([mem_frames, x], dim=1)  # (B, M+T, 88): input at each step
-        attn, has = attend_memory(query, keys, self.copy_log_theta.exp(), self.config.copy)  # key j -> frame j + 1
+        size = self.config.copy
+        grow = not self.training
+        keys, kept_keys = extend_memory(mem_keys, new_keys, size, grow)  # (B, M+T, K): a key for each step
+        frames, kept_frames = extend_memory(mem_frames, x, size, grow)  # (B, M+T, 88): input at each step
+        attn, has = attend_memory(query, keys, self.copy_log_theta.exp(), size)  # key j -> frame j + 1
         gate = torch.sigmoid(self.copy_gate(y)) * has
         if self.config.copy_soft:
             params = params + self.copy_to_params(attn @ frames[:, 1:])
-        size = self.config.copy
-        return CopyOutput(params, attn, gate, frames[:, 1:]), (h, c, keys[:, -size:], frames[:, -size:])
+        return CopyOutput(params, attn, gate, frames[:, 1:]), (h, c, kept_keys, kept_frames)
 
     def step(self, x: torch.Tensor, state: LSTMState | None = None
              ) -> tuple[torch.Tensor | CopyOutput, LSTMState]:
