@@ -25,7 +25,7 @@ from livegen.music.abc_transpose import AbcTransposeError, key_targets, transpos
 from livegen.nets.char import CharConfig, CharLSTM, Vocab, char_loss
 from livegen.nets.checkpoint import load_checkpoint, save_checkpoint, warm_start
 from livegen.training.loop import Progress, SeqTask, TrainConfig, TrainResult, train
-from livegen.training.scoring import Score, score_sequences
+from livegen.training.scoring import Score, score_sequences, score_stepwise
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +170,20 @@ def score_split(
     seq_labels: Sequence[int] | None,
     labels: Sequence[str] | None = None,
     prefix: str = "valid",
+    *,
+    stream: bool = False,
+    chunk: int = 512,
 ) -> dict[str, Any]:
-    """Nats/char over whole encoded songs (total, song average and, with labels, per label)."""
-    score = score_sequences(model, list(seqs), char_loss, list(seq_labels) if seq_labels is not None else None)
+    """Nats/char over whole encoded songs (total, song average and, with labels, per label).
+
+    ``stream`` steps the net one character at a time (:meth:`CharLSTM.step`, the live path)
+    instead of batched chunks of ``chunk`` characters; the figures agree.
+    """
+    lab = list(seq_labels) if seq_labels is not None else None
+    if stream:
+        score = score_stepwise(model.step, list(seqs), char_loss, lab)
+    else:
+        score = score_sequences(model, list(seqs), char_loss, lab, chunk=chunk)
     out: dict[str, Any] = {
         f"{prefix}_nats_per_char": round(score.nll_per_step, 5),
         f"{prefix}_bits_per_char": round(score.nll_per_step / math.log(2), 5),
@@ -317,7 +328,8 @@ def _warm_start(model: CharLSTM, init: str | os.PathLike[str], vocab: Vocab,
 
 
 def evaluate_char_model(
-    model: CharLSTM, meta: dict[str, Any], data: str, split: str = "test"
+    model: CharLSTM, meta: dict[str, Any], data: str, split: str = "test", *, stream: bool = False,
+    max_sequences: int | None = None, chunk: int = 512,
 ) -> dict[str, Any]:
     """Score a character model on a split of ``data`` (read as the model was trained).
 
@@ -347,11 +359,15 @@ def evaluate_char_model(
             raise LivegenError(
                 f"no {used} songs in {data} carry one of the model's labels ({', '.join(labels)})"
             )
+    if max_sequences is not None:
+        songs = songs[:max_sequences]
     seqs = [encode_song(s.text, vocab) for s in songs]
-    result = score_split(model, seqs, label_ids(songs, labels), labels, "split")
+    result = score_split(model, seqs, label_ids(songs, labels), labels, "split", stream=stream, chunk=chunk)
     renamed = {k.replace("split_", "", 1): v for k, v in result.items()}
     held = "held-out (valid)" if used != split else split
-    return {"model_kind": "char", "text_kind": kind, "data": str(data), "split": held, **renamed}
+    return {"model_kind": "char", "text_kind": kind, "data": str(data), "split": held, **renamed,
+            "memory_steps": model.config.copy, "method": "stream" if stream else "batched",
+            "chunk": None if stream else chunk}
 
 
 def load_char_model(path: str | os.PathLike[str]) -> tuple[CharLSTM, Vocab, list[str], dict[str, Any]]:

@@ -16,11 +16,14 @@ import torch
 
 from livegen.data.batching import collate
 from livegen.nets.protocols import SeqNet
+from livegen.nets.state import LSTMState
 
 #: per-step loss: (net output for ``(B, T)`` steps, ``(B, T, ...)`` targets) -> ``(B, T)`` nats.
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: greedy frames from a roll net's output: ``(B, T, 88)`` bools (see ``RollNet.predict_frame``).
 FramePredictor = Callable[[Any], torch.Tensor]
+#: one live step: ``(1, ...)`` input, state, ``(1,)`` label or None -> ``(1, ...)`` output, state.
+StepFn = Callable[[torch.Tensor, LSTMState | None, torch.Tensor | None], tuple[Any, LSTMState]]
 
 
 @dataclass
@@ -99,4 +102,26 @@ def score_sequences(
         score.nll_sum += float(per_seq.sum())
         score.steps += int(counts.sum())
         score.seq_nll.extend((per_seq / counts).tolist())
+    return score
+
+
+@torch.no_grad()
+def score_stepwise(step: StepFn, seqs: list[torch.Tensor], loss_fn: LossFn,
+                   labels: list[int] | None = None) -> Score:
+    """Score whole sequences one step at a time through ``step`` (a net's live step), each
+    from a fresh state: what a streaming runtime predicts. Equals :func:`score_sequences`
+    (NLL only; no frame accuracy)."""
+    score = Score()
+    for i, seq in enumerate(seqs):
+        if len(seq) < 2:
+            continue
+        cond = torch.tensor([labels[i]]) if labels is not None else None
+        state: LSTMState | None = None
+        total = 0.0
+        for t in range(len(seq) - 1):
+            out, state = step(seq[t : t + 1], state, cond)
+            total += float(loss_fn(out.unsqueeze(1), seq[t + 1 : t + 2].unsqueeze(0)).double().sum())
+        score.nll_sum += total
+        score.steps += len(seq) - 1
+        score.seq_nll.append(total / (len(seq) - 1))
     return score
