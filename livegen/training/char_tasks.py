@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 #: Marks the start and the end of every song/tune (ASCII record separator).
 SEPARATOR = "\x1e"
 
-#: ABC split fractions (those of livegen.data.abc: whole tunes, stable hash).
+#: ABC split fractions (those of livegen.data.abc: whole tune families, stable hash).
 ABC_VALID, ABC_TEST = 0.05, 0.10
 
 
@@ -278,7 +278,7 @@ def train_char_model(
         split_info.update(valid_fraction=valid_fraction, method="sha1(label, text) of whole songs")
     else:
         split_info.update(valid_fraction=ABC_VALID, test_fraction=ABC_TEST,
-                          method="livegen.data.abc.split_tunes (whole tunes, seed 0)")
+                          method="livegen.data.abc.split_tunes (whole tune families, seed 0)")
     meta: dict[str, Any] = {
         "text_kind": kind,
         "data": str(data),
