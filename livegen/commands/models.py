@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
+from typing import Any
 
+from livegen.commands.options import number
 from livegen.data.polyphonic import load_rolls
 from livegen.errors import LivegenError
 from livegen.nets.char import CharLSTM
-from livegen.nets.checkpoint import load_checkpoint, sha256_file
+from livegen.nets.checkpoint import load_checkpoint, save_checkpoint, sha256_file
 from livegen.nets.manifest import models_dir, read_manifest, write_manifest
+from livegen.nets.registry import Net, memory_steps, set_memory
 from livegen.nets.runtime import disable_onednn
 from livegen.offline.evaluate import evaluate_roll
-from livegen.training.char_tasks import evaluate_char_model
+from livegen.training.char_tasks import ABC_SPLIT_METHOD, evaluate_char_model
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -22,12 +24,16 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=run_list)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
-    s = actions.add_parser("ship", help="score a checkpoint on its test split and add it to models/")
+    s = actions.add_parser("ship", help="score a checkpoint on its test and valid splits and add it to models/")
     s.add_argument("checkpoint", type=Path)
     s.add_argument("--name", required=True, help="name to address it by (e.g. nottingham)")
     s.add_argument("--data", default=None, help="dataset to score on (default: the one it was trained on)")
     s.add_argument("--description", default="")
     s.add_argument("--folder", type=Path, default=None, help="models folder (default: the package's)")
+    s.add_argument("--memory", type=number(int, 1, 10**6), default=None, metavar="STEPS",
+                   help="give the copy head a memory of STEPS steps, stored in the shipped checkpoint "
+                        "(training, eval, render and play all use it; choose it by NLL against step time)")
+    s.add_argument("--note", default="", help="how the model was made or chosen, kept in its metadata")
     s.set_defaults(func=run_ship)
 
 
@@ -47,34 +53,64 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_ship(args: argparse.Namespace) -> int:
-
     disable_onednn()
     model, meta = load_checkpoint(args.checkpoint)
     data = args.data or meta.get("data")
     if not data:
         raise LivegenError(f"{args.checkpoint} records no training data; pass --data")
-    if isinstance(model, CharLSTM):
-
-        metrics = evaluate_char_model(model, meta, data, "test")
-    else:
-
-        metrics = evaluate_roll(model, load_rolls(data, meta.get("steps_per_beat")), "test").to_dict()
+    if args.memory is not None:
+        trained_with = meta.get("memory", {}).get("trained_with", memory_steps(model))
+        try:
+            set_memory(model, int(args.memory))
+        except ValueError as exc:
+            raise LivegenError(f"--memory: {exc}") from None
+        meta["memory"] = {"steps": int(args.memory), "trained_with": trained_with}
+    if args.note:
+        meta["note"] = args.note
+    metrics = _score(model, meta, data)
+    meta["metrics"] = {k: v for k, v in meta.get("metrics", {}).items()
+                       if not k.startswith(("test_", "valid_"))} | metrics
     folder = args.folder or models_dir()
     dest = folder / f"{args.name}.pt"
-    if args.checkpoint.resolve() != dest.resolve():
-        shutil.copyfile(args.checkpoint, dest)
+    save_checkpoint(dest, model, meta)  # config (with its memory) and fresh metrics in the file
     entries = read_manifest(folder)
     params = sum(p.numel() for p in model.parameters())
     entries[args.name] = {
         "name": args.name, "kind": model.kind, "file": dest.name, "data": data,
         "description": args.description, "config": model.config.to_dict(),
+        "memory_steps": memory_steps(model),
         "steps_per_beat": meta.get("steps_per_beat"), "parameters": params,
-        "metrics": {**{f"test_{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
-                    **{k: v for k, v in meta.get("metrics", {}).items() if isinstance(v, (int, float))}},
+        "metrics": {k: v for k, v in meta["metrics"].items() if isinstance(v, (int, float))},
         "train": meta.get("train", {}), "sha256": sha256_file(dest),
         "bytes": dest.stat().st_size,
     }
+    for key in ("note", "memory", "split"):
+        if key in meta:
+            entries[args.name][key] = meta[key]
     write_manifest(entries, folder)
-    print(f"shipped {args.name}: {dest} ({dest.stat().st_size / 1e6:.1f} MB), "
-          + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+    print(f"shipped {args.name}: {dest} ({dest.stat().st_size / 1e6:.1f} MB), memory {memory_steps(model)}, "
+          + ", ".join(f"{k} {v}" for k, v in metrics.items() if k.startswith("test_")))
     return 0
+
+
+#: figures of an evaluation that are settings, not results
+_NOT_FIGURES = ("memory_steps", "chunk")
+
+
+def _score(model: Net, meta: dict[str, Any], data: str) -> dict[str, Any]:
+    """Fresh ``test_*`` and ``valid_*`` figures of ``model`` as it now is (its memory)."""
+    out: dict[str, Any] = {}
+    for split in ("test", "valid"):
+        if isinstance(model, CharLSTM):
+            result = evaluate_char_model(model, meta, data, split)
+            if meta.get("text_kind") == "abc":
+                meta["split"] = {**meta.get("split", {}), "method": ABC_SPLIT_METHOD, f"{split}": result["songs"]}
+            main = "nats_per_char"
+        else:
+            result = evaluate_roll(model, load_rolls(data, meta.get("steps_per_beat")), split).to_dict()
+            main = "nll_per_frame"
+        out |= {f"{split}_{k}": v for k, v in result.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_FIGURES}
+        if split == "valid":
+            out["valid_nll"] = result[main]  # the figure training selects on
+    return out

@@ -34,6 +34,8 @@ SEPARATOR = "\x1e"
 
 #: ABC split fractions (those of livegen.data.abc: whole tune families, stable hash).
 ABC_VALID, ABC_TEST = 0.05, 0.10
+#: how ABC tunes are split, as recorded in a checkpoint's metadata.
+ABC_SPLIT_METHOD = "livegen.data.abc.split_tunes (whole tune families, seed 0)"
 
 
 def encode_song(text: str, vocab: Vocab) -> torch.Tensor:
@@ -278,7 +280,7 @@ def train_char_model(
         split_info.update(valid_fraction=valid_fraction, method="sha1(label, text) of whole songs")
     else:
         split_info.update(valid_fraction=ABC_VALID, test_fraction=ABC_TEST,
-                          method="livegen.data.abc.split_tunes (whole tune families, seed 0)")
+                          method=ABC_SPLIT_METHOD)
     meta: dict[str, Any] = {
         "text_kind": kind,
         "data": str(data),
