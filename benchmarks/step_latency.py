@@ -1,10 +1,14 @@
 """Per-step latency of each shipped roll model: model step + sampling, batch 1, one thread.
 
-The generator observes real test-set frames (Nottingham, or the model's own data) and samples
-the next frame after each, exactly as the live engine does every step. oneDNN is disabled and
-torch uses one thread (livegen.nets.runtime.configure_for_stepping), as in `livegen play`.
+The generator observes real test-set frames (Nottingham) and samples the next frame after
+each, exactly as the live engine does every step. oneDNN is disabled and torch uses one
+thread (livegen.nets.runtime.configure_for_stepping), as in `livegen play`. A copy head's
+memory is filled before timing starts (its step is slowest then). ``--memory`` times the
+copy-head models with other memory lengths too, to choose one against the NLL. The
+configurations are stepped in turn, one step each, so a change in the machine's load
+touches them alike. Goal: median <= 0.5 ms, p99 <= 1 ms.
 
-    python -m benchmarks.step_latency [--steps 3000]
+    python -m benchmarks.step_latency [--steps 3000] [--memory 256 1024 2048]
 """
 
 from __future__ import annotations
@@ -20,42 +24,69 @@ from livegen.controls.table import ControlState
 from livegen.data.polyphonic import load_rolls
 from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import read_manifest, resolve_model
+from livegen.nets.registry import memory_steps, set_memory
 from livegen.nets.runtime import configure_for_stepping
 from livegen.sampling.constraints import sampling_view
 from livegen.voices.roll import RollGenerator
 
+GOAL_MEDIAN_MS, GOAL_P99_MS = 0.5, 1.0
 
-def measure(model_name: str, steps: int, frames: np.ndarray) -> dict[str, float]:
-    model, _ = load_checkpoint(resolve_model(model_name))
-    gen = RollGenerator(model, seed=0)
+
+def measure(configs: list[tuple[str, int | None]], steps: int, frames: np.ndarray) -> list[dict[str, object]]:
+    """Time ``steps`` live steps of each ``(model name, memory or None for its own)``."""
     controls = sampling_view(ControlState(temperature=1.0))
-    for t in range(50):  # warm-up
-        gen.step(frames[t % len(frames)], controls)
-    step_s, sample_s = [], []
+    gens, kinds = [], []
+    for name, memory in configs:
+        model, _ = load_checkpoint(resolve_model(name))
+        if memory is not None:
+            set_memory(model, memory)
+        gen = RollGenerator(model, seed=0)
+        for t in range(memory_steps(model) + 50):  # fill the memory, warm up
+            gen.step(frames[t % len(frames)], controls)
+        gens.append(gen)
+        kinds.append((model.kind, memory_steps(model)))
+    step_s: list[list[float]] = [[] for _ in configs]
+    sample_s: list[list[float]] = [[] for _ in configs]
     for t in range(steps):
         frame = frames[t % len(frames)]
-        t0 = time.perf_counter()
-        gen.observe(frame)
-        t1 = time.perf_counter()
-        gen.sample(controls)
-        t2 = time.perf_counter()
-        step_s.append(t2 - t0)
-        sample_s.append(t2 - t1)
-    return {"model": model_name, "kind": model.kind, **percentiles(step_s),
-            "sampling_median_ms": percentiles(sample_s)["median_ms"]}
+        for i, gen in enumerate(gens):
+            t0 = time.perf_counter()
+            gen.observe(frame)
+            t1 = time.perf_counter()
+            gen.sample(controls)
+            t2 = time.perf_counter()
+            step_s[i].append(t2 - t0)
+            sample_s[i].append(t2 - t1)
+    rows: list[dict[str, object]] = []
+    for (name, _), (kind, memory), st, sa in zip(configs, kinds, step_s, sample_s, strict=True):
+        p = percentiles(st)
+        rows.append({"model": name, "kind": kind, "memory_steps": memory, **p,
+                     "sampling_median_ms": percentiles(sa)["median_ms"],
+                     "meets_goal": p["median_ms"] <= GOAL_MEDIAN_MS and p["p99_ms"] <= GOAL_P99_MS})
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--models", nargs="*", default=None)
+    ap.add_argument("--memory", nargs="*", type=int, default=None,
+                    help="also time the copy-head models with these memory lengths")
+    ap.add_argument("--no-record", action="store_true", help="print only; leave results.json alone")
     args = ap.parse_args()
     configure_for_stepping(1)
     manifest = read_manifest()
-    names = args.models or [n for n, e in manifest.items() if e["kind"].startswith("roll")]
-    frames = np.concatenate(load_rolls("nottingham").split("test")[:20]).astype(bool)
-    rows = [measure(n, args.steps, frames) for n in names]
-    record("step_latency", {"steps": args.steps, "threads": 1, "rows": rows})
+    names = args.models or sorted(n for n, e in manifest.items() if e["kind"].startswith("roll"))
+    configs: list[tuple[str, int | None]] = []
+    for n in names:
+        copy_head = bool(manifest[n]["config"].get("copy"))
+        configs += [(n, m) for m in args.memory] if args.memory and copy_head else [(n, None)]
+    frames = np.concatenate(load_rolls("nottingham").split("test")[:40]).astype(bool)
+    rows = measure(configs, args.steps, frames)
+    if not args.no_record:
+        record("step_latency" if not args.memory else "step_latency_by_memory",
+               {"steps": args.steps, "threads": 1, "goal": {"median_ms": GOAL_MEDIAN_MS, "p99_ms": GOAL_P99_MS},
+                "rows": rows})
     print(json.dumps(rows, indent=2))
 
 
