@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mido
+import pretty_midi
 import pytest
 import torch
 from pythonosc.osc_message import OscMessage
@@ -53,6 +54,22 @@ def got(msg, t):
 port = open_input("synth in", got, virtual=True, client_name="synth")
 print(f"ready {time.monotonic():.6f}", flush=True)
 sys.stdin.read()  # until the test closes stdin: then the port goes away
+port.close()
+"""
+
+
+KEYBOARD = """
+import sys, time
+import mido
+from livegen.io.ports import open_output
+
+port = open_output("keys", virtual=True, client_name="keyboard")
+print(f"ready {time.monotonic():.6f}", flush=True)
+sys.stdin.readline()
+for note in (60, 64):
+    port.send(mido.Message("note_on", note=note, velocity=100))
+print(f"pressed {time.monotonic():.6f}", flush=True)
+sys.stdin.read()  # until the test closes stdin (or kills this process): the keys stay down
 port.close()
 """
 
@@ -149,7 +166,8 @@ class Synth:
 class Livegen:
     """``livegen play --out synth`` in a subprocess, with its OSC feedback collected."""
 
-    def __init__(self, model: Path, env: dict[str, str], tmp: Path) -> None:
+    def __init__(self, model: Path, env: dict[str, str], tmp: Path, *, mode: str = "solo",
+                 inp: str | None = None) -> None:
         self.fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.fb.bind(("127.0.0.1", 0))
         self.fb.settimeout(0.2)
@@ -160,8 +178,9 @@ class Livegen:
         self._reader.start()
         self.take = tmp / "take.mid"
         cmd = [sys.executable, "-m", "livegen", "play", "--model", str(model), "--out", "synth",
-               "--mode", "solo", "--bpm", str(BPM), "--osc-port", "0", "--no-view", "--seed", "3",
-               "--record", str(self.take), "--osc-feedback", f"127.0.0.1:{self.fb.getsockname()[1]}"]
+               "--mode", mode, "--bpm", str(BPM), "--osc-port", "0", "--no-view", "--seed", "3",
+               "--record", str(self.take), "--osc-feedback", f"127.0.0.1:{self.fb.getsockname()[1]}",
+               *(["--in", inp] if inp else [])]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
     def _read(self) -> None:
@@ -448,3 +467,61 @@ def test_a_reconnecting_virtual_output_comes_back_with_its_server(fault_server):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+class Keyboard:
+    """A keyboard process with a virtual output ``keyboard:keys``; presses C4 and E4 and holds them."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", KEYBOARD], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        assert self.proc.stdout.readline().startswith("ready"), "the keyboard did not start"
+
+    def press(self) -> float:
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self.proc.stdin.write("press\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline().split()[1])
+
+    def remove(self, how: str) -> None:
+        if how == "sigkill":
+            self.proc.kill()
+        else:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("how", ["removed", "sigkill"])
+def test_a_vanished_input_releases_the_keys_it_held(fault_server, parts, busy, tmp_path, how):
+    """Accompany mode leaves the performer's held keys alone; when the keyboard vanishes with
+    C4 and E4 down, they count as released: livegen plays them again and the take ends them."""
+    synth = Synth(fault_server.env)
+    parts["synths"].append(synth)
+    keys = Keyboard(fault_server.env)
+    lg = Livegen(busy, fault_server.env, tmp_path, mode="accompany", inp="keys")
+    parts["livegen"].append(lg)
+    try:
+        lg.wait_playing(synth)
+        pressed = keys.press()
+        time.sleep(1.5)
+        t_gone = time.monotonic()
+        keys.remove(how)
+        lost = lg.status_after(t_gone, "input lost: keyboard:keys")
+        time.sleep(2.0)
+        rc, out, err = lg.stop()
+    finally:
+        if keys.proc.poll() is None:
+            keys.proc.kill()
+    assert rc == 0, err[-2000:]
+    assert "Traceback" not in err
+    onsets = [(t, m.note) for t, m in synth.got if m.type == "note_on" and m.velocity > 0]
+    while_held = [n for t, n in onsets if pressed + 2 * PERIOD + 0.05 < t < t_gone]
+    assert while_held and not {60, 64} & set(while_held), "livegen struck a key the performer held"
+    assert {60, 64} & {n for t, n in onsets if t > lost + PERIOD}, "the vanished keyboard's keys stay held"
+    performer = [i for i in pretty_midi.PrettyMIDI(str(lg.take)).instruments if i.name == "performer"][0]
+    assert sorted(n.pitch for n in performer.notes) == [60, 64]
+    assert all(n.end <= lost - pressed + n.start + 0.5 for n in performer.notes)  # ended at the loss
+    worst = lg.worst_beat_gap(t_gone - 0.5)
+    assert worst <= BEAT + PERIOD, f"the beat stalled for {worst * 1000:.0f} ms"

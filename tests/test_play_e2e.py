@@ -400,7 +400,9 @@ def test_call_mode_listens_answers_and_yields(jack_server, play_factory, models)
     assert parts["livegen"]
 
 
-def test_sigterm_releases_every_note_and_exits_cleanly(jack_server, play_factory, models):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_release_every_note_and_write_the_take(jack_server, play_factory, models, sig):
+    """SIGHUP (the terminal or SSH session closed) is handled like SIGTERM."""
     # re-struck every beat, so the tester hears a note-on whenever it connects
     play = play_factory(models["drone"], "--mode", "solo", "--max-note-beats", "1")
     play.connect(jack_server)
@@ -411,7 +413,7 @@ def test_sigterm_releases_every_note_and_exits_cleanly(jack_server, play_factory
     time.sleep(0.3 + OFFSET)  # not on a step boundary
     assert play.sounding_at(time.monotonic()) == {60}
     t_term = time.monotonic()
-    play.proc.send_signal(signal.SIGTERM)
+    play.proc.send_signal(sig)
     rc, out, err = play.finish(timeout=15)
     assert rc == 0, err[-2000:]
     offs = [t for t, m in play.notes() if m.note == 60 and (m.type == "note_off" or m.velocity == 0)]

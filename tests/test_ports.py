@@ -119,15 +119,16 @@ def test_input_parses_several_messages_in_one_event_as_a_stream():
     port = RtMidiInput(rt, "fake", lambda msg, t: got.append((msg, t)))
     assert rt.ignored == {"sysex": False, "timing": False, "active_sense": True}
     before = time.monotonic()
-    # note on, a clock tick, note off, sysex, then half a message (JACK hands over whole
-    # messages, several per event; a split one is completed by the next event)
+    # note on, a clock tick, note off, sysex (skipped), then half a message (JACK hands over
+    # whole messages, several per event; a split one is completed by the next event)
     rt.callback(([0x90, 60, 100, 0xF8, 0x80, 60, 0, 0xF0, 1, 2, 0xF7, 0x90, 64], 0.0))
     rt.callback(([90], 0.0))
     kinds = [(m.type, getattr(m, "note", None)) for m, _ in got]
-    assert kinds == [("note_on", 60), ("clock", None), ("note_off", 60), ("sysex", None), ("note_on", 64)]
-    assert got[3][0].data == (1, 2) and got[4][0].velocity == 90
+    assert kinds == [("note_on", 60), ("clock", None), ("note_off", 60), ("note_on", 64)]
+    assert got[3][0].velocity == 90
+    assert port.stream.counts["sysex"] == 4  # F0, two data bytes, F7
     assert all(t >= before for _, t in got)
-    assert got[0][1] == got[3][1]  # one event, one time stamp
+    assert got[0][1] == got[2][1]  # one event, one time stamp
     port.close()
     assert rt.closed and rt.callback is None
 
@@ -240,15 +241,24 @@ def test_reconnecting_input_keeps_its_callback():
         return made[-1]
 
     got = []
-    inp = ReconnectingInput("keys", lambda m, t: got.append(m.note), background=False,
+    told: list[tuple[bool, str, str]] = []
+    inp = ReconnectingInput("keys", lambda m, t: got.append((m.type, m.channel, m.note)), background=False,
                             opener=opener, lister=lambda: list(names))
+    inp.set_listener(lambda *change: told.append(change))
     made[0].feed(mido.Message("note_on", note=1), 0.0)
+    made[0].feed(mido.Message("note_on", channel=9, note=5), 0.0)
+    made[0].feed(mido.Message("note_on", note=7), 0.0)
+    made[0].feed(mido.Message("note_on", note=7, velocity=0), 0.0)  # released: not held
     names.clear()
     inp.check()
+    # the keys the vanished device held are released, once each
+    assert got[4:] == [("note_off", 0, 1), ("note_off", 9, 5)]
+    assert told == [(False, "Keys", "device gone")]
     names.append("Keys")
     inp.check()
+    assert told[-1] == (True, "Keys", "reconnected")
     made[1].feed(mido.Message("note_on", note=2), 1.0)
-    assert got == [1, 2] and made[0].closed
+    assert got[-1] == ("note_on", 0, 2) and made[0].closed
     inp.close()
 
 
@@ -345,12 +355,12 @@ def test_jack_notes_arrive_in_order_without_loss(jack_server):
             note = 36 + (i * 7) % 60
             sent.append(mido.Message("note_on", note=note, velocity=1 + i % 127))
             sent.append(mido.Message("note_off", note=note, velocity=0))
-        sent.append(mido.Message("sysex", data=[1, 2, 3]))
-        for msg in sent:  # back to back: JACK may deliver several as one event
-            out.send(msg)
+        for msg in [*sent[:100], mido.Message("sysex", data=[1, 2, 3]), *sent[100:]]:
+            out.send(msg)  # back to back: JACK may deliver several as one event
         _wait_for(lambda: len(got.messages) >= len(sent))
         time.sleep(0.05)
-        assert got.messages == sent
+        assert got.messages == sent  # the sysex is skipped, and nothing around it lost
+        assert reader.stream.counts["sysex"] == 5
         assert got.stamps == sorted(got.stamps)
     finally:
         reader.close()

@@ -31,7 +31,7 @@ import numpy as np
 from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState
 from livegen.engine.clock import Clock
-from livegen.engine.midi_clock import ClockEvent, ClockFollower, clock_messages_for_step
+from livegen.engine.midi_clock import CLOCK_LOST_S, ClockEvent, ClockFollower, clock_messages_for_step
 from livegen.engine.modes import TurnTaking
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import Scheduler
@@ -145,6 +145,7 @@ class Engine:
         self._muted = controls.state.mute
         self._status = ""
         self._output_lost: str | None = None  # the status word while the output device is gone
+        self._input_lost: str | None = None  # the status word while the performer's device is gone
         self.panics = 0
         # the tracker and the scheduler's queue change together under this lock: a panic
         # may come from another thread (the OSC receiver, the session's panic thread)
@@ -209,6 +210,15 @@ class Engine:
                 self._output_lost = status
                 self.scheduler.cancel_pending()  # meant for the device that left
                 self.tracker.release_all()
+        self._status = status
+        self.feedback("status", status)
+
+    def input_changed(self, connected: bool, status: str) -> None:
+        """The performer's device left (``connected`` False) or came back; ``status`` tells
+        the controller and the live view (e.g. ``input lost: keys (device gone)``) and stays
+        the status word while the device is gone. The keys it held were released by the
+        port itself, as note-offs through :meth:`feed_midi`."""
+        self._input_lost = None if connected else status
         self._status = status
         self.feedback("status", status)
 
@@ -365,10 +375,13 @@ class Engine:
             self.on_downbeat(step // self.steps_per_bar, deadline)
 
     def status_word(self) -> str:
-        """``output lost: <name>`` while the output is gone, else ``muted``, ``listening`` (call
+        """``output lost: <name>`` while the output is gone, ``input lost: <name>`` while the
+        performer's device is, else ``muted``, ``listening`` (call
         mode, performer's turn), ``answering`` or ``playing``."""
         if self._output_lost is not None:
             return self._output_lost
+        if self._input_lost is not None:
+            return self._input_lost
         if self.controls.state.mute:
             return "muted"
         if self._mode == "call":
@@ -447,6 +460,18 @@ class Engine:
             t = t_next
             n += 1
 
+    def _check_clock_lost(self) -> None:
+        """A followed clock that stopped ticking mid-song (the DAW crashed, its cable was
+        pulled) stops livegen as a Stop would: every note released, the status says so."""
+        follower = self._follower
+        if follower is None or not follower.lost(self.clock.now()):
+            return
+        follower.running = False
+        log.warning("the MIDI clock stopped without a Stop: all notes released; livegen waits for Start")
+        self._release_now()
+        self._status = "MIDI clock lost"
+        self.feedback("status", self._status)
+
     async def _run_external(self, bars: int | None) -> None:
         total = None if bars is None else bars * self.steps_per_bar
         frame = self._first_frame()
@@ -454,10 +479,15 @@ class Engine:
         while not self._stop.is_set() and (total is None or played < total):
             get = asyncio.ensure_future(self._clock_events.get())
             stop = asyncio.ensure_future(self._stop.wait())
-            done, _ = await asyncio.wait({get, stop}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({get, stop}, timeout=CLOCK_LOST_S / 2,
+                                         return_when=asyncio.FIRST_COMPLETED)
             if get not in done:
                 get.cancel()
-                break
+                if stop in done:
+                    break
+                stop.cancel()
+                self._check_clock_lost()
+                continue
             stop.cancel()
             event = get.result()
             if event.kind == "stop":

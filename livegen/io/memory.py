@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 import mido
 
 from livegen.io.base import MessageCallback
+from livegen.io.midi_stream import MidiStream
 
 
 class MemoryOutput:
@@ -66,7 +67,7 @@ class MemoryInput:
         self.closed = False
         self._callback: MessageCallback | None = None
         self._pending: list[tuple[mido.Message, float]] = []
-        self._parser = mido.Parser()
+        self._stream = MidiStream()
         self.set_callback(callback)
 
     def set_callback(self, callback: MessageCallback | None) -> None:
@@ -92,8 +93,7 @@ class MemoryInput:
 
     def feed_bytes(self, data: bytes | Iterable[int], t: float) -> None:
         """Parse raw MIDI bytes as a stream (like a real port does) and deliver each message."""
-        self._parser.feed(bytes(data))
-        while (msg := self._parser.get_message()) is not None:
+        for msg in self._stream.feed(bytes(data)):
             self.feed(msg, t)
 
     def close(self) -> None:

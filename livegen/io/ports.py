@@ -7,10 +7,12 @@ after ``import mido`` still takes effect.
 Inputs are opened on python-rtmidi directly rather than through ``mido.open_input``:
 JACK may hand several MIDI messages to a reader as one event, and mido's rtmidi backend
 decodes one message per event (the rest vanish). Here every event is fed to a
-``mido.Parser`` as a byte stream, and each parsed message goes to the user callback as
-``callback(msg, time.monotonic())`` *on rtmidi's thread*; the engine wraps its callback
-with ``loop.call_soon_threadsafe``. Sysex and MIDI clock (0xF8) are delivered; active
-sensing is ignored.
+:class:`~livegen.io.midi_stream.MidiStream` as a byte stream (running status, real-time
+bytes inside other messages, sysex skipped unbuffered, stray bytes dropped and counted),
+and each parsed message goes to the user callback as ``callback(msg, time.monotonic())``
+*on rtmidi's thread*; the engine wraps its callback with ``loop.call_soon_threadsafe``.
+MIDI clock (0xF8) and the other real-time messages are delivered; sysex and active
+sensing are not.
 
 Every port livegen opens belongs to a client called ``livegen``; on JACK a virtual output
 shows as ``livegen:livegen out`` to other programs.
@@ -33,8 +35,12 @@ import rtmidi
 from livegen.errors import LivegenError
 from livegen.io.base import MessageCallback, MidiIn, MidiOut
 from livegen.io.jack import server_answers, server_name
+from livegen.io.midi_stream import MidiStream
+from livegen.io.ratelog import Quoted, RateLimitedLog
 
 log = logging.getLogger(__name__)
+#: what a device sends can fail at any rate: one line a second per kind
+_input_log = RateLimitedLog(log)
 
 CLIENT_NAME = "livegen"
 VIRTUAL_IN = "livegen in"
@@ -42,6 +48,10 @@ VIRTUAL_OUT = "livegen out"
 #: seconds between checks whether a reconnecting port's device left or came back: a
 #: returning output plays again within this plus the time to open it (~40 ms on JACK).
 RECONNECT_INTERVAL = 0.1
+
+#: seconds an input waits, between cancelling its callback and closing, for a callback in
+#: flight on rtmidi's thread to return (a few JACK periods).
+CALLBACK_DRAIN_S = 0.02
 
 #: seconds between looks, from a plain JACK output's sending thread, whether its server lives.
 SERVER_LOOK_S = 0.05
@@ -166,14 +176,6 @@ def _listing(names: Sequence[str]) -> str:
 
 # -- ports -----------------------------------------------------------------------------------
 
-def drain(parser: mido.Parser) -> list[mido.Message]:
-    """Every complete message a :class:`mido.Parser` holds, oldest first."""
-    out: list[mido.Message] = []
-    while (msg := parser.get_message()) is not None:
-        out.append(msg)
-    return out
-
-
 class RtMidiInput:
     """An open python-rtmidi input; satisfies :class:`livegen.io.base.MidiIn`.
 
@@ -186,8 +188,10 @@ class RtMidiInput:
         self.name = name
         self.closed = False
         self._rt = rt
-        self._parser = mido.Parser()
+        self.stream = MidiStream()
         self._callback = callback
+        # sysex reaches the stream (which skips it) so a sysex split over events cannot
+        # leave its data bytes to be read as notes
         rt.ignore_types(sysex=False, timing=False, active_sense=True)
         rt.set_callback(self._on_event)
 
@@ -195,21 +199,20 @@ class RtMidiInput:
         self._callback = callback
 
     def _on_event(self, event: tuple[list[int], float], data: object = None) -> None:
+        callback = self._callback
+        if callback is None:  # closing, or nobody listens: a backlog drains at once
+            return
         t = time.monotonic()
         try:
-            self._parser.feed(event[0])
-            messages = drain(self._parser)
-        except Exception:  # never let an exception escape into rtmidi's thread
-            log.exception("bad MIDI bytes from %s", self.name)
-            return
-        callback = self._callback
-        if callback is None:
+            messages = self.stream.feed(event[0])
+        except Exception as exc:  # never let an exception escape into rtmidi's thread
+            _input_log.warning("bad-bytes", "bad MIDI bytes from %s: %s", self.name, exc)
             return
         for msg in messages:
             try:
                 callback(msg, t)
-            except Exception:
-                log.exception("MIDI input callback failed on %s", msg)
+            except Exception as exc:
+                _input_log.warning("callback", "MIDI input callback failed on %s: %r", Quoted(msg), exc)
 
     def close(self) -> None:
         if self.closed:
@@ -218,6 +221,10 @@ class RtMidiInput:
         self._callback = None
         try:
             self._rt.cancel_callback()
+            # rtmidi calls the callback on JACK's process thread, and closing the port waits
+            # for that thread while holding the GIL: a callback already in flight (waiting for
+            # the GIL) must finish first, or both wait forever (seen under a flood of input)
+            time.sleep(CALLBACK_DRAIN_S)
             self._rt.close_port()
             self._rt.delete()
         except Exception as exc:
@@ -585,11 +592,15 @@ class _Reconnecting(Generic[PortT]):
         with self._lock:
             if self._port is not port:
                 return
-            self._port, self._port_name = None, None
+            name, self._port, self._port_name = self._port_name or self.query, None, None
         try:
             port.close()
         except Exception as exc:
             log.debug("closing vanished %s: %s", self.kind, exc)
+        self._on_lost(name)
+
+    def _on_lost(self, name: str) -> None:
+        """Hook run after a device went away (inputs release the keys it held)."""
 
     def close(self) -> None:
         self._closed.set()
@@ -902,13 +913,20 @@ def _server_probe(api: int | None = None) -> Callable[[], bool] | None:
 class ReconnectingInput(_Reconnecting[MidiIn]):
     """A :class:`~livegen.io.base.MidiIn` on a named device that may come and go.
 
-    The callback stays attached across reconnections.
+    The callback stays attached across reconnections. The keys the device holds are
+    tracked (per channel and note); when it goes away while keys are down, the callback
+    gets a note-off for each of them, so nothing downstream believes them held for the
+    rest of the session. Each loss and return goes to the listener
+    (:meth:`set_listener`) as ``listener(connected, name, reason)`` on the watching thread.
     """
 
     kind: PortKind = "input"
 
     def __init__(self, query: str, callback: MessageCallback | None = None, **kwargs: Any) -> None:
         self._callback = callback
+        self._listener: ConnectionListener | None = None
+        self._held: set[tuple[int, int]] = set()  # (channel, note) of keys down
+        self._held_lock = threading.Lock()
         super().__init__(query, **kwargs)
 
     def _open_device(self, name: str) -> MidiIn:
@@ -918,9 +936,49 @@ class ReconnectingInput(_Reconnecting[MidiIn]):
         port.set_callback(self._deliver)
 
     def _deliver(self, msg: mido.Message, t: float) -> None:
+        kind = msg.type
+        if kind in ("note_on", "note_off"):
+            with self._held_lock:
+                if kind == "note_on" and msg.velocity > 0:
+                    self._held.add((msg.channel, msg.note))
+                else:
+                    self._held.discard((msg.channel, msg.note))
+        elif kind == "control_change" and msg.control == 123:  # All Notes Off
+            with self._held_lock:
+                self._held = {k for k in self._held if k[0] != msg.channel}
         callback = self._callback
         if callback is not None:
             callback(msg, t)
 
     def set_callback(self, callback: MessageCallback | None) -> None:
         self._callback = callback
+
+    def set_listener(self, listener: ConnectionListener | None) -> None:
+        """Tell ``listener(connected, name, reason)`` of every later loss and return; when
+        the device is missing now, it hears so at once (on this thread)."""
+        self._listener = listener
+        if listener is not None and not self.connected:
+            listener(False, self.name, "not connected")
+
+    def _on_lost(self, name: str) -> None:
+        with self._held_lock:
+            held, self._held = sorted(self._held), set()
+        if held:
+            log.warning("MIDI input %r went away holding %d key(s): released", name, len(held))
+        t = time.monotonic()
+        callback = self._callback
+        for channel, note in held:
+            if callback is not None:
+                callback(mido.Message("note_off", channel=channel, note=note, velocity=0), t)
+        self._tell(False, name, "device gone")
+
+    def _on_reconnect(self, port: MidiIn) -> None:
+        self._tell(True, self.name, "reconnected")
+
+    def _tell(self, connected: bool, name: str, reason: str) -> None:
+        listener = self._listener
+        if listener is not None:
+            try:
+                listener(connected, name, reason)
+            except Exception:
+                log.exception("MIDI input listener failed")

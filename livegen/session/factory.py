@@ -23,7 +23,7 @@ from livegen.engine.recorder import Take
 from livegen.engine.scheduler import ThreadScheduler
 from livegen.io.base import MidiIn, MidiOut
 from livegen.io.osc import OscFeedback, OscServer
-from livegen.io.ports import ReconnectingOutput
+from livegen.io.ports import ReconnectingInput, ReconnectingOutput
 from livegen.session.live import LiveSession, SessionOptions
 from livegen.session.lyrics import LyricsStreamer
 
@@ -82,7 +82,8 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
                               midi_in=midi_in, control_source=server,
                               feedback=feedback, take=take, on_status=on_status,
                               on_downbeat=on_downbeat, handle_signals=True, thread_panic=True,
-                              watched_output=midi_out if isinstance(midi_out, ReconnectingOutput) else None)
+                              watched_output=midi_out if isinstance(midi_out, ReconnectingOutput) else None,
+                              watched_input=midi_in if isinstance(midi_in, ReconnectingInput) else None)
         return await session.run()
     finally:
         scheduler.close()

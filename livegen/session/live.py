@@ -132,7 +132,7 @@ class FeedbackSink(Protocol):
 
 
 class WatchedOutput(Protocol):
-    """An output that says when its device leaves or comes back (a reconnecting port)."""
+    """A port that says when its device leaves or comes back (a reconnecting port)."""
 
     def set_listener(self, listener: Callable[[bool, str, str], None] | None) -> None:
         """Call ``listener(connected, name, reason)`` on each change, on any thread."""
@@ -141,6 +141,11 @@ class WatchedOutput(Protocol):
 def output_status(connected: bool, name: str, reason: str) -> str:
     """The status word for the controller and the live view when the output changes."""
     return f"output back: {name}" if connected else f"output lost: {name} ({reason})"
+
+
+def input_status(connected: bool, name: str, reason: str) -> str:
+    """The status word for the controller and the live view when the input changes."""
+    return f"input back: {name}" if connected else f"input lost: {name} ({reason})"
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,9 @@ class LiveSession:
         watched_output: the scheduler's output when it reports its device leaving and
             returning (a ``ReconnectingOutput``): the engine then counts the notes on a lost
             device as released, and the status says what happened.
+        watched_input: the performer's port when it reports its device leaving and
+            returning (a ``ReconnectingInput``, which releases the keys a lost device held):
+            the status says what happened.
     """
 
     def __init__(self, voice: Voice, controls: LiveControls, *, clock: Clock, scheduler: Scheduler,
@@ -198,9 +206,11 @@ class LiveSession:
                  take: Take | None = None, on_status: Callable[[dict[str, Any]], None] | None = None,
                  on_downbeat: Callable[[int, float], None] | None = None,
                  handle_signals: bool = False, thread_panic: bool = False,
-                 watched_output: WatchedOutput | None = None) -> None:
+                 watched_output: WatchedOutput | None = None,
+                 watched_input: WatchedOutput | None = None) -> None:
         self.controls = controls
         self.watched_output = watched_output
+        self.watched_input = watched_input
         self.midi_in = midi_in
         self.control_source = control_source
         self.feedback = feedback
@@ -250,6 +260,10 @@ class LiveSession:
     def _on_output(self, connected: bool, name: str, reason: str) -> None:
         """On the loop thread: the output device left or came back."""
         self.engine.output_changed(connected, output_status(connected, name, reason))
+
+    def _on_input(self, connected: bool, name: str, reason: str) -> None:
+        """On the loop thread: the performer's device left (its keys were released) or came back."""
+        self.engine.input_changed(connected, input_status(connected, name, reason))
 
     def _on_midi(self, msg: mido.Message, t: float) -> None:
         """On the loop thread: CCs from the table steer; everything else goes to the engine."""
@@ -315,7 +329,8 @@ class LiveSession:
                     if panics is not None and is_panic(msg):
                         panics.request()  # at once, whatever the loop is doing
                         return
-                    loop.call_soon_threadsafe(self._on_midi, msg, t)
+                    with contextlib.suppress(RuntimeError):  # the loop closed: the session is over
+                        loop.call_soon_threadsafe(self._on_midi, msg, t)
 
                 self.midi_in.set_callback(deliver)
             if self.watched_output is not None:
@@ -323,6 +338,11 @@ class LiveSession:
                     loop.call_soon_threadsafe(self._on_output, connected, name, reason)
 
                 self.watched_output.set_listener(on_output)
+            if self.watched_input is not None:
+                def on_input(connected: bool, name: str, reason: str) -> None:  # on the port's thread
+                    loop.call_soon_threadsafe(self._on_input, connected, name, reason)
+
+                self.watched_input.set_listener(on_input)
             if self.handle_signals:
                 for sig in STOP_SIGNALS:
                     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -343,6 +363,8 @@ class LiveSession:
                 self.midi_in.set_callback(None)
             if self.watched_output is not None:
                 self.watched_output.set_listener(None)
+            if self.watched_input is not None:
+                self.watched_input.set_listener(None)
             if panics is not None:
                 panics.close()
             if self._flush_handle is not None:
