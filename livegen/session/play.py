@@ -152,7 +152,9 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
             check_port_names(request.inp, request.out)
         # the output first: once the input exists its rtmidi callback may take the GIL on the MIDI
         # system's thread, and opening a JACK port meanwhile can stall the JACK graph
-        midi_out = open_output(request.out, virtual=virtual, reconnect=not virtual)
+        # reconnecting either way: a device comes back by name; a virtual port is made again
+        # when a JACK server that died returns
+        midi_out = open_output(request.out, virtual=virtual, reconnect=True)
         if request.inp and not virtual:
             midi_in = ReconnectingInput(request.inp)  # reopened by name if the keyboard comes back
         elif virtual:
