@@ -93,8 +93,9 @@ def test_a_clock_at_5000_bpm_is_followed_no_faster_than_300(jack_server, tmp_pat
         rig.close()
     assert status == 0, rig.stderr()[-2000:]
     beats = len(rig.beats)
-    # at 5,000 BPM it would be 250 beats; held to 300 BPM (with a DAW's jitter slack) at most 20
-    assert 0 < beats <= elapsed * 300 / 60 / 0.75 + 1, beats
+    # at 5,000 BPM it would be 250 beats; held to 300 BPM with a DAW's jitter slack it is about
+    # 20 (JACK hands the clocks over in bursts, once a period: room for a few more)
+    assert 0 < beats <= 1.25 * elapsed * 300 / 60 / 0.75, beats
     assert "outside 30-300 BPM" in rig.stderr()
     assert sounding(rig.received) == set()  # the Stop released everything
 
