@@ -83,12 +83,14 @@ def test_render_answers_in_the_key_of_the_prime(model_name: str, key: Key) -> No
     model, meta = load_checkpoint(resolve_model(model_name))
     spb = int(meta["steps_per_beat"])
     prime = np.concatenate([cadence(key, 2 * spb)] * 2)
-    result = render_roll(model, 4, ControlState(), seed=0, prime=prime, steps_per_beat=spb)
-    onsets = np.diff(np.vstack([np.zeros((1, N_KEYS), bool), result.generated]).astype(int), axis=0) > 0
-    pcs = (np.nonzero(onsets)[1] + LOWEST_PITCH) % 12
+    pcs = np.zeros(0, dtype=int)
+    for seed in range(3):  # the defaults follow this sparse cadence's density: few notes a seed
+        result = render_roll(model, 4, ControlState(), seed=seed, prime=prime, steps_per_beat=spb)
+        onsets = np.diff(np.vstack([np.zeros((1, N_KEYS), bool), result.generated]).astype(int), axis=0) > 0
+        pcs = np.concatenate([pcs, (np.nonzero(onsets)[1] + LOWEST_PITCH) % 12])
     assert len(pcs) >= 8
     assert np.array(key.scale_mask())[pcs].mean() >= 0.9
-    plain = render_roll(model, 4, ControlState(follow=False), seed=0, prime=prime, steps_per_beat=spb)
+    plain = render_roll(model, 4, ControlState(follow=False), seed=2, prime=prime, steps_per_beat=spb)
     assert not (plain.generated == result.generated).all()
 
 

@@ -446,3 +446,20 @@ def test_bad_port_names_exit_2_with_the_real_ports(jack_server, models):
         assert len(lines) == 1, err
         assert lines[0].startswith("livegen: error: no MIDI input" if name == "in" else "livegen: error: no MIDI output")
         assert expected in lines[0]
+
+
+def test_swing_is_what_plays_on_the_port(jack_server, play_factory, models):
+    """--swing 50 moves every second step half a step later, as the synth hears it."""
+    play = play_factory(models["busy"], "--bars", "3", "--mode", "solo", "--swing", "50")
+    play.connect(jack_server)
+    rc, out, err = play.finish()
+    assert rc == 0, err[-2000:]
+    t0 = play.beat_time(0)
+    onsets = [t for t, _ in play.onsets() if t > t0 - 0.01]
+    assert len(onsets) >= 10
+    phase = [((t - t0) % BEAT) for t in onsets]
+    straight = [p for p in phase if min(p, BEAT - p) < GRID_TOLERANCE]
+    swung = [p for p in phase if abs(p - 1.5 * PERIOD) < GRID_TOLERANCE]
+    assert straight and swung, phase
+    assert len(straight) + len(swung) == len(phase), "an onset is neither on the beat nor swung"
+    assert not [p for p in phase if abs(p - PERIOD) < GRID_TOLERANCE], "an off-beat was not swung"

@@ -94,7 +94,8 @@ def add_control_options(parser: argparse.ArgumentParser, names: list[str]) -> No
         unit = f" {spec.unit}" if spec.unit else ""
         parser.add_argument(flag, dest=f"control_{name}", type=control(name), default=None,
                             metavar=spec.name.upper(),
-                            help=f"{spec.description} ({spec.range_text}{unit}; default {spec.default})")
+                            help=f"{spec.description} ({spec.range_text}{unit}; default {spec.default})"
+                            .replace("%", "%%"))  # argparse formats help with %
 
 
 def control_values(args: argparse.Namespace) -> dict[str, Value]:

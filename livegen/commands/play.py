@@ -14,8 +14,8 @@ from livegen.session.play import LyricsRequest, PlayRequest, play
 
 #: live controls settable from the command line (the same bounds as OSC and MIDI CC).
 PLAY_CONTROLS = ["tempo", "mode", "temperature", "density", "repeat", "polyphony", "low", "high", "key",
-                 "scale", "follow", "key_pull", "velocity", "dynamics", "accent", "max_note_beats", "silence",
-                 "mute"]
+                 "scale", "follow", "key_pull", "register_follow", "density_follow", "velocity", "dynamics",
+                 "accent", "swing", "humanize_ms", "humanize_velocity", "max_note_beats", "silence", "mute"]
 
 
 def register(p: argparse.ArgumentParser) -> None:

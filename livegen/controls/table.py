@@ -301,8 +301,19 @@ _TABLE: tuple[Control, ...] = (
             choices=MODES, cc=29),
     Control("follow", "toggle", True, "answer in the key the performer plays in (off: the model's own key)",
             cc=88),
-    Control("key_pull", "float", 2.5, "following the key: how strongly notes outside the heard key are avoided "
+    Control("key_pull", "float", 4.0, "following the key: how strongly notes outside the heard key are avoided "
             "(0 = not at all; never a hard mask)", minimum=0.0, maximum=6.0, unit="nats", cc=89),
+    Control("register_follow", "float", 1.0, "how strongly the answer stays near the performer's recent "
+            "register: nats off a note an octave away, 4x two octaves (0 = not at all; never a clamp)",
+            minimum=0.0, maximum=4.0, unit="nats", cc=92),
+    Control("density_follow", "float", 0.5, "how much the answer's note density moves towards the "
+            "performer's (0 = not at all, 1 = fully)", minimum=0.0, maximum=1.0, cc=93),
+    Control("swing", "float", 0.0, "delay of every second grid step, as a share of a step "
+            "(0 = straight, 33 = triplet feel)", minimum=0.0, maximum=75.0, unit="%", cc=94),
+    Control("humanize_ms", "float", 0.0, "random timing of each note-on, up to this much early or late "
+            "(never past a third of a step)", minimum=0.0, maximum=30.0, unit="ms", cc=95),
+    Control("humanize_velocity", "int", 0, "random velocity of each note-on, up to this much softer or louder",
+            minimum=0, maximum=30, unit="velocity", cc=96),
     Control("mute", "toggle", False, "silence the model's output (it keeps listening)", cc=30),
     Control("reset", "trigger", None, "forget the musical context: fresh hidden state", cc=102),
     Control("panic", "trigger", None, "all notes off now", cc=103),
@@ -431,7 +442,12 @@ class ControlState:
     scale: str = "chromatic"
     mode: str = "call"
     follow: bool = True
-    key_pull: float = 2.5
+    key_pull: float = 4.0
+    register_follow: float = 1.0
+    density_follow: float = 0.5
+    swing: float = 0.0
+    humanize_ms: float = 0.0
+    humanize_velocity: int = 0
     mute: bool = False
     lyrics_temperature: float = 0.8
     lyrics_artist: str = ""

@@ -31,6 +31,7 @@ import numpy as np
 from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState
 from livegen.engine.clock import Clock
+from livegen.engine.feel import Feel
 from livegen.engine.midi_clock import CLOCK_LOST_S, ClockEvent, ClockFollower, clock_messages_for_step
 from livegen.engine.modes import TurnTaking
 from livegen.engine.recorder import Take
@@ -94,6 +95,10 @@ class Engine:
         start_delay: seconds from ``run()`` to the first step (internal clock).
         primed: the voice has already observed its history (e.g. a prime file): the first
             frame is sampled from its state without observing a silent frame first.
+        seed: seeds the feel's humanize (:class:`~livegen.engine.feel.Feel`); None: fresh.
+        grid: when given, every note message is also appended here as ``(grid time,
+            message)``, before swing and humanize move it (offline rendering reads the grid
+            roll from it, and the timed file from the output).
     """
 
     def __init__(
@@ -113,6 +118,8 @@ class Engine:
         on_downbeat: Callable[[int, float], None] | None = None,
         start_delay: float = 0.1,
         primed: bool = False,
+        seed: int | None = None,
+        grid: list[tuple[float, mido.Message]] | None = None,
     ) -> None:
         self.voice = voice
         self.controls = controls
@@ -128,6 +135,8 @@ class Engine:
         self.on_downbeat = on_downbeat
         self.start_delay = start_delay
         self.primed = primed
+        self.feel = Feel(seed)
+        self.grid = grid
         self.builder = FrameBuilder()
         self.tracker = NoteTracker(self._max_note_steps(controls.state))
         self.turns = TurnTaking()
@@ -368,9 +377,11 @@ class Engine:
                 self._ticks = self._ticks[-len(ticks):] + ticks
                 for tt, m in ticks:
                     self.scheduler.schedule(tt, [m])
-            if messages:
-                self.scheduler.schedule(deadline, messages)
-                self._record("livegen", deadline, messages)
+            if self.grid is not None:
+                self.grid.extend((deadline, m) for m in messages)
+            for when, group in self.feel.place(messages, deadline, step, self.period, state):
+                self.scheduler.schedule(when, group)
+                self._record("livegen", when, group)
         if step % self.steps_per_bar == 0 and self.on_downbeat is not None:
             self.on_downbeat(step // self.steps_per_bar, deadline)
 

@@ -69,12 +69,15 @@ class RenderRequest:
 @dataclass(frozen=True)
 class RenderResult:
     """``prime`` ``(P, 88)`` and ``generated`` ``(G, 88)`` bool rolls at ``steps_per_beat``, and
-    ``velocities`` ``(G, 88)`` uint8: each generated note's velocity at its first step."""
+    ``velocities`` ``(G, 88)`` uint8: each generated note's velocity at its first step (on the
+    grid, before swing and humanize); ``timed``: the messages as played, ``(seconds from the
+    first generated step, message)``, swing and humanize included."""
 
     prime: np.ndarray
     generated: np.ndarray
     steps_per_beat: int
     velocities: np.ndarray
+    timed: tuple[tuple[float, mido.Message], ...] = ()
 
 
 def messages_to_roll(sent: list[tuple[float, mido.Message]], t0: float, period: float,
@@ -117,15 +120,35 @@ def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed
     controls = LiveControls(state.apply("mode", "solo"))
     clock = ManualClock(0.0)
     out = MemoryOutput("render", clock=clock.now)
+    grid: list[tuple[float, mido.Message]] = []
     engine = Engine(gen, controls, ManualScheduler(out, clock), clock, steps_per_beat,
-                    beats_per_bar=beats_per_bar, start_delay=0.0, primed=len(prime_roll) > 0)
+                    beats_per_bar=beats_per_bar, start_delay=0.0, primed=len(prime_roll) > 0,
+                    seed=seed, grid=grid)
     for velocity in prime_velocities:
         engine.dynamics.hear(velocity)
     asyncio.run(engine.run(bars))
     steps = bars * beats_per_bar * steps_per_beat
     period = 60.0 / state.tempo / steps_per_beat
-    generated, velocities = messages_to_roll(out.sent, 0.0, period, steps)
-    return RenderResult(prime_roll, generated, steps_per_beat, velocities)
+    generated, velocities = messages_to_roll(grid, 0.0, period, steps)
+    return RenderResult(prime_roll, generated, steps_per_beat, velocities, tuple(out.sent))
+
+
+def timed_notes(timed: Sequence[tuple[float, mido.Message]], offset: float) -> list[pretty_midi.Note]:
+    """Notes from timed note messages (a note-on to the next release of its pitch), moved
+    ``offset`` seconds later; a note never released ends at the last message."""
+    end = max((t for t, _ in timed), default=0.0) + offset
+    notes: list[pretty_midi.Note] = []
+    start: dict[int, tuple[float, int]] = {}
+    for t, msg in timed:
+        if msg.type not in ("note_on", "note_off"):
+            continue
+        if msg.note in start:  # a release, or the same key struck again
+            s0, v = start.pop(msg.note)
+            notes.append(pretty_midi.Note(velocity=v, pitch=msg.note, start=s0, end=t + offset))
+        if msg.type == "note_on" and msg.velocity > 0:
+            start[msg.note] = (t + offset, msg.velocity)
+    notes += [pretty_midi.Note(velocity=v, pitch=p, start=s0, end=end) for p, (s0, v) in start.items()]
+    return sorted(notes, key=lambda n: (n.start, n.pitch))
 
 
 def prime_velocities(path: Path, beats: float) -> list[int]:
@@ -160,6 +183,12 @@ def render_roll_files(model: RollLSTM | RollNADE, meta: dict[str, object], reque
     bpm = request.state.tempo
     pm = roll_to_midi(full, spb, bpm, program=request.program, tracks=tracks, velocities={
         "livegen": np.concatenate([np.zeros(result.prime.shape, np.uint8), result.velocities])})
+    state = request.state
+    if state.swing > 0 or state.humanize_ms > 0 or state.humanize_velocity > 0:
+        # the answer as played: swing and humanize move notes off the grid
+        period = 60.0 / bpm / spb
+        part = next(inst for inst in pm.instruments if inst.name == "livegen")
+        part.notes = timed_notes(result.timed, len(result.prime) * period)
     request.out.parent.mkdir(parents=True, exist_ok=True)
     write_midi_bytes(pm, request.out)
     starts = np.diff(np.vstack([np.zeros((1, N_KEYS), bool), result.generated]).astype(int), axis=0) > 0

@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from livegen.controls.table import ControlState
 from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
+from livegen.music.register import register_bias
 
 #: Below this temperature sampling is the deterministic threshold / argmax.
 MIN_TEMPERATURE = 1e-4
@@ -41,6 +43,12 @@ class RollControls:
         pc_bias: 12 logit biases in nats (C first) added to every key of that pitch class,
             or None: a soft pull towards a key (a voice that follows the key sets it), never
             a mask.
+        register_follow: nats a listening voice takes off a key an octave from the
+            performer's register (``4x`` two octaves off; 0 = none).
+        density_follow: how much a listening voice moves the answer's note density towards
+            the performer's (0 = not at all, 1 = fully).
+        register_centre: the performer's register (MIDI pitch) the listening voice found,
+            or None: with ``register_follow``, a soft pull towards it, never a clamp.
     """
 
     temperature: float = 1.0
@@ -54,6 +62,9 @@ class RollControls:
     follow: bool = True
     pc_bias: tuple[float, ...] | None = None
     key_pull: float = 0.0
+    register_follow: float = 0.0
+    density_follow: float = 0.0
+    register_centre: float | None = None
 
 
 def sampling_view(state: ControlState, excluded: frozenset[int] = frozenset()) -> RollControls:
@@ -61,22 +72,32 @@ def sampling_view(state: ControlState, excluded: frozenset[int] = frozenset()) -
     return RollControls(temperature=state.temperature, density=state.density, low=state.low,
                         high=state.high, pitch_classes=state.pitch_classes,
                         max_polyphony=state.polyphony, repeat=state.repeat, excluded=excluded,
-                        follow=state.follow, key_pull=state.key_pull)
+                        follow=state.follow, key_pull=state.key_pull,
+                        register_follow=state.register_follow, density_follow=state.density_follow)
 
 
 def logit_bias(controls: RollControls) -> torch.Tensor:
-    """``(88,)`` float64 nats added to each key's logit: the density plus the pitch-class bias.
+    """``(88,)`` float64 nats added to each key's logit: the density, the pitch-class bias and
+    the pull towards the performer's register.
 
-    Cached per value (the live engine asks every step with the same few); read only.
+    Cached per value (the live engine asks every step with the same few; the register's
+    centre is taken to a quarter semitone); read only.
     """
-    return _logit_bias(controls.density, controls.pc_bias)
+    centre = controls.register_centre
+    if centre is None or controls.register_follow <= 0:
+        return _logit_bias(controls.density, controls.pc_bias, None, 0.0)
+    return _logit_bias(controls.density, controls.pc_bias, round(centre * 4) / 4, controls.register_follow)
 
 
-@functools.lru_cache(maxsize=256)
-def _logit_bias(density: float, pc_bias: tuple[float, ...] | None) -> torch.Tensor:
+@functools.lru_cache(maxsize=512)
+def _logit_bias(density: float, pc_bias: tuple[float, ...] | None, centre: float | None,
+                pull: float) -> torch.Tensor:
     bias = torch.full((N_KEYS,), float(density), dtype=torch.float64)
     if pc_bias is not None:
         bias += torch.tensor(pc_bias, dtype=torch.float64)[_PITCH_CLASSES]
+    if centre is not None:
+        pitches = np.arange(N_KEYS, dtype=np.float64) + LOWEST_PITCH
+        bias += torch.from_numpy(register_bias(pitches, centre, pull))
     return bias
 
 

@@ -161,6 +161,7 @@ class SessionOptions:
         send_clock: be the MIDI clock master.
         start_delay: seconds from start to the first step (internal clock).
         primed: the voice has already heard its history (a prime file).
+        seed: seeds the feel's humanize (``--seed``); None: a fresh one.
     """
 
     steps_per_beat: int
@@ -171,6 +172,7 @@ class SessionOptions:
     send_clock: bool = False
     start_delay: float = 0.2
     primed: bool = False
+    seed: int | None = None
 
 
 class LiveSession:
@@ -223,7 +225,7 @@ class LiveSession:
                              channel=options.channel, beats_per_bar=options.beats_per_bar,
                              clock_source=options.clock_source, send_clock=options.send_clock,
                              take=take, feedback=self._engine_feedback, on_downbeat=on_downbeat,
-                             start_delay=options.start_delay, primed=options.primed)
+                             start_delay=options.start_delay, primed=options.primed, seed=options.seed)
         self.dropped_cc = 0
         self._dirty: set[str] = set()
         self._flush_handle: asyncio.TimerHandle | None = None

@@ -164,7 +164,7 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
                                           str(request.state.tempo), "--calls", "3"], env=dict(os.environ))
         options = SessionOptions(steps_per_beat=spb, bars=bars, channel=request.channel - 1,
                                  beats_per_bar=request.beats_per_bar, clock_source=request.clock,
-                                 send_clock=request.send_clock)
+                                 send_clock=request.send_clock, seed=request.seed)
         clock_text = ("following the MIDI clock on the input" if request.clock == "midi"
                       else f"at {request.state.tempo:g} BPM (internal clock)")
         announce(f"livegen: playing {request.model} ({spb} steps/beat) in {request.state.mode} mode {clock_text}"

@@ -12,6 +12,11 @@ row while the performer plays (or at once when they stop), so a passing chord do
 the model.
 
 The ``follow`` control turns it off: the model then hears and answers in C, untransposed.
+
+The same voice follows the performer's register and note density
+(:mod:`livegen.music.register`): with ``register_follow`` the sampler leans towards the
+pitches the performer plays around, with ``density_follow`` the answer's density bias
+moves until its onsets per step match the performer's. Both are soft logit biases.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 
 from livegen.music.keyboard import HIGHEST_PITCH, LOWEST_PITCH, N_KEYS
 from livegen.music.keys import MAJOR_PROFILE, MINOR_PROFILE, Key, KeyTracker
+from livegen.music.register import DensityFollower, RegisterTracker
 from livegen.sampling.constraints import RollControls
 from livegen.voices.roll import RollGenerator
 
@@ -48,8 +54,9 @@ def shift_controls(controls: RollControls, semitones: int) -> RollControls:
     if controls.high + semitones < LOWEST_PITCH or controls.low + semitones > HIGHEST_PITCH:
         low, high = HIGHEST_PITCH, LOWEST_PITCH  # the whole range fell off the keyboard
     pcs, bias = controls.pitch_classes, controls.pc_bias
+    centre = controls.register_centre
     return dataclasses.replace(
-        controls, low=low, high=high,
+        controls, low=low, high=high, register_centre=None if centre is None else centre + semitones,
         pitch_classes=None if pcs is None else tuple(pcs[(p - semitones) % 12] for p in range(12)),
         pc_bias=None if bias is None else tuple(bias[(p - semitones) % 12] for p in range(12)),
         excluded=frozenset(p + semitones for p in controls.excluded))
@@ -105,6 +112,10 @@ class KeyFollowingVoice:
         self._lead = 0
         self.follow = True
         self._last_out = np.zeros(N_KEYS, dtype=bool)
+        self.register = RegisterTracker(half_life)
+        self.density = DensityFollower()
+        self._performer = np.zeros(N_KEYS, dtype=bool)  # the performer's keys last step
+        self._answer_onsets = 0  # keys the answer struck last step
 
     def _hear(self, frame: np.ndarray) -> None:
         self.tracker.observe(frame)
@@ -126,7 +137,12 @@ class KeyFollowingVoice:
         keys this voice did not play itself (the performer's), so the answer never drags
         the key along with it."""
         frame = np.asarray(frame, dtype=bool)
-        self._hear(frame & ~self._last_out)
+        performer = frame & ~self._last_out
+        self._hear(performer)
+        struck = performer & ~self._performer
+        self._performer = performer
+        self.register.observe(struck)
+        self.density.observe(int(struck.sum()), self._answer_onsets)
         self.inner.observe(shift_frame(frame, -self.shift if self.follow else 0))
 
     def prime(self, roll: np.ndarray) -> None:
@@ -139,9 +155,20 @@ class KeyFollowingVoice:
         self.follow = controls.follow
         shift = self.shift if self.follow else 0
         mode = self.key.mode if self.follow and self.key is not None else None
-        seen = model_view(controls, shift, mode)
-        self._last_out = shift_frame(self.inner.sample(seen), shift)
-        return self._last_out
+        seen = model_view(self._listening(controls), shift, mode)
+        out = shift_frame(self.inner.sample(seen), shift)
+        self._answer_onsets = int((out & ~self._last_out).sum())
+        self._last_out = out
+        return out
+
+    def _listening(self, controls: RollControls) -> RollControls:
+        """``controls`` plus the pulls towards the performer's register and density."""
+        centre = self.register.centre if controls.register_follow > 0 else None
+        # to 0.05 nats: the bias drifts a little every step, the samplers cache per value
+        density = controls.density + round(controls.density_follow * self.density.bias * 20) / 20
+        if centre is None and density == controls.density:
+            return controls
+        return dataclasses.replace(controls, density=density, register_centre=centre)
 
     def step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray:
         """Observe ``frame`` then sample the next one: the live loop's single call."""
@@ -155,3 +182,7 @@ class KeyFollowingVoice:
         self.tracker.reset()
         self.shift, self.key, self._candidate, self._lead = 0, None, None, 0
         self._last_out = np.zeros(N_KEYS, dtype=bool)
+        self._performer = np.zeros(N_KEYS, dtype=bool)
+        self._answer_onsets = 0
+        self.register.reset()
+        self.density.reset()
