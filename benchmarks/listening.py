@@ -6,14 +6,19 @@ clock, the code path ``livegen play`` runs) answers for 8 bars. Three kinds of p
 two registers and with several seeds: a melody alone, block chords, and a melody over an
 arpeggiated bass (minor keys use the harmonic-minor V).
 
-Reported per model, with the key-following defaults (follow on, key_pull 1.5) and, beside
-them, with follow off (what the models did before):
+Reported per model, with the listening defaults (follow on, key_pull and register_follow at
+their table defaults) and, beside them, with both off (follow off, register_follow 0: what
+the models did before):
 - in-scale share: the answer's note onsets whose pitch class is in the prime's scale (minor:
   natural minor plus the leading tone), worst key and mean over keys;
 - key kept: the keys whose answer's Krumhansl-Kessler estimate equals the prime's key;
 - dynamics: mean answer velocity after a prime at velocity 40 and at 110;
-- register: mean answer pitch after a low and a high prime (how far it moves with the
-  performer).
+- register: mean answer pitch after a low and a high prime two octaves apart (how far it
+  moves with the performer);
+- variety: the share of the answer's onsets outside the tonic triad (passing notes and
+  other chords' tones; the key pull's lean towards tonic, third and fifth costs some);
+- density (not followed yet; measured to show it): the answer's onsets per beat after a sparse prime (block chords, 0.75 onsets a
+  beat) and a busy one (melody over an arpeggio, 2 a beat).
 
     python -m benchmarks.listening [--models nottingham jsb] [--seeds 3]
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,9 +86,10 @@ def onsets(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def measure(name: str, seeds: int, follow: bool, log: Callable[[str], None]) -> dict[str, Any]:
     model, meta = load_checkpoint(resolve_model(name))
     spb = int(meta.get("steps_per_beat", 2))
-    state = ControlState(follow=follow)
+    state = ControlState() if follow else ControlState(follow=False, register_follow=0.0)
     per_key: dict[str, list[float]] = {}
     kept: dict[str, int] = {}
+    triad_notes = all_notes = 0
     for key in all_keys():
         shares, hits, runs = [], 0, 0
         for kind in ("melody", "chords", "both"):
@@ -92,6 +99,9 @@ def measure(name: str, seeds: int, follow: bool, log: Callable[[str], None]) -> 
                 pcs = (keys + LOWEST_PITCH) % 12
                 if len(pcs):
                     shares.append(float(np.array(key.scale_mask())[pcs].mean()))
+                triad = {0, 3 if key.mode == "minor" else 4, 7}
+                triad_notes += sum(int((pc - key.tonic) % 12 in triad) for pc in pcs)
+                all_notes += len(pcs)
                 hits += roll_key(r.generated) == key
                 runs += 1
         per_key[key.name] = shares
@@ -122,8 +132,20 @@ def measure(name: str, seeds: int, follow: bool, log: Callable[[str], None]) -> 
             _, k = onsets(r.generated)
             pitches += [int(x) + LOWEST_PITCH for x in k]
         register[octave] = float(np.mean(pitches)) if pitches else float("nan")
+    # density: a sparse prime and a busy one, the answer's onsets per beat
+    density = {}
+    for kind in ("chords", "both"):
+        n_onsets = n_steps = 0
+        for key in (Key(0, "major"), Key(9, "minor")):
+            for seed in range(seeds):
+                r = render_roll(model, 8, state, seed=seed, prime=prime(kind, key, spb, 0), steps_per_beat=spb)
+                n_onsets += len(onsets(r.generated)[0])
+                n_steps += len(r.generated)
+        density[kind] = n_onsets / n_steps * spb
     return {
         "model": name, "follow": follow, "seeds": seeds,
+        "density_after_sparse": round(density["chords"], 2), "density_after_busy": round(density["both"], 2),
+        "outside_tonic_triad": round(1 - triad_notes / max(1, all_notes), 4),
         "in_scale_worst": round(min(mean_share.values()), 4),
         "in_scale_mean": round(float(np.mean(list(mean_share.values()))), 4),
         "worst_key": min(mean_share, key=lambda k: mean_share[k]),
@@ -137,12 +159,15 @@ def measure(name: str, seeds: int, follow: bool, log: Callable[[str], None]) -> 
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| model | follow | in scale, worst key | in scale, mean | keys kept (of 24) | velocity after 40 / 110 "
-             "| mean pitch after low / high prime |", "|---|---|---|---|---|---|---|"]
+             "| mean pitch after low / high prime | onsets a beat after sparse / busy prime | outside the tonic triad |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {'on' if r['follow'] else 'off'} | {r['in_scale_worst']:.1%} "
                      f"({r['worst_key']}) | {r['in_scale_mean']:.1%} | {r['keys_kept']} | "
                      f"{r['velocity_soft']:.0f} / {r['velocity_loud']:.0f} | "
-                     f"{r['register_low_prime']:.0f} / {r['register_high_prime']:.0f} |")
+                     f"{r['register_low_prime']:.0f} / {r['register_high_prime']:.0f} | "
+                     f"{r['density_after_sparse']:.2f} / {r['density_after_busy']:.2f} | "
+                     f"{r['outside_tonic_triad']:.0%} |")
     return "\n".join(lines)
 
 
@@ -156,7 +181,8 @@ def main() -> None:
     rows = [measure(n, args.seeds, follow, lambda line: print(line, flush=True))
             for n in names for follow in (True, False)]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    RESULTS.write_text(json.dumps({"command": "python -m benchmarks.listening " + " ".join(sys.argv[1:]),
+                                   "rows": rows}, indent=2) + "\n")
     print(table(rows))
 
 

@@ -17,11 +17,22 @@ def render(d: dict) -> str:
            "Raw numbers: `benchmarks/results.json`. Reproduce with the command under each table.", ""]
     if "step_latency" in d:
         s = d["step_latency"]
+        spaced = {r["model"]: r for r in s.get("spaced", {}).get("rows", [])}
+        gap = s.get("spaced", {}).get("gap_ms", 62.5)
         out += ["### Per-step latency (model step + sampling, batch 1, one thread)", "",
-                "| model | kind | median ms | p99 ms | max ms | of which sampling (median ms) |", "|---|---|---|---|---|---|"]
-        out += [f"| `{r['model']}` | {r['kind']} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['max_ms']:.3f} | "
-                f"{r['sampling_median_ms']:.3f} |" for r in s["rows"]]
-        out += ["", f"`python -m benchmarks.step_latency` ({s['steps']} steps per model, {s['machine']['date']})", ""]
+                f"| model | kind | memory | back to back: median / p99 / max ms | sampling median ms "
+                f"| at the engine's {gap:g} ms spacing: median / p99 ms | spaced / back to back |",
+                "|---|---|---|---|---|---|---|"]
+        for r in s["rows"]:
+            sp = spaced.get(r["model"])
+            spaced_text = f"{sp['median_ms']:.3f} / {sp['p99_ms']:.3f}" if sp else "—"
+            ratio = f"{sp['median_ms'] / r['median_ms']:.2f}x" if sp else "—"
+            out.append(f"| `{r['model']}` | {r['kind']} | {r.get('memory_steps') or '—'} | {r['median_ms']:.3f} / "
+                       f"{r['p99_ms']:.3f} / {r['max_ms']:.3f} | {r['sampling_median_ms']:.3f} | {spaced_text} | {ratio} |")
+        load = s.get("load_average")
+        out += ["", f"`python -m benchmarks.step_latency` ({s['steps']} steps per model back to back, "
+                f"{s.get('spaced', {}).get('steps', 0)} at the engine's spacing, {s['machine']['date']}"
+                + (f", load average {load[0]}" if load else "") + ")", ""]
     if "char_sampling" in d:
         c = d["char_sampling"]
         out += ["### Character sampling (one LSTM step + one draw per char, batch 1, one thread)", "",

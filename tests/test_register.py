@@ -1,4 +1,4 @@
-"""Register and density following: the trackers, and what a render answers (no clamp)."""
+"""Register following: the tracker, and what a render answers (no clamp)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from benchmarks.listening import onsets, prime
 from livegen.controls.table import ControlState
 from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 from livegen.music.keys import Key
-from livegen.music.register import DENSITY_BIAS_LIMIT, DensityFollower, RegisterTracker, register_bias
+from livegen.music.register import RegisterTracker, register_bias
 from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import resolve_model
 from livegen.offline.render import render_roll
@@ -39,22 +39,6 @@ def test_the_register_bias_is_soft_and_symmetric():
     assert np.isfinite(bias).all()  # never a mask
 
 
-def test_density_follows_the_performer_and_holds_through_their_silence():
-    follower = DensityFollower(half_life=4.0, gain=0.2, quiet_steps=2)
-    for _ in range(50):  # the performer plays 3 keys a step, the answer 1
-        follower.observe(3, 1)
-    assert follower.bias > 1.0
-    for _ in range(3):  # the performer's last notes still count for quiet_steps
-        follower.observe(0, 5)
-    held = follower.bias
-    for _ in range(10):  # then they rest: nothing learned, the bias holds
-        follower.observe(0, 5)
-    assert follower.bias == held
-    for _ in range(200):
-        follower.observe(1, 6)
-    assert -DENSITY_BIAS_LIMIT <= follower.bias < 0
-
-
 @pytest.fixture(scope="module")
 def nottingham():
     model, meta = load_checkpoint(resolve_model("nottingham"))
@@ -76,21 +60,3 @@ def test_the_answer_moves_with_the_performers_register(nottingham):
     still = _mean_pitch(model, spb, ControlState(register_follow=0.0), 1) \
         - _mean_pitch(model, spb, ControlState(register_follow=0.0), -1)
     assert moved > still + 3.0, (moved, still)
-
-
-def _rate(model, spb, state, kind):
-    notes = steps = 0
-    for seed in range(3):
-        r = render_roll(model, 4, state, seed=seed, prime=prime(kind, Key(0, "major"), spb, 0), steps_per_beat=spb)
-        notes += len(onsets(r.generated)[0])
-        steps += len(r.generated)
-    return notes / steps
-
-
-def test_a_busier_performer_gets_a_busier_answer(nottingham):
-    model, spb = nottingham
-    on, off = ControlState(density_follow=1.0), ControlState(density_follow=0.0)
-    # "both" strikes a melody note and a bass note every beat; "melody" one note a beat
-    gap_on = _rate(model, spb, on, "both") / _rate(model, spb, on, "melody")
-    gap_off = _rate(model, spb, off, "both") / _rate(model, spb, off, "melody")
-    assert gap_on > gap_off, (gap_on, gap_off)

@@ -14,7 +14,7 @@ from livegen.session.play import LyricsRequest, PlayRequest, play
 
 #: live controls settable from the command line (the same bounds as OSC and MIDI CC).
 PLAY_CONTROLS = ["tempo", "mode", "temperature", "density", "repeat", "polyphony", "low", "high", "key",
-                 "scale", "follow", "key_pull", "register_follow", "density_follow", "velocity", "dynamics",
+                 "scale", "follow", "key_pull", "register_follow", "velocity", "dynamics",
                  "accent", "swing", "humanize_ms", "humanize_velocity", "max_note_beats", "silence", "mute"]
 
 

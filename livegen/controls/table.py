@@ -301,13 +301,11 @@ _TABLE: tuple[Control, ...] = (
             choices=MODES, cc=29),
     Control("follow", "toggle", True, "answer in the key the performer plays in (off: the model's own key)",
             cc=88),
-    Control("key_pull", "float", 4.0, "following the key: how strongly notes outside the heard key are avoided "
-            "(0 = not at all; never a hard mask)", minimum=0.0, maximum=6.0, unit="nats", cc=89),
+    Control("key_pull", "float", 6.0, "following the key: how strongly notes outside the heard key are avoided "
+            "(0 = not at all; never a hard mask)", minimum=0.0, maximum=10.0, unit="nats", cc=89),
     Control("register_follow", "float", 1.0, "how strongly the answer stays near the performer's recent "
             "register: nats off a note an octave away, 4x two octaves (0 = not at all; never a clamp)",
             minimum=0.0, maximum=4.0, unit="nats", cc=92),
-    Control("density_follow", "float", 0.5, "how much the answer's note density moves towards the "
-            "performer's (0 = not at all, 1 = fully)", minimum=0.0, maximum=1.0, cc=93),
     Control("swing", "float", 0.0, "delay of every second grid step, as a share of a step "
             "(0 = straight, 33 = triplet feel)", minimum=0.0, maximum=75.0, unit="%", cc=94),
     Control("humanize_ms", "float", 0.0, "random timing of each note-on, up to this much early or late "
@@ -442,9 +440,8 @@ class ControlState:
     scale: str = "chromatic"
     mode: str = "call"
     follow: bool = True
-    key_pull: float = 4.0
+    key_pull: float = 6.0
     register_follow: float = 1.0
-    density_follow: float = 0.5
     swing: float = 0.0
     humanize_ms: float = 0.0
     humanize_velocity: int = 0

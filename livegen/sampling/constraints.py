@@ -45,8 +45,6 @@ class RollControls:
             a mask.
         register_follow: nats a listening voice takes off a key an octave from the
             performer's register (``4x`` two octaves off; 0 = none).
-        density_follow: how much a listening voice moves the answer's note density towards
-            the performer's (0 = not at all, 1 = fully).
         register_centre: the performer's register (MIDI pitch) the listening voice found,
             or None: with ``register_follow``, a soft pull towards it, never a clamp.
     """
@@ -63,7 +61,6 @@ class RollControls:
     pc_bias: tuple[float, ...] | None = None
     key_pull: float = 0.0
     register_follow: float = 0.0
-    density_follow: float = 0.0
     register_centre: float | None = None
 
 
@@ -73,7 +70,7 @@ def sampling_view(state: ControlState, excluded: frozenset[int] = frozenset()) -
                         high=state.high, pitch_classes=state.pitch_classes,
                         max_polyphony=state.polyphony, repeat=state.repeat, excluded=excluded,
                         follow=state.follow, key_pull=state.key_pull,
-                        register_follow=state.register_follow, density_follow=state.density_follow)
+                        register_follow=state.register_follow)
 
 
 def logit_bias(controls: RollControls) -> torch.Tensor:

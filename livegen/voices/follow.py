@@ -13,10 +13,9 @@ the model.
 
 The ``follow`` control turns it off: the model then hears and answers in C, untransposed.
 
-The same voice follows the performer's register and note density
-(:mod:`livegen.music.register`): with ``register_follow`` the sampler leans towards the
-pitches the performer plays around, with ``density_follow`` the answer's density bias
-moves until its onsets per step match the performer's. Both are soft logit biases.
+The same voice follows the performer's register (:mod:`livegen.music.register`): with
+``register_follow`` the sampler leans towards the pitches the performer plays around, a
+soft logit bias, never a clamp.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ import numpy as np
 
 from livegen.music.keyboard import HIGHEST_PITCH, LOWEST_PITCH, N_KEYS
 from livegen.music.keys import MAJOR_PROFILE, MINOR_PROFILE, Key, KeyTracker
-from livegen.music.register import DensityFollower, RegisterTracker
+from livegen.music.register import RegisterTracker
 from livegen.sampling.constraints import RollControls
 from livegen.voices.roll import RollGenerator
 
@@ -62,15 +61,22 @@ def shift_controls(controls: RollControls, semitones: int) -> RollControls:
         excluded=frozenset(p + semitones for p in controls.excluded))
 
 
+#: the most the lean within the key moves a note, in nats per standard deviation of its profile.
+LEAN_NATS = 3.0
+
+
 @functools.lru_cache(maxsize=64)
 def key_pull_bias(key: Key, pull: float) -> tuple[float, ...]:
     """12 logit biases (nats, C first) that draw an answer into ``key``: ``-pull`` for
     pitch classes outside its scale, and within it a lean towards the key's tonal hierarchy
-    (its Krumhansl-Kessler profile, centred, scaled to ``pull`` per standard
+    (its Krumhansl-Kessler profile, centred, ``min(pull, LEAN_NATS)`` per standard
     deviation), so tonic, fifth and third are favoured the way music in that key favours
-    them."""
+    them. The lean is capped at :data:`LEAN_NATS`: at 6 nats per deviation the answers
+    were nothing but the tonic triad; at 1.5 they kept more passing notes but `nottingham`
+    left the scale in B minor (91.9% in scale) and `nottingham-bernoulli`'s answers kept
+    the key in only 12 of 24 keys (``benchmarks/listening.py``); 3 meets both targets."""
     profile = np.roll(MAJOR_PROFILE if key.mode == "major" else MINOR_PROFILE, key.tonic)
-    lean = (profile - profile.mean()) / profile.std() * pull
+    lean = (profile - profile.mean()) / profile.std() * min(pull, LEAN_NATS)
     mask = key.scale_mask()
     return tuple(float(lean[pc]) if mask[pc] else -pull for pc in range(12))
 
@@ -113,9 +119,7 @@ class KeyFollowingVoice:
         self.follow = True
         self._last_out = np.zeros(N_KEYS, dtype=bool)
         self.register = RegisterTracker(half_life)
-        self.density = DensityFollower()
         self._performer = np.zeros(N_KEYS, dtype=bool)  # the performer's keys last step
-        self._answer_onsets = 0  # keys the answer struck last step
 
     def _hear(self, frame: np.ndarray) -> None:
         self.tracker.observe(frame)
@@ -142,7 +146,6 @@ class KeyFollowingVoice:
         struck = performer & ~self._performer
         self._performer = performer
         self.register.observe(struck)
-        self.density.observe(int(struck.sum()), self._answer_onsets)
         self.inner.observe(shift_frame(frame, -self.shift if self.follow else 0))
 
     def prime(self, roll: np.ndarray) -> None:
@@ -157,18 +160,13 @@ class KeyFollowingVoice:
         mode = self.key.mode if self.follow and self.key is not None else None
         seen = model_view(self._listening(controls), shift, mode)
         out = shift_frame(self.inner.sample(seen), shift)
-        self._answer_onsets = int((out & ~self._last_out).sum())
         self._last_out = out
         return out
 
     def _listening(self, controls: RollControls) -> RollControls:
-        """``controls`` plus the pulls towards the performer's register and density."""
+        """``controls`` plus the pull towards the performer's register."""
         centre = self.register.centre if controls.register_follow > 0 else None
-        # to 0.05 nats: the bias drifts a little every step, the samplers cache per value
-        density = controls.density + round(controls.density_follow * self.density.bias * 20) / 20
-        if centre is None and density == controls.density:
-            return controls
-        return dataclasses.replace(controls, density=density, register_centre=centre)
+        return controls if centre is None else dataclasses.replace(controls, register_centre=centre)
 
     def step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray:
         """Observe ``frame`` then sample the next one: the live loop's single call."""
@@ -183,6 +181,4 @@ class KeyFollowingVoice:
         self.shift, self.key, self._candidate, self._lead = 0, None, None, 0
         self._last_out = np.zeros(N_KEYS, dtype=bool)
         self._performer = np.zeros(N_KEYS, dtype=bool)
-        self._answer_onsets = 0
         self.register.reset()
-        self.density.reset()
