@@ -32,7 +32,10 @@ def render(d: dict) -> str:
         load = s.get("load_average")
         out += ["", f"`python -m benchmarks.step_latency` ({s['steps']} steps per model back to back, "
                 f"{s.get('spaced', {}).get('steps', 0)} at the engine's spacing, {s['machine']['date']}"
-                + (f", load average {load[0]}" if load else "") + ")", ""]
+                + (f", load average {load[0]}" if load else "") + "). Compare within one run: this host's "
+                "speed varies from day to day (on 2026-11-22 `nottingham` stepped in 0.43 ms median back to back "
+                "and `nottingham-bernoulli` in 0.155 ms). Goal 0.5 ms median, 1 ms p99 on a quiet host; "
+                "`livegen bench` measures the same step inside the running engine.", ""]
     if "char_sampling" in d:
         c = d["char_sampling"]
         out += ["### Character sampling (one LSTM step + one draw per char, batch 1, one thread)", "",
