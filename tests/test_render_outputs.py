@@ -1,11 +1,10 @@
-"""Render outputs: the piano-roll PNG (decoded back by hand) and the fluidsynth WAV."""
+"""Render outputs: the piano-roll picture (matplotlib) and the fluidsynth WAV."""
 
 from __future__ import annotations
 
 import shutil
 import struct
 import wave
-import zlib
 
 import numpy as np
 import pytest
@@ -14,73 +13,51 @@ from shared_data import DataSets
 from livegen.errors import LivegenError
 from livegen.music import audio
 from livegen.music.roll_midi import midi_to_roll, notes_to_roll, roll_to_midi, write_midi_bytes
-from livegen.music.roll_png import COLORS, write_roll_png
+from livegen.offline.roll_plot import note_name, plot_roll
 
 
-def decode_png(data: bytes) -> np.ndarray:
-    """Parse an 8-bit RGB, unfiltered PNG back into an (H, W, 3) array, checking every CRC."""
+def png_size(path) -> tuple[int, int]:
+    """(width, height) in pixels from a PNG's header."""
+    data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, []
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF, kind
-        chunks.append((kind, body))
-        pos += 12 + length
-    assert [k for k, _ in chunks][0] == b"IHDR" and chunks[-1] == (b"IEND", b"")
-    width, height, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert (depth, ctype, interlace) == (8, 2, 0)
-    raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
-    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, 1 + 3 * width)
-    assert not rows[:, 0].any()  # filter type 0 on every row
-    return rows[:, 1:].reshape(height, width, 3)
+    return struct.unpack(">II", data[16:24])
 
 
-def _has(img: np.ndarray, name: str) -> np.ndarray:
-    return (img == np.array(COLORS[name], dtype=np.uint8)).all(axis=2)
-
-
-def test_png_shows_prime_and_generated_parts_cropped_and_upright(tmp_path) -> None:
-    # prime: C4 for steps 0..7; generated: E5 for steps 8..15 (E5 is higher: nearer the top)
-    roll = notes_to_roll([(60, 0, 8), (76, 8, 16)], 16)
+def test_the_picture_shows_the_prime_and_the_answer_in_two_colours_shaded_by_velocity(tmp_path) -> None:
+    # prime: C4 for steps 0..7; answer: E5 loud for 8..11, G5 soft for 12..15
+    roll = notes_to_roll([(60, 0, 8), (76, 8, 12), (79, 12, 16)], 16).astype(bool)
+    velocities = np.zeros((16, 88), np.uint8)
+    velocities[8, 76 - 21] = 120
+    velocities[12, 79 - 21] = 20
     path = tmp_path / "roll.png"
-    data = write_roll_png(path, roll, prime_steps=8, steps_per_beat=4, px_per_step=3, px_per_key=5, margin_keys=2)
-    assert path.read_bytes() == data
-    img = decode_png(data)
-    keys = (76 + 2) - (60 - 2) + 1
-    assert img.shape == (keys * 5, 16 * 3, 3)
-    prime = _has(img, "prime_note") | _has(img, "prime_onset")
-    gen = _has(img, "generated_note") | _has(img, "generated_onset")
-    assert prime.any() and gen.any()
-    prime_rows, prime_cols = np.nonzero(prime)
-    gen_rows, gen_cols = np.nonzero(gen)
-    assert prime_cols.max() < 8 * 3 <= gen_cols.min()
-    assert gen_rows.max() < prime_rows.min()  # the higher note is drawn above
-    # C4 sits 2 keys above the bottom row of keys: its note pixels are in that key's band
-    assert set(prime_rows // 5) == {keys - 1 - 2}
-    assert _has(img, "prime_onset")[:, 0].any() and _has(img, "generated_onset")[:, 8 * 3].any()
-    assert _has(img, "bar").any() and _has(img, "beat").any() and _has(img, "octave").any()
-    assert _has(img, "prime_white_key").any() and _has(img, "white_key").any()
+    pic = plot_roll(path, roll, steps_per_beat=2, prime_steps=8, velocities=velocities, title="t")
+    assert pic.low <= 60 and pic.high >= 79
+    img = pic.image  # (keys, steps, 3), lowest key in row 0
+    prime_px, loud_px, soft_px = img[60 - pic.low, 0], img[76 - pic.low, 8], img[79 - pic.low, 12]
+    assert np.allclose(img[62 - pic.low, 0], 1.0)  # nothing sounds there: white
+    assert prime_px[2] > prime_px[0]  # the prime is blue
+    assert loud_px[0] > loud_px[2]  # the answer is orange
+    assert loud_px.sum() < soft_px.sum() < 3.0  # a soft note is paler than a loud one
+    width, height = png_size(path)
+    assert (width, height) == (pic.width_px, pic.height_px)
 
 
-def test_png_bytes_are_deterministic_and_handle_edge_cases(tmp_path) -> None:
+def test_eight_bars_are_at_least_1200_pixels_wide_and_longer_pieces_wider(tmp_path) -> None:
     rng = np.random.default_rng(3)
-    roll = (rng.random((50, 88)) < 0.05).astype(np.uint8)
-    a = write_roll_png(tmp_path / "a.png", roll, prime_steps=20)
-    b = write_roll_png(tmp_path / "b.png", roll.copy(), prime_steps=20)
-    assert a == b
-    assert a != write_roll_png(tmp_path / "c.png", roll, prime_steps=21)
-    full = decode_png(a)
-    assert full.shape[1] == 50 * 4 and full.shape[0] <= 88 * 4
-    empty = decode_png(write_roll_png(tmp_path / "e.png", np.zeros((0, 88), np.uint8)))
-    assert empty.shape[0] > 0 and empty.shape[1] > 0
-    wide = decode_png(write_roll_png(tmp_path / "w.png", np.ones((5000, 88), np.uint8), max_width=6000))
-    assert wide.shape[1] == 5000
-    all_gen = decode_png(write_roll_png(tmp_path / "g.png", roll, prime_steps=0))
-    assert not (_has(all_gen, "prime_note").any()) and _has(all_gen, "generated_note").any()
+    eight = rng.random((8 * 4 * 4, 88)) < 0.03
+    plot_roll(tmp_path / "a.png", eight, steps_per_beat=4)
+    assert png_size(tmp_path / "a.png")[0] >= 1200
+    sixteen = rng.random((16 * 4 * 4, 88)) < 0.03
+    plot_roll(tmp_path / "b.png", sixteen, steps_per_beat=4)
+    assert png_size(tmp_path / "b.png")[0] > png_size(tmp_path / "a.png")[0]
+    plot_roll(tmp_path / "e.png", np.zeros((0, 88), bool), steps_per_beat=4)  # nothing at all: still a picture
+    assert png_size(tmp_path / "e.png")[0] >= 1200
     with pytest.raises(LivegenError, match="shape"):
-        write_roll_png(tmp_path / "x.png", np.zeros((4, 12)))
+        plot_roll(tmp_path / "x.png", np.zeros((4, 12)), steps_per_beat=4)
+
+
+def test_note_names_and_titles() -> None:
+    assert [note_name(p) for p in (21, 60, 61, 108)] == ["A0", "C4", "C#4", "C8"]
 
 
 needs_fluidsynth = pytest.mark.skipif(

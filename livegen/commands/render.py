@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         state=live_state(args),  # bad values and combinations fail before the model loads
         out=args.out, bars=args.bars, beats_per_bar=args.beats_per_bar, seed=args.seed, prime=args.prime,
         prime_bars=args.prime_bars, program=args.program, wav=args.wav, png=args.png, abc=args.abc,
+        model_name=args.model,
         key=str(given["key"]) if "key" in given else None,
         scale=str(given["scale"]) if "scale" in given else None)
     configure_for_stepping(1)

@@ -26,9 +26,9 @@ from livegen.io.memory import MemoryOutput
 from livegen.music.audio import render_wav
 from livegen.music.keyboard import N_KEYS
 from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
-from livegen.music.roll_png import write_roll_png
 from livegen.nets.nade import RollNADE
 from livegen.nets.roll import RollLSTM
+from livegen.offline.roll_plot import plot_roll
 from livegen.voices.follow import KeyFollowingVoice
 from livegen.voices.roll import RollGenerator
 
@@ -49,6 +49,7 @@ class RenderRequest:
         wav, png, abc: also write audio, the piano roll, the tune's ABC text (ABC models).
         key, scale: ABC models: force the tune's key (``scale`` None: major); the key mask
             of roll models comes from ``state``.
+        model_name: what the picture's title calls the model.
     """
 
     state: ControlState
@@ -64,6 +65,7 @@ class RenderRequest:
     abc: Path | None = None
     key: str | None = None
     scale: str | None = None
+    model_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,13 @@ def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed
     return RenderResult(prime_roll, generated, steps_per_beat, velocities, tuple(out.sent))
 
 
+def picture_title(request: RenderRequest) -> str:
+    """The piano-roll picture's title: model, seed, temperature and tempo."""
+    state = request.state
+    return (f"livegen {request.model_name or 'render'}: seed {request.seed}, temperature {state.temperature:g}, "
+            f"{state.tempo:g} BPM")
+
+
 def timed_notes(timed: Sequence[tuple[float, mido.Message]], offset: float) -> list[pretty_midi.Note]:
     """Notes from timed note messages (a note-on to the next release of its pitch), moved
     ``offset`` seconds later; a note never released ends at the last message."""
@@ -195,7 +204,9 @@ def render_roll_files(model: RollLSTM | RollNADE, meta: dict[str, object], reque
     lines = [f"wrote {request.out}: {request.bars} bars at {bpm:g} BPM, {int(starts.sum())} notes generated"
              + (f" after {len(result.prime)} prime steps" if len(result.prime) else "")]
     if request.png:
-        write_roll_png(request.png, full, prime_steps=len(result.prime), steps_per_beat=spb)
+        velocities_all = np.concatenate([np.zeros(result.prime.shape, np.uint8), result.velocities])
+        plot_roll(request.png, full, steps_per_beat=spb, beats_per_bar=request.beats_per_bar,
+                  prime_steps=len(result.prime), velocities=velocities_all, title=picture_title(request))
         lines.append(f"wrote {request.png}")
     if request.wav:
         render_wav(request.out, request.wav)

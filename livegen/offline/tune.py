@@ -18,15 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pretty_midi
 
 from livegen.errors import LivegenError
 from livegen.music.abc import write_midi
 from livegen.music.audio import render_wav
-from livegen.music.roll_png import write_roll_png
 from livegen.nets.registry import Net
-from livegen.offline.render import RenderRequest
+from livegen.offline.render import RenderRequest, picture_title
+from livegen.offline.roll_plot import plot_roll
 from livegen.voices.abc import STEPS_PER_BEAT, tune_to_roll
 from livegen.voices.abc_tunes import AbcTuneSampler, key_from_pitches, key_name
 
@@ -75,7 +74,8 @@ def render_tune_files(model: Net, meta: dict[str, Any], request: RenderRequest) 
         lines.append(f"wrote {request.abc}")
     if request.png:
         roll, _ = tune_to_roll(tune, STEPS_PER_BEAT)
-        write_roll_png(request.png, roll.astype(np.uint8), steps_per_beat=STEPS_PER_BEAT)
+        plot_roll(request.png, roll.astype(bool), steps_per_beat=STEPS_PER_BEAT,
+                  title=f"{title} ({tune.key}, {tune.meter.text}): " + picture_title(request))
         lines.append(f"wrote {request.png}")
     if request.wav:
         render_wav(out, request.wav)
