@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -12,7 +13,10 @@ import torch
 from shared_data import DataSets
 
 from livegen.cli import main
+from livegen.commands import train as train_command
+from livegen.errors import LivegenError
 from livegen.nets.checkpoint import load_checkpoint
+from livegen.offline import curves
 
 TINY = ["--hidden", "16", "--layers", "1", "--threads", "1", "--batch-size", "4", "--window", "20"]
 
@@ -106,3 +110,30 @@ def test_torchrun_two_cpu_processes_gloo(tmp_path, named_datasets: DataSets) -> 
     model, meta = load_checkpoint(out)
     assert meta["train"]["world_size"] == 2
     assert done.stdout.count("best valid NLL") == 1  # only rank 0 reports
+
+
+def test_train_plot_draws_the_loss_and_validation_curves(tmp_path, capsys, datasets: DataSets,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: list[tuple[int, float, float]] = []
+    real = curves.plot_curves
+
+    def spy(path, history, **kwargs):
+        drawn.extend((r.epoch, r.train_nll, r.valid_nll) for r in history)
+        real(path, history, **kwargs)
+
+    monkeypatch.setattr(train_command, "plot_curves", spy)
+    plot = tmp_path / "curves.png"
+    assert main(["train", "roll", "--data", str(datasets.music21), "--epochs", "3", "--out", str(tmp_path / "m.pt"),
+                 "--plot", str(plot), *TINY]) == 0
+    _, meta = load_checkpoint(tmp_path / "m.pt")
+    # the plot gets every epoch the checkpoint's history has, with the same validation figures
+    assert [e for e, _, _ in drawn] == [h["epoch"] for h in meta["history"]]
+    assert [round(v, 4) for _, _, v in drawn] == [h["valid_nll"] for h in meta["history"]]  # stored to 4 places
+    data = plot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", data[16:24]) == (1200, 700)
+    assert f"wrote {plot}" in capsys.readouterr().out
+
+
+def test_nothing_to_plot_is_one_clear_error(tmp_path) -> None:
+    with pytest.raises(LivegenError, match="no epoch finished"):
+        curves.plot_curves(tmp_path / "x.png", [])

@@ -29,8 +29,8 @@ def one_line(capsys: pytest.CaptureFixture[str], progress: bool = False) -> str:
     """The one error line on stderr (after the progress bar's lines when ``progress``)."""
     err = capsys.readouterr().err
     lines = err.splitlines()
-    if progress:
-        lines = [line for line in lines if not line.startswith("epoch ")]
+    if progress:  # the bar's own lines, and the blanks it clears its line with
+        lines = [line for line in lines if line.strip() and not line.startswith("epoch ")]
     assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("livegen: error:") and err.endswith(lines[0] + "\n")
     return lines[0]

@@ -15,6 +15,7 @@ from livegen.commands.options import number
 from livegen.commands.progress import ProgressBar
 from livegen.errors import LivegenError
 from livegen.nets.runtime import disable_onednn
+from livegen.offline.curves import plot_curves
 from livegen.training.char_tasks import train_char_model
 from livegen.training.loop import TrainConfig
 from livegen.training.roll import RollModelSpec, train_roll_model
@@ -52,6 +53,8 @@ def _common(p: argparse.ArgumentParser, out: str, epochs: int, window: int, batc
     _num(p, "--seed", int, 0, 2**32 - 1, 0)
     _num(p, "--threads", int, 0, 1024, 0, "torch threads (0 = default)")
     p.add_argument("--resume", action="store_true", help="continue from OUT's .train-state.pt")
+    p.add_argument("--plot", type=Path, default=None, metavar="PNG",
+                   help="also draw the training and validation NLL per epoch to this PNG")
     _num(p, "--hidden", int, 1, MAX_UNITS, 256, "LSTM units per layer")
     _num(p, "--layers", int, 1, 16, 2, "stacked LSTM layers")
     _num(p, "--dropout", float, 0.0, 0.9, 0.3)
@@ -120,17 +123,28 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     )
 
 
+def _plot(args: argparse.Namespace, bar: ProgressBar, unit: str) -> None:
+    """Draw ``--plot`` from the epochs the progress bar saw."""
+    if args.plot is not None:
+        plot_curves(args.plot, bar.history, unit=unit, title=f"livegen train {args.kind} --data {args.data}")
+        print(f"wrote {args.plot}")
+
+
 def _train_roll(args: argparse.Namespace) -> int:
     spec = RollModelSpec(head=args.head, hidden=args.hidden, layers=args.layers, dropout=args.dropout,
                          nade_hidden=args.nade_hidden, input_dropout=args.input_dropout, copy=args.copy,
                          copy_dim=args.copy_dim, copy_soft=args.copy_soft)
-    outcome = train_roll_model(args.data, args.out, _config(args), spec, steps_per_beat=args.steps_per_beat,
-                               transpose=args.transpose, init=args.init, resume=args.resume,
-                               progress=ProgressBar("frames"))
+    bar = ProgressBar("frames")
+    try:
+        outcome = train_roll_model(args.data, args.out, _config(args), spec, steps_per_beat=args.steps_per_beat,
+                                   transpose=args.transpose, init=args.init, resume=args.resume, progress=bar)
+    finally:
+        bar.close()  # an error's one line starts on a line of its own
     if outcome.rank == 0:
         r = outcome.result
         print(f"best valid NLL {r.best_valid_nll:.4f} nats/frame at epoch {r.best_epoch}; "
               f"{r.steps_per_s:,.0f} frames/s; wrote {Path(args.out)}")
+        _plot(args, bar, "frame")
     return 0
 
 
@@ -147,13 +161,18 @@ def _key_range(spec: str) -> tuple[int, int]:
 
 def _train_char(args: argparse.Namespace) -> int:
     disable_onednn()
-    result = train_char_model(
-        kind=args.kind, data=args.data, out=args.out, cfg=_config(args), hidden=args.hidden,
-        layers=args.layers, embed=args.embed, label_mode=args.label_mode,
-        progress=ProgressBar("chars"), dropout=args.dropout, resume=args.resume,
-        transpose_keys=args.transpose_keys if args.kind == "abc" else None, copy=args.copy,
-        init=args.init,
-    )
+    bar = ProgressBar("chars")
+    try:
+        result = train_char_model(
+            kind=args.kind, data=args.data, out=args.out, cfg=_config(args), hidden=args.hidden,
+            layers=args.layers, embed=args.embed, label_mode=args.label_mode,
+            progress=bar, dropout=args.dropout, resume=args.resume,
+            transpose_keys=args.transpose_keys if args.kind == "abc" else None, copy=args.copy,
+            init=args.init,
+        )
+    finally:
+        bar.close()
     print(f"best valid NLL {result.best_valid_nll:.4f} nats/char at epoch {result.best_epoch}; "
           f"wrote {Path(args.out)}")
+    _plot(args, bar, "character")
     return 0
