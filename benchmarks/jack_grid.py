@@ -1,33 +1,27 @@
 """Where ``livegen play``'s note-ons land, frame by frame: the JACK backend beside rtmidi.
 
-For each JACK period (``--periods``, default 64 256 1024 frames at 48 kHz) a JACK server of
-its own is started (``livegen-jack-grid``: dummy driver, synchronous ``-S``, ``--no-realtime``
-like the tests' server; ``--realtime`` for ``-R``). For each condition (``idle``; ``loaded``:
-a busy-loop process keeps the other core busy) it runs, one after the other in the same run:
+For each JACK period (``--periods``, default 64 256 1024 frames at 48 kHz) a JACK server of its
+own is started (``livegen-jack-grid``: dummy driver, synchronous ``-S``, ``-R`` unless
+``--no-realtime``). For each condition (``idle``; ``loaded``: a busy-loop process keeps the
+other core busy) and each backend (``--midi-backend jack`` and ``rtmidi``, one after the
+other in the same run) it runs the real command::
 
-* ``jack`` and ``rtmidi``: the real command ::
+    python -m livegen -v play --virtual --midi-backend B --model nottingham --mode solo
+        --bpm 120 --steps-per-beat 4 --bars N --seed 0 --density 1.5 --osc-port 0 --no-view
 
-      python -m livegen -v play --virtual --midi-backend B --model nottingham --mode solo
-          --bpm 120 --steps-per-beat 4 --bars N --seed 0 --density 1.5 --osc-port 0 --no-view
-
-* ``c-reference``: ``jack_midiseq`` (JACK's C example) writing a note every 6000 frames, for
-  the xruns this JACK has with no Python client playing (its grid is exact by construction);
-
-while a *recorder* (``python -m benchmarks.jack_grid --record SUFFIX``, a JACK client in its
-own process) connects to the player's port and notes the frame of every note-on:
+while a *recorder* (``python -m benchmarks.jack_grid --record``, a JACK client in its own
+process) connects to ``livegen out`` and notes the frame of every note-on:
 ``last_frame_time`` of its cycle plus the event's offset, exact whatever Python does. It also
-notes the xruns JACK reports to it (with their frames).
+counts the xruns JACK reports to it (with their frames).
 
-Figures per run: the grid error of each onset in µs, its distance from the best-fitting
-sixteenth grid (a line fitted to frame against step index: least squares for the rate,
-centred on the median, so a constant latency is not an error), as median / p99 / max; the
+Figures per run: the grid error of each onset in µs, the distance from the best-fitting
+sixteenth grid (a line fitted to frame against step index, least squares for the rate,
+centred on the median: a constant latency is not an error), as median / p99 / max; the
 spread (latest - earliest residual); the fitted rate against the nominal one (ppm: the
-engine's clock and JACK's frames drift apart by a few ppm). An xrun moves the frames of the
-dummy driver against the wall clock, so a run with xruns is fitted in segments between them
-(``grid``; ``grid_ignoring_xruns`` fits one line through everything). Xruns while the player
-played (first to last onset) and in all; for the JACK backend its own figures (Python work
-per cycle and the delay from the cycle's start to the callback, µs; late events). Results go
-to ``benchmarks/results/jack_grid.json``.
+engine's clock and JACK's frames drift apart by a few ppm, NTP slews one of them); xruns
+while livegen played (first to last onset) and in all; for the JACK backend, its own figures
+(callback work and start delay per cycle in µs, late events). Results go to
+``benchmarks/results/jack_grid.json``.
 
     python -m benchmarks.jack_grid [--seconds 60] [--periods 64 256 1024] [--conditions idle loaded]
 """
@@ -47,11 +41,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jack
 import numpy as np
 
 from benchmarks.common import machine
 from livegen.io.jack import JackServer
-from livegen.io.jack_lib import jack_module
 
 RESULTS = Path(__file__).resolve().parent / "results" / "jack_grid.json"
 SERVER = "livegen-jack-grid"
@@ -60,9 +54,6 @@ BPM = 120.0
 STEPS_PER_BEAT = 4
 STEP_S = 60.0 / BPM / STEPS_PER_BEAT  # a sixteenth at 120 BPM: 125 ms
 RECORDER = "grid-recorder"
-#: the reference: a C client writing a note at the same grid, sample-accurate by construction
-REFERENCE = "c-reference"
-REFERENCE_CMD = ["jack_midiseq", "grid-seq", str(round(STEP_S * RATE)), "0", "60", str(round(STEP_S * RATE / 2))]
 #: logit bias on every key: more onsets per run (better tails) than the model's own sparse solo
 DENSITY = 1.5
 #: the JACK backend's goal at -p 256 (issue 16): p99 <= 250 µs, 0 xruns.
@@ -71,11 +62,10 @@ GOAL_P99_US = 250.0
 
 # ---- the recorder (its own process) ---------------------------------------------------------------
 
-def recorder_main(source_suffix: str) -> int:
-    """Register ``grid-recorder:in``, connect it to the port whose name ends with
-    ``source_suffix`` once that appears, record the frame of every note-on; on ``stop``
-    (stdin) print one JSON line and exit."""
-    client = jack_module().Client(RECORDER, no_start_server=True, servername=os.environ.get("JACK_DEFAULT_SERVER"))
+def recorder_main() -> int:
+    """Register ``grid-recorder:in``, connect it to ``livegen out`` once that appears, record the
+    frame of every note-on; on ``stop`` (stdin) print one JSON line and exit."""
+    client = jack.Client(RECORDER, no_start_server=True, servername=os.environ.get("JACK_DEFAULT_SERVER"))
     port = client.midi_inports.register("in")
     onsets: list[int] = []
     xruns: list[int] = []
@@ -98,7 +88,7 @@ def recorder_main(source_suffix: str) -> int:
     print("ready", flush=True)
     source = None
     while not stop.is_set() and source is None:
-        names = [p.name for p in client.get_ports(is_midi=True, is_output=True) if p.name.endswith(source_suffix)]
+        names = [p.name for p in client.get_ports(is_midi=True, is_output=True) if p.name.endswith(":livegen out")]
         if names:
             source = names[0]
             client.connect(source, f"{RECORDER}:in")
@@ -115,44 +105,25 @@ def recorder_main(source_suffix: str) -> int:
 
 # ---- analysis (pure) -------------------------------------------------------------------------
 
-def grid_errors(frames: list[int] | np.ndarray, step_frames: float,
-                xruns: list[int] | np.ndarray = ()) -> dict[str, Any]:
+def grid_errors(frames: list[int] | np.ndarray, step_frames: float) -> dict[str, Any]:
     """Distance (µs) of each onset frame from the best-fitting grid of ``step_frames``.
 
-    The step index of each onset is its nearest whole number of steps from the first. An
-    xrun moves JACK's frames against the wall clock (the dummy driver's frames fall behind
-    by the cycles it lost), so the onsets are cut into segments at the ``xruns`` frames and
-    fitted as lines ``frame = a_segment + b * step``: one rate ``b`` for the run (least
-    squares; against the nominal rate in ppm), each segment centred on its median residual.
-    Without xruns that is a single line. Onsets alone in their segment are left out.
+    The step index of each onset is its nearest whole number of steps from the first; a line
+    frame = a + b * step is fitted by least squares (``b``: the rate, against the nominal one
+    in ppm) and centred on the median residual.
     """
     f = np.sort(np.asarray(frames, dtype=np.float64))
     if f.size < 3:
         return {"n": int(f.size)}
     n = np.rint((f - f[0]) / step_frames)
-    segment = np.searchsorted(np.sort(np.asarray(xruns, dtype=np.float64)), f)
-    keep = np.zeros(f.size, dtype=bool)
-    nc = np.zeros(f.size)
-    fc = np.zeros(f.size)
-    for s in np.unique(segment):
-        m = segment == s
-        if m.sum() < 2:
-            continue
-        keep |= m
-        nc[m] = n[m] - n[m].mean()
-        fc[m] = f[m] - f[m].mean()
-    slope = float((nc[keep] * fc[keep]).sum() / (nc[keep] ** 2).sum())
-    residual = fc - slope * nc
-    centred = np.zeros(f.size)
-    for s in np.unique(segment[keep]):
-        m = keep & (segment == s)
-        centred[m] = residual[m] - np.median(residual[m])
-    error_us = np.abs(centred[keep]) / RATE * 1e6
-    return {"n": int(keep.sum()), "segments": int(np.unique(segment[keep]).size), "steps": int(n[-1]) + 1,
+    slope, intercept = np.polyfit(n, f, 1)
+    residual = f - (intercept + slope * n)
+    error_us = np.abs(residual - np.median(residual)) / RATE * 1e6
+    return {"n": int(f.size), "steps": int(n[-1]) + 1,
             "median_us": round(float(np.median(error_us)), 1), "p99_us": round(float(np.percentile(error_us, 99)), 1),
             "max_us": round(float(error_us.max()), 1),
-            "spread_us": round(float((centred[keep].max() - centred[keep].min()) / RATE * 1e6), 1),
-            "rate_ppm": round((slope / step_frames - 1.0) * 1e6, 1)}
+            "spread_us": round(float((residual.max() - residual.min()) / RATE * 1e6), 1),
+            "rate_ppm": round(float((slope / step_frames - 1.0) * 1e6), 1)}
 
 
 def jack_stats(stderr: str) -> dict[str, Any] | None:
@@ -190,33 +161,23 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
 
 
 def run_one(server: GridJack, backend: str, seconds: float, model: str) -> dict[str, Any]:
-    """``livegen play --midi-backend backend`` (or the C reference) for ``seconds`` against the recorder."""
+    """``livegen play`` with ``--midi-backend backend`` for ``seconds`` against the recorder."""
     env = server.subprocess_env()
     bars = max(2, round(seconds / (STEP_S * STEPS_PER_BEAT * 4)))
-    suffix = ":out" if backend == REFERENCE else ":livegen out"
-    recorder = subprocess.Popen([sys.executable, "-m", "benchmarks.jack_grid", "--record", suffix], env=env,
+    recorder = subprocess.Popen([sys.executable, "-m", "benchmarks.jack_grid", "--record"], env=env,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    stderr = ""
     try:
         if _read_line(recorder, 30.0) != "ready":
             raise RuntimeError("the recorder did not start")
+        cmd = [sys.executable, "-m", "livegen", "-v", "play", "--virtual", "--midi-backend", backend,
+               "--model", model, "--mode", "solo", "--bpm", str(BPM), "--steps-per-beat", str(STEPS_PER_BEAT),
+               "--bars", str(bars), "--seed", "0", "--density", str(DENSITY), "--osc-port", "0", "--no-view"]
         load = [round(x, 2) for x in os.getloadavg()]
-        if backend == REFERENCE:
-            seq = subprocess.Popen(REFERENCE_CMD, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(seconds)
-            seq.terminate()
-            seq.wait(timeout=10)
-            code, summary = 0, [" ".join(REFERENCE_CMD)]
-        else:
-            cmd = [sys.executable, "-m", "livegen", "-v", "play", "--virtual", "--midi-backend", backend,
-                   "--model", model, "--mode", "solo", "--bpm", str(BPM), "--steps-per-beat", str(STEPS_PER_BEAT),
-                   "--bars", str(bars), "--seed", "0", "--density", str(DENSITY), "--osc-port", "0", "--no-view"]
-            with tempfile.TemporaryFile("w+") as err:
-                done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
-                                      timeout=seconds + 180)
-                err.seek(0)
-                stderr = err.read()
-            code, summary = done.returncode, done.stdout.strip().splitlines()[-1:]
+        with tempfile.TemporaryFile("w+") as err:
+            done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+                                  timeout=seconds + 180)
+            err.seek(0)
+            stderr = err.read()
         assert recorder.stdin is not None
         recorder.stdin.write("stop\n")
         recorder.stdin.flush()
@@ -229,17 +190,15 @@ def run_one(server: GridJack, backend: str, seconds: float, model: str) -> dict[
     onsets = report["onsets"]
     xruns = report["xruns"]
     first, last = (min(onsets), max(onsets)) if onsets else (0, 0)
-    playing = [x for x in xruns if first <= x <= last]
     result: dict[str, Any] = {
-        "backend": backend, "exit": code, "summary": summary,
-        "grid": grid_errors(onsets, STEP_S * RATE, playing),
-        "xruns_playing": len(playing), "xruns_total": len(xruns), "load_average": load}
-    if playing:
-        result["grid_ignoring_xruns"] = grid_errors(onsets, STEP_S * RATE)
+        "backend": backend, "exit": done.returncode, "summary": done.stdout.strip().splitlines()[-1:],
+        "grid": grid_errors(onsets, STEP_S * RATE),
+        "xruns_playing": sum(1 for x in xruns if first <= x <= last), "xruns_total": len(xruns),
+        "load_average": load}
     stats = jack_stats(stderr)
     if stats is not None:
         result["jack_backend"] = stats
-    if code != 0:
+    if done.returncode != 0:
         result["stderr_tail"] = stderr[-1500:]
     return result
 
@@ -277,7 +236,7 @@ def format_row(r: dict[str, Any]) -> str:
     work = jb.get("callback_work_us", {})
     cb = f"{work.get('median', float('nan')):.0f}/{work.get('p99', float('nan')):.0f}/{work.get('max', float('nan')):.0f}" \
         if work else "-"
-    return (f"-p {r['period']:<5} {r['condition']:<7} {r['backend']:<11} onsets {g.get('n', 0):>4}  "
+    return (f"-p {r['period']:<5} {r['condition']:<7} {r['backend']:<7} onsets {g.get('n', 0):>4}  "
             f"error med/p99/max {g.get('median_us', float('nan')):7.1f} / {g.get('p99_us', float('nan')):7.1f} / "
             f"{g.get('max_us', float('nan')):7.1f} us  xruns {r['xruns_playing']} ({r['xruns_total']} in all)  "
             f"callback us {cb}  late {jb.get('late', '-')}  exit {r['exit']}")
@@ -286,21 +245,19 @@ def format_row(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
     if "--record" in args_list:
-        return recorder_main(args_list[args_list.index("--record") + 1])
+        return recorder_main()
     ap = argparse.ArgumentParser(prog="python -m benchmarks.jack_grid", description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of each run (s)")
     ap.add_argument("--periods", type=int, nargs="+", default=[64, 256, 1024])
     ap.add_argument("--conditions", nargs="+", choices=["idle", "loaded"], default=["idle", "loaded"])
-    ap.add_argument("--backends", nargs="+", choices=["jack", "rtmidi", REFERENCE], default=["jack", "rtmidi", REFERENCE],
-                    help=f"{REFERENCE}: jack_midiseq (C) on the same grid, for the xruns JACK has without livegen")
+    ap.add_argument("--backends", nargs="+", choices=["jack", "rtmidi"], default=["jack", "rtmidi"])
     ap.add_argument("--model", default="nottingham")
-    ap.add_argument("--realtime", action="store_true",
-                    help="jackd -R instead of --no-realtime (in this VM -R had more xruns, even for a C client)")
+    ap.add_argument("--no-realtime", action="store_true", help="jackd --no-realtime instead of -R")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(args_list)
-    doc = run(args.periods, args.conditions, args.backends, args.seconds, args.model, args.realtime)
+    doc = run(args.periods, args.conditions, args.backends, args.seconds, args.model, not args.no_realtime)
     doc.update(command="python -m benchmarks.jack_grid " + " ".join(args_list), machine=machine(),
-               server=f"jackd -n {SERVER} -S {'-R' if args.realtime else '--no-realtime'} -d dummy -r {RATE} -p P",
+               server=f"jackd -n {SERVER} -S {'--no-realtime' if args.no_realtime else '-R'} -d dummy -r {RATE} -p P",
                grid=f"{BPM:g} BPM, {STEPS_PER_BEAT} steps per beat ({STEP_S * 1000:g} ms)", seconds=args.seconds)
     goal = [r for r in doc["runs"] if r["period"] == 256 and r["backend"] == "jack"]
     if goal:

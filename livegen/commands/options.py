@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import math
-import os
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -133,9 +132,7 @@ def live_state(args: argparse.Namespace) -> ControlState:
 
 
 def add_midi_backend_option(parser: argparse.ArgumentParser) -> None:
-    """``--midi-backend auto|jack|rtmidi`` (see :mod:`livegen.io.midi_backend`); its default
-    is ``LIVEGEN_MIDI_BACKEND`` when that names one."""
-    default = os.environ.get("LIVEGEN_MIDI_BACKEND", "auto")
-    parser.add_argument("--midi-backend", choices=MIDI_BACKENDS, default=default if default in MIDI_BACKENDS else "auto",
-                        help="auto (default, or $LIVEGEN_MIDI_BACKEND): livegen's own JACK client, sample-accurate, "
-                             "when MIDI goes through JACK, else rtmidi; jack or rtmidi force one (docs/live.md, Timing)")
+    """``--midi-backend auto|jack|rtmidi`` (see :mod:`livegen.io.midi_backend`)."""
+    parser.add_argument("--midi-backend", choices=MIDI_BACKENDS, default="auto",
+                        help="auto (default): livegen's own JACK client, sample-accurate, when MIDI goes through "
+                             "JACK, else rtmidi; jack or rtmidi force one (docs/live.md, Timing)")

@@ -71,13 +71,6 @@ def address(obj: Any) -> int:
     return int(jack_module()._ffi.cast("uintptr_t", obj._ptr))
 
 
-def abandon(client: Any) -> None:
-    """Let go of a client whose server died without ever closing it: ``jack_client_close`` on a
-    dead or stalled server can block, and JACK-Client closes a client when it is collected.
-    Clears its private ``_ptr`` so that neither ``close()`` nor collection calls into libjack."""
-    client._ptr = jack_module()._ffi.NULL
-
-
 class JackCalls:
     """libjack calls for one client's process callback (every method: callback thread only).
 

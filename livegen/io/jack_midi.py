@@ -42,7 +42,7 @@ from livegen.errors import LivegenError
 from livegen.io.base import MessageCallback, MidiIn, MidiOut
 from livegen.io.jack import server_answers, server_name
 from livegen.io.jack_frames import FrameClock, offset_sample
-from livegen.io.jack_lib import JackCalls, abandon, address, jack_module
+from livegen.io.jack_lib import JackCalls, address, jack_module
 from livegen.io.jack_schedule import JackScheduler
 from livegen.io.midi_stream import MidiStream
 from livegen.io.ports import (
@@ -259,9 +259,7 @@ class JackMidi:
                 return
             if not server_answers(self.server):
                 raise LivegenError(f"JACK server {self.server!r} is not answering")
-            if self._client is not None:
-                abandon(self._client)
-                self._client = None
+            self._client = None
             self._open()
             for source in sorted(self._sources):
                 self._connect(source, self.in_port, quiet=True)
@@ -371,16 +369,12 @@ class JackMidi:
         self._reader.join(timeout=1.0)
         client, self._client = self._client, None
         self.scheduler.active = False
-        if client is None:
-            return
-        if self._dead or not server_answers(self.server):
-            abandon(client)
-            return
-        try:
-            client.deactivate()
-            client.close()
-        except Exception as exc:
-            log.debug("closing the JACK client: %s", exc)
+        if client is not None and not self._dead and server_answers(self.server):
+            try:
+                client.deactivate()
+                client.close()
+            except Exception as exc:
+                log.debug("closing the JACK client: %s", exc)
 
 
 class JackOutputHandle:
