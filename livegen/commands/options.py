@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from livegen.controls.table import CONTROLS, ControlError, ControlState, Value
-from livegen.io.midi_backend import MIDI_BACKENDS
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -129,10 +128,3 @@ def live_state(args: argparse.Namespace) -> ControlState:
     if "key" in values and "scale" not in values:
         values["scale"] = "major"
     return ControlState.default().apply_many(values)
-
-
-def add_midi_backend_option(parser: argparse.ArgumentParser) -> None:
-    """``--midi-backend auto|jack|rtmidi`` (see :mod:`livegen.io.midi_backend`)."""
-    parser.add_argument("--midi-backend", choices=MIDI_BACKENDS, default="auto",
-                        help="auto (default): livegen's own JACK client, sample-accurate, when MIDI goes through "
-                             "JACK, else rtmidi; jack or rtmidi force one (docs/live.md, Timing)")

@@ -7,13 +7,7 @@ import sys
 from pathlib import Path
 
 from livegen.commands.live_view import LiveView
-from livegen.commands.options import (
-    add_control_options,
-    add_midi_backend_option,
-    address_list,
-    live_state,
-    number,
-)
+from livegen.commands.options import add_control_options, address_list, live_state, number
 from livegen.errors import LivegenError
 from livegen.session.factory import LiveWiring
 from livegen.session.play import LyricsRequest, PlayRequest, play
@@ -32,7 +26,6 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="PORT", help="MIDI output to play on")
     p.add_argument("--virtual", action="store_true",
                    help="create virtual ports 'livegen in' / 'livegen out' for other programs")
-    add_midi_backend_option(p)
     add_control_options(p, PLAY_CONTROLS)
     p.add_argument("--bars", type=number(int, 1, 100_000), default=None,
                    help="stop after N bars (default: until Ctrl-C)")
@@ -77,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, state=live_state(args), inp=args.inp, out=args.out, virtual=args.virtual,
         bars=args.bars, beats_per_bar=args.beats_per_bar, steps_per_beat=args.steps_per_beat,
         channel=args.channel, seed=args.seed, clock=args.clock, send_clock=args.send_clock, lyrics=lyrics,
-        demo=args.demo, midi_backend=args.midi_backend,
+        demo=args.demo,
         wiring=LiveWiring(osc_host=args.osc_host, osc_port=args.osc_port or None, osc_allow=args.osc_allow,
                           osc_feedback=args.osc_feedback, record=args.record))
     view = None if args.no_view else LiveView()

@@ -20,7 +20,7 @@ from livegen.controls.table import ControlChange, ControlState
 from livegen.engine.clock import LiveClock
 from livegen.engine.engine import Engine, Voice
 from livegen.engine.recorder import Take
-from livegen.engine.scheduler import Scheduler, ThreadScheduler
+from livegen.engine.scheduler import ThreadScheduler
 from livegen.io.base import MidiIn, MidiOut
 from livegen.io.osc import OscFeedback, OscServer
 from livegen.io.ports import ReconnectingInput, ReconnectingOutput
@@ -54,18 +54,14 @@ class LiveWiring:
 async def perform(voice: Voice, controls: LiveControls, options: SessionOptions, wiring: LiveWiring, *,
                   midi_in: MidiIn | None, midi_out: MidiOut,
                   on_status: Callable[[dict[str, Any]], None] | None = None,
-                  on_downbeat: Callable[[int, float], None] | None = None,
-                  scheduler: Scheduler | None = None) -> Engine:
+                  on_downbeat: Callable[[int, float], None] | None = None) -> Engine:
     """Run one performance on the real parts until its bars are done or a stop signal.
 
     Returns the engine (its stats say how it went). The take, if asked for, is written
-    even when the performance ends with an error. ``scheduler``: the one that sends to
-    ``midi_out`` when the output brings its own (the JACK backend's); default a
-    :class:`ThreadScheduler` on ``midi_out``. Closed here either way.
+    even when the performance ends with an error.
     """
     clock = LiveClock()
-    if scheduler is None:
-        scheduler = ThreadScheduler(midi_out, realtime=wiring.realtime)
+    scheduler = ThreadScheduler(midi_out, realtime=wiring.realtime)
     take = Take(clock.now(), controls.state.tempo) if wiring.record is not None else None
     feedback = OscFeedback(wiring.osc_feedback) if wiring.osc_feedback else None
     server: OscServer | None = None
@@ -104,11 +100,10 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
 def run_performance(voice: Voice, controls: LiveControls, options: SessionOptions, wiring: LiveWiring, *,
                     midi_in: MidiIn | None, midi_out: MidiOut,
                     on_status: Callable[[dict[str, Any]], None] | None = None,
-                    on_downbeat: Callable[[int, float], None] | None = None,
-                    scheduler: Scheduler | None = None) -> Engine:
+                    on_downbeat: Callable[[int, float], None] | None = None) -> Engine:
     """:func:`perform` on a fresh event loop (the command line's entry point)."""
     return asyncio.run(perform(voice, controls, options, wiring, midi_in=midi_in, midi_out=midi_out,
-                               on_status=on_status, on_downbeat=on_downbeat, scheduler=scheduler))
+                               on_status=on_status, on_downbeat=on_downbeat))
 
 
 def follow_lyrics_controls(controls: LiveControls, lyrics: LyricsStreamer) -> None:

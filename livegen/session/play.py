@@ -23,8 +23,6 @@ from livegen.engine.engine import EngineStats
 from livegen.errors import LivegenError
 from livegen.io.base import MidiIn, MidiOut
 from livegen.io.jack import DEFAULT_SERVER_NAME, JackServer
-from livegen.io.jack_midi import JackPorts, open_jack_ports
-from livegen.io.midi_backend import resolve_midi_backend
 from livegen.io.ports import ReconnectingInput, list_ports, match_port, open_input, open_output
 from livegen.nets.char import CharLSTM
 from livegen.nets.checkpoint import load_checkpoint
@@ -71,8 +69,6 @@ class PlayRequest:
         wiring: OSC, feedback and recording.
         lyrics: stream lyrics lines, or None.
         demo: start JACK and a built-in performer; no hardware needed.
-        midi_backend: ``auto`` (livegen's own JACK client when MIDI goes through JACK, else
-            rtmidi), ``jack`` or ``rtmidi``.
     """
 
     model: str
@@ -90,7 +86,6 @@ class PlayRequest:
     send_clock: bool = False
     lyrics: LyricsRequest | None = None
     demo: bool = False
-    midi_backend: str = "auto"
 
 
 def build_voice(model_spec: str, seed: int | None
@@ -118,14 +113,6 @@ def check_port_names(inp: str | None, out: str | None) -> None:
         match_port(out, outputs, "output")
 
 
-def open_jack_backend(request: PlayRequest, virtual: bool) -> JackPorts | None:
-    """livegen's own JACK client and ports when ``request.midi_backend`` resolves to ``jack``
-    (sample-accurate output, input stamped by frame); None for rtmidi."""
-    if resolve_midi_backend(request.midi_backend) != "jack":
-        return None
-    return open_jack_ports(request.out, request.inp, virtual=virtual)
-
-
 def play(request: PlayRequest, *, announce: Callable[[str], None],
          on_status: Callable[[dict[str, Any]], None] | None = None) -> EngineStats:
     """Run one performance for ``request``; ``announce`` gets the start-up line.
@@ -149,7 +136,6 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
     midi_in: MidiIn | None = None
     midi_out: MidiOut | None = None
     lyrics: LyricsStreamer | None = None
-    jack_ports: JackPorts | None = None
     try:
         if request.demo:  # the server the environment names, or livegen's own
             jack = JackServer(os.environ.get("JACK_DEFAULT_SERVER") or DEFAULT_SERVER_NAME).start()
@@ -168,15 +154,11 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
         # system's thread, and opening a JACK port meanwhile can stall the JACK graph
         # reconnecting either way: a device comes back by name; a virtual port is made again
         # when a JACK server that died returns
-        jack_ports = open_jack_backend(request, virtual)  # None: rtmidi
-        if jack_ports is not None:
-            midi_out, midi_in = jack_ports.output, jack_ports.input
-        else:
-            midi_out = open_output(request.out, virtual=virtual, reconnect=True)
-            if request.inp and not virtual:
-                midi_in = ReconnectingInput(request.inp)  # reopened by name if the keyboard comes back
-            elif virtual:
-                midi_in = open_input(None, virtual=True)
+        midi_out = open_output(request.out, virtual=virtual, reconnect=True)
+        if request.inp and not virtual:
+            midi_in = ReconnectingInput(request.inp)  # reopened by name if the keyboard comes back
+        elif virtual:
+            midi_in = open_input(None, virtual=True)
         if request.demo:
             performer = subprocess.Popen([sys.executable, "-m", "livegen.session.demo", "--bpm",
                                           str(request.state.tempo), "--calls", "3"], env=dict(os.environ))
@@ -189,8 +171,7 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
                  f"{'' if bars is None else f' for {bars} bars'}; Ctrl-C stops")
         engine = run_performance(voice, controls, options, request.wiring, midi_in=midi_in,
                                  midi_out=midi_out, on_status=on_status,
-                                 on_downbeat=lyrics.on_downbeat if lyrics else None,
-                                 scheduler=jack_ports.scheduler if jack_ports is not None else None)
+                                 on_downbeat=lyrics.on_downbeat if lyrics else None)
         return engine.stats
     finally:
         if lyrics is not None:
@@ -205,8 +186,6 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
         for port in (midi_in, midi_out):
             if port is not None:
                 port.close()
-        if jack_ports is not None:
-            jack_ports.close()
         if jack is not None:
             jack.stop()
 
