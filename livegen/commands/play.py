@@ -5,12 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 from livegen.commands.live_view import LiveView
-from livegen.commands.options import add_control_options, address_list, live_state, number
+from livegen.commands.options import add_control_options, address_list, control_values, live_state, number
 from livegen.errors import LivegenError
 from livegen.session.factory import LiveWiring
+from livegen.session.live_set import CLOCKS, OSC_PORTS, LiveSet, SetStart, load_live_set
 from livegen.session.play import LyricsRequest, PlayRequest, play
+
+T = TypeVar("T")
+#: what play uses when neither the command line nor the live set says.
+DEFAULT_MODEL = "nottingham"
+DEFAULT_CLOCK = "internal"
+DEFAULT_OSC_HOST = "127.0.0.1"
+DEFAULT_OSC_PORT = 9000
 
 #: live controls settable from the command line (the same bounds as OSC and MIDI CC).
 PLAY_CONTROLS = ["tempo", "mode", "temperature", "density", "repeat", "polyphony", "low", "high", "key",
@@ -20,7 +29,11 @@ PLAY_CONTROLS = ["tempo", "mode", "temperature", "density", "repeat", "polyphony
 
 def register(p: argparse.ArgumentParser) -> None:
     """Add this command's options to its parser ``p`` and set ``func``."""
-    p.add_argument("--model", default="nottingham", help="shipped model name or checkpoint path")
+    p.add_argument("--set", dest="live_set", type=Path, default=None, metavar="FILE.toml",
+                   help="a live set: ports, clock, model, OSC, controls and presets switched by "
+                        "/livegen/preset NAME or program change; flags given here override it "
+                        "(docs/live.md, Live sets)")
+    p.add_argument("--model", default=None, help=f"shipped model name or checkpoint path (default: {DEFAULT_MODEL})")
     p.add_argument("--in", dest="inp", default=None, metavar="PORT",
                    help="MIDI input to listen to (substring of its name; see `livegen ports`)")
     p.add_argument("--out", default=None, metavar="PORT", help="MIDI output to play on")
@@ -34,11 +47,13 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="grid steps per beat, 1..24 (default: the model's)")
     p.add_argument("--channel", type=number(int, 1, 16), default=1, help="MIDI channel 1-16 of livegen's notes")
     p.add_argument("--seed", type=number(int, 0, 2**31 - 1), default=None, help="sampling seed (default: random)")
-    p.add_argument("--clock", choices=["internal", "midi"], default="internal",
-                   help="midi: follow the DAW's MIDI clock on the input port")
+    p.add_argument("--clock", choices=CLOCKS, default=None,
+                   help=f"midi: follow the DAW's MIDI clock on the input port (default: {DEFAULT_CLOCK})")
     p.add_argument("--send-clock", action="store_true", help="send MIDI clock (livegen is the master)")
-    p.add_argument("--osc-port", type=number(int, 0, 65535), default=9000, help="OSC control port (0 = off)")
-    p.add_argument("--osc-host", default="127.0.0.1", help="OSC interface; 0.0.0.0 for a phone on the LAN")
+    p.add_argument("--osc-port", type=number(int, *OSC_PORTS), default=None,
+                   help=f"OSC control port (0 = off; default: {DEFAULT_OSC_PORT})")
+    p.add_argument("--osc-host", default=None,
+                   help=f"OSC interface; 0.0.0.0 for a phone on the LAN (default: {DEFAULT_OSC_HOST})")
     p.add_argument("--osc-allow", type=address_list, default=None, metavar="ADDRS",
                    help="comma-separated IPs or networks (192.168.1.0/24) allowed to send OSC; "
                         "use with --osc-host 0.0.0.0 (docs/live.md: what an open port allows)")
@@ -58,21 +73,57 @@ def register(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _first(*values: T | None) -> T:
+    """The first value that is not None: the command line's, the live set's, the default."""
+    return next(v for v in values if v is not None)
+
+
+def _start(args: argparse.Namespace, live_set: LiveSet) -> SetStart:
+    """The starting controls and presets: the live set (if any) with the flags given over it."""
+    if live_set.path is None:
+        return SetStart(live_state(args), {}, None)
+    overrides = control_values(args)
+    if "key" in overrides and "scale" not in overrides and "scale" not in live_set.named_controls:
+        overrides["scale"] = "major"  # as without a set: chromatic would ignore the key
+    return live_set.start(overrides)
+
+
+def build_request(args: argparse.Namespace) -> PlayRequest:
+    """What ``livegen play`` is asked for: each setting from the command line if given there,
+    else from the live set (``--set``), else the default.
+
+    Raises:
+        LivegenError: a bad live set or a combination that does not fit (one line).
+    """
+    live_set = load_live_set(args.live_set) if args.live_set is not None else LiveSet()
+    start = _start(args, live_set)
+    # ports come as a group: any of --in, --out, --virtual replaces the set's [ports]
+    if live_set.names_ports and not (args.inp or args.out or args.virtual):
+        inp, out, virtual = live_set.inp, live_set.out, bool(live_set.virtual)
+    else:
+        inp, out, virtual = args.inp, args.out, args.virtual
+    osc_feedback = args.osc_feedback or live_set.osc_feedback
+    osc_port = _first(args.osc_port, live_set.osc_port, DEFAULT_OSC_PORT)
     lyrics = None
     if args.lyrics:
-        target = args.lyrics_to or args.osc_feedback
+        target = args.lyrics_to or osc_feedback
         if not target:
             raise LivegenError("--lyrics needs a destination: add --lyrics-to HOST:PORT or --osc-feedback HOST:PORT")
         lyrics = LyricsRequest(args.lyrics, target, every_bars=args.lyrics_every, artist=args.lyrics_artist,
                                prime=args.lyrics_prime)
-    request = PlayRequest(
-        model=args.model, state=live_state(args), inp=args.inp, out=args.out, virtual=args.virtual,
-        bars=args.bars, beats_per_bar=args.beats_per_bar, steps_per_beat=args.steps_per_beat,
-        channel=args.channel, seed=args.seed, clock=args.clock, send_clock=args.send_clock, lyrics=lyrics,
-        demo=args.demo,
-        wiring=LiveWiring(osc_host=args.osc_host, osc_port=args.osc_port or None, osc_allow=args.osc_allow,
-                          osc_feedback=args.osc_feedback, record=args.record))
+    return PlayRequest(
+        model=_first(args.model, live_set.model, DEFAULT_MODEL), state=start.state, inp=inp, out=out,
+        virtual=virtual, bars=args.bars, beats_per_bar=args.beats_per_bar, steps_per_beat=args.steps_per_beat,
+        channel=args.channel, seed=args.seed, clock=_first(args.clock, live_set.clock, DEFAULT_CLOCK),
+        send_clock=args.send_clock or bool(live_set.send_clock), lyrics=lyrics, demo=args.demo,
+        presets=start.presets, preset=start.preset,
+        wiring=LiveWiring(osc_host=_first(args.osc_host, live_set.osc_host, DEFAULT_OSC_HOST),
+                          osc_port=osc_port or None, osc_allow=args.osc_allow,
+                          osc_feedback=osc_feedback, record=args.record))
+
+
+def run(args: argparse.Namespace) -> int:
+    request = build_request(args)
     view = None if args.no_view else LiveView()
     try:
         s = play(request, announce=lambda line: print(line, file=sys.stderr), on_status=view)

@@ -15,7 +15,7 @@ is in force.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from livegen.controls.table import CONTROLS, ControlChange, ControlError, ControlState
 
@@ -72,6 +72,20 @@ class LiveControls:
         if new != self._state:
             self._state = new
             self._notify([name])
+        return new
+
+    def set_many(self, values: Mapping[str, object]) -> ControlState:
+        """Change several controls at once (a preset of a live set), each through its
+        validator and the combination checked once (:meth:`ControlState.apply_many`).
+
+        Listeners hear every changed name in one call. Raises :class:`ControlError`
+        (nothing changes) when a value or the combination is refused.
+        """
+        new = self._state.apply_many(values)
+        if new != self._state:
+            old = self._state
+            self._state = new
+            self._notify([name for name, value in new.as_dict().items() if getattr(old, name) != value])
         return new
 
     def offer(self, change: ControlChange, source: str = "OSC") -> bool:

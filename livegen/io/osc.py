@@ -41,7 +41,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -357,6 +357,10 @@ class OscServer:
             ``mute`` change, at once (it must be thread-safe and quick, e.g. hand the change
             to the loop with ``call_soon_threadsafe``). None: urgent changes wait like the
             others, ahead of them.
+        commands: addresses outside the control table that the caller handles (e.g.
+            ``/livegen/preset``): address -> ``handler(args)``, called on the receiver
+            thread with the message's arguments (it must be thread-safe and quick). A handler
+            that raises counts the message as refused.
 
     Start with ``async with OscServer(...) as server``, ``await server.start()`` or (no
     loop needed) ``with OscServer(...)`` / :meth:`open`; stop with :meth:`close`. Take
@@ -373,7 +377,8 @@ class OscServer:
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, queue_size: int = QUEUE_SIZE,
                  rcvbuf: int = RCVBUF_BYTES, allow: Sequence[str] | None = None,
                  max_bundle_messages: int = MAX_BUNDLE_MESSAGES, max_bundle_depth: int = MAX_BUNDLE_DEPTH,
-                 on_urgent: Callable[[ControlChange], None] | None = None) -> None:
+                 on_urgent: Callable[[ControlChange], None] | None = None,
+                 commands: Mapping[str, Callable[[tuple[Any, ...]], None]] | None = None) -> None:
         if queue_size < 1 or max_bundle_messages < 1 or max_bundle_depth < 1:
             raise ValueError("queue_size, max_bundle_messages and max_bundle_depth must be >= 1")
         self.host = host
@@ -384,6 +389,7 @@ class OscServer:
         self.max_bundle_messages = max_bundle_messages
         self.max_bundle_depth = max_bundle_depth
         self.on_urgent = on_urgent
+        self.commands = dict(commands or {})
         self.datagrams = 0
         self.received = 0
         self.garbage = 0
@@ -622,6 +628,13 @@ class OscServer:
         if not reason:  # no control takes a longer string: refuse it before the table scans it
             reason = next((f"a string of {len(a)} characters (at most {MAX_STRING})" for a in raw.args
                            if isinstance(a, str) and len(a) > MAX_STRING), "")
+        handler = self.commands.get(raw.address) if not reason else None
+        if handler is not None:
+            try:
+                handler(raw.args)
+                return ""
+            except Exception as exc:  # the caller's handler: survive anything
+                reason = f"{type(exc).__name__}: {exc}"
         if not reason:
             try:
                 change = parse_osc(raw.address, raw.args)

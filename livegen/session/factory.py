@@ -26,6 +26,7 @@ from livegen.io.osc import OscFeedback, OscServer
 from livegen.io.ports import ReconnectingInput, ReconnectingOutput
 from livegen.session.live import LiveSession, SessionOptions
 from livegen.session.lyrics import LyricsStreamer
+from livegen.session.presets import PRESET_ADDRESS, PresetSwitcher
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,13 @@ class LiveWiring:
 async def perform(voice: Voice, controls: LiveControls, options: SessionOptions, wiring: LiveWiring, *,
                   midi_in: MidiIn | None, midi_out: MidiOut,
                   on_status: Callable[[dict[str, Any]], None] | None = None,
-                  on_downbeat: Callable[[int, float], None] | None = None) -> Engine:
+                  on_downbeat: Callable[[int, float], None] | None = None,
+                  presets: PresetSwitcher | None = None) -> Engine:
     """Run one performance on the real parts until its bars are done or a stop signal.
 
-    Returns the engine (its stats say how it went). The take, if asked for, is written
-    even when the performance ends with an error.
+    ``presets`` (a live set's) are switched by ``/livegen/preset NAME`` on the OSC server
+    and by MIDI program changes on the input. Returns the engine (its stats say how it
+    went). The take, if asked for, is written even when the performance ends with an error.
     """
     clock = LiveClock()
     scheduler = ThreadScheduler(midi_out, realtime=wiring.realtime)
@@ -76,14 +79,17 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
 
     try:
         if wiring.osc_port is not None:
+            commands = ({PRESET_ADDRESS: lambda args: presets.osc_threadsafe(loop, args)}
+                        if presets is not None else None)
             server = await OscServer(wiring.osc_host, wiring.osc_port, allow=wiring.osc_allow,
-                                     on_urgent=urgent).start()
+                                     on_urgent=urgent, commands=commands).start()
         session = LiveSession(voice, controls, clock=clock, scheduler=scheduler, options=options,
                               midi_in=midi_in, control_source=server,
                               feedback=feedback, take=take, on_status=on_status,
                               on_downbeat=on_downbeat, handle_signals=True, thread_panic=True,
                               watched_output=midi_out if isinstance(midi_out, ReconnectingOutput) else None,
-                              watched_input=midi_in if isinstance(midi_in, ReconnectingInput) else None)
+                              watched_input=midi_in if isinstance(midi_in, ReconnectingInput) else None,
+                              presets=presets)
         return await session.run()
     finally:
         scheduler.close()
@@ -100,10 +106,11 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
 def run_performance(voice: Voice, controls: LiveControls, options: SessionOptions, wiring: LiveWiring, *,
                     midi_in: MidiIn | None, midi_out: MidiOut,
                     on_status: Callable[[dict[str, Any]], None] | None = None,
-                    on_downbeat: Callable[[int, float], None] | None = None) -> Engine:
+                    on_downbeat: Callable[[int, float], None] | None = None,
+                    presets: PresetSwitcher | None = None) -> Engine:
     """:func:`perform` on a fresh event loop (the command line's entry point)."""
     return asyncio.run(perform(voice, controls, options, wiring, midi_in=midi_in, midi_out=midi_out,
-                               on_status=on_status, on_downbeat=on_downbeat))
+                               on_status=on_status, on_downbeat=on_downbeat, presets=presets))
 
 
 def follow_lyrics_controls(controls: LiveControls, lyrics: LyricsStreamer) -> None:

@@ -40,6 +40,7 @@ from livegen.engine.engine import Engine, Voice
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import Scheduler
 from livegen.io.base import MidiIn
+from livegen.session.presets import PRESET_ADDRESS, PresetSwitcher
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,8 @@ class LiveSession:
         watched_input: the performer's port when it reports its device leaving and
             returning (a ``ReconnectingInput``, which releases the keys a lost device held):
             the status says what happened.
+        presets: a live set's presets: MIDI program changes switch them (and are not
+            passed to the engine); the name in force goes to the feedback target.
     """
 
     def __init__(self, voice: Voice, controls: LiveControls, *, clock: Clock, scheduler: Scheduler,
@@ -209,8 +212,10 @@ class LiveSession:
                  on_downbeat: Callable[[int, float], None] | None = None,
                  handle_signals: bool = False, thread_panic: bool = False,
                  watched_output: WatchedOutput | None = None,
-                 watched_input: WatchedOutput | None = None) -> None:
+                 watched_input: WatchedOutput | None = None,
+                 presets: PresetSwitcher | None = None) -> None:
         self.controls = controls
+        self.presets = presets
         self.watched_output = watched_output
         self.watched_input = watched_input
         self.midi_in = midi_in
@@ -231,6 +236,8 @@ class LiveSession:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         controls.on_change(self._on_state_change)
+        if presets is not None:
+            presets.on_switch(self._on_preset)
 
     # ---- controls and feedback ------------------------------------------------------------
 
@@ -250,6 +257,11 @@ class LiveSession:
         if self.feedback is not None and names:
             self.feedback.send_state(self.controls.state, names)
 
+    def _on_preset(self, name: str | None) -> None:
+        """Tell the controller the preset in force (after a switch or a refused one)."""
+        if self.feedback is not None:
+            self.feedback.send(PRESET_ADDRESS, name or "")
+
     def _engine_feedback(self, name: str, *args: Any) -> None:
         if self.feedback is not None and name in FEEDBACK:
             self.feedback.send(FEEDBACK[name].address, *args)
@@ -268,7 +280,11 @@ class LiveSession:
         self.engine.input_changed(connected, input_status(connected, name, reason))
 
     def _on_midi(self, msg: mido.Message, t: float) -> None:
-        """On the loop thread: CCs from the table steer; everything else goes to the engine."""
+        """On the loop thread: CCs from the table steer, program changes switch presets (with a
+        live set); everything else goes to the engine."""
+        if msg.type == "program_change" and self.presets is not None:
+            self.presets.program(msg.program)
+            return
         if msg.type == "control_change":
             try:
                 change = from_cc(msg.control, msg.value)
@@ -323,6 +339,8 @@ class LiveSession:
         try:
             if self.feedback is not None:
                 self.feedback.send_state(self.controls.state)
+                if self.presets is not None:
+                    self._on_preset(self.presets.current)
             if self.control_source is not None:
                 tasks.append(asyncio.ensure_future(self._control_pump(self.control_source)))
                 tasks.append(asyncio.ensure_future(self._refusal_pump(self.control_source)))

@@ -14,11 +14,11 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from livegen.controls.state import LiveControls
-from livegen.controls.table import ControlState
+from livegen.controls.table import ControlState, Value
 from livegen.engine.engine import EngineStats
 from livegen.errors import LivegenError
 from livegen.io.base import MidiIn, MidiOut
@@ -31,6 +31,7 @@ from livegen.nets.runtime import configure_for_stepping
 from livegen.session.factory import LiveWiring, follow_lyrics_controls, run_performance
 from livegen.session.live import SessionOptions
 from livegen.session.lyrics import LyricsStreamer, build_lyrics_streamer
+from livegen.session.presets import PresetSwitcher
 from livegen.voices.abc import AbcVoice
 from livegen.voices.follow import KeyFollowingVoice
 from livegen.voices.roll import RollGenerator
@@ -69,6 +70,9 @@ class PlayRequest:
         wiring: OSC, feedback and recording.
         lyrics: stream lyrics lines, or None.
         demo: start JACK and a built-in performer; no hardware needed.
+        presets: a live set's presets, complete, in file order (switched by
+            ``/livegen/preset NAME`` and program changes); empty: none.
+        preset: the preset in force at the start, or None.
     """
 
     model: str
@@ -86,6 +90,8 @@ class PlayRequest:
     send_clock: bool = False
     lyrics: LyricsRequest | None = None
     demo: bool = False
+    presets: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)
+    preset: str | None = None
 
 
 def build_voice(model_spec: str, seed: int | None
@@ -129,6 +135,7 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
         raise LivegenError(f"MIDI clock has 24 ticks per beat: with --clock midi or --send-clock "
                            f"--steps-per-beat must divide 24 (1, 2, 3, 4, 6, 8, 12, 24), not {spb}")
     controls = LiveControls(request.state)
+    presets = PresetSwitcher(controls, request.presets, request.preset) if request.presets else None
     virtual = request.virtual or request.demo
     bars = DEMO_BARS if request.demo and request.bars is None else request.bars
     jack: JackServer | None = None
@@ -167,11 +174,12 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
                                  send_clock=request.send_clock, seed=request.seed)
         clock_text = ("following the MIDI clock on the input" if request.clock == "midi"
                       else f"at {request.state.tempo:g} BPM (internal clock)")
+        preset_text = f", preset {request.preset}" if request.preset else ""
         announce(f"livegen: playing {request.model} ({spb} steps/beat) in {request.state.mode} mode {clock_text}"
-                 f"{'' if bars is None else f' for {bars} bars'}; Ctrl-C stops")
+                 f"{preset_text}{'' if bars is None else f' for {bars} bars'}; Ctrl-C stops")
         engine = run_performance(voice, controls, options, request.wiring, midi_in=midi_in,
                                  midi_out=midi_out, on_status=on_status,
-                                 on_downbeat=lyrics.on_downbeat if lyrics else None)
+                                 on_downbeat=lyrics.on_downbeat if lyrics else None, presets=presets)
         return engine.stats
     finally:
         if lyrics is not None:
