@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "eval": "score a model (NLL, frame accuracy) on a dataset split",
     "lyrics": "generate lyrics lines from a character LSTM",
     "models": "list shipped models (or ship a trained checkpoint)",
+    "data": "list the known data sets and where they are; fetch one by name",
     "bench": "measure live timing: output jitter, missed steps, reaction time (needs jackd)",
     "patches": "write controller patches (TouchOSC, Pure Data, Open Stage Control)",
 }

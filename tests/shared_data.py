@@ -30,7 +30,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from livegen.data.polyphonic import DATASETS, data_root
+from livegen.data.locations import data_roots
+from livegen.data.polyphonic import DATASETS
 
 T = TypeVar("T")
 
@@ -93,14 +94,15 @@ class DataSets:
 
 
 def shared() -> DataSets | None:
-    """The shared data sets, when every one the tests read is there."""
-    root = data_root()
-    needed = [root / "polyphonic" / f"{stem}.mat" for stem in DATASETS.values()]
-    needed += [root / "polyphonic" / "JSB_Chorales.pickle", root / MUSIC21 / "test10.mid",
-               root / "abc" / "irish.abc", root / "lyrics" / REAL_CSV,
-               *(root / "lyrics" / "public_domain" / f"{name}.txt" for name in COLLECTIONS)]
-    if all(p.is_file() for p in needed):
-        return DataSets(root, real=True)
+    """The shared data sets: the first data root (in the readers' search order) where every
+    one the tests read is there; a user data dir holding only fetched sets is passed over."""
+    for root in data_roots():
+        needed = [root / "polyphonic" / f"{stem}.mat" for stem in DATASETS.values()]
+        needed += [root / "polyphonic" / "JSB_Chorales.pickle", root / MUSIC21 / "test10.mid",
+                   root / "abc" / "irish.abc", root / "lyrics" / REAL_CSV,
+                   *(root / "lyrics" / "public_domain" / f"{name}.txt" for name in COLLECTIONS)]
+        if all(p.is_file() for p in needed):
+            return DataSets(root, real=True)
     return None
 
 

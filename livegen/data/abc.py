@@ -33,7 +33,7 @@ from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
-from livegen.data.polyphonic import data_root
+from livegen.data.locations import find_data, install_root, searched
 from livegen.errors import LivegenError
 from livegen.music.abc import AbcTune, parse_abc, split_abc
 from livegen.music.abc_header import LETTER_SEMITONES
@@ -57,8 +57,9 @@ OPENING_NOTES = 8
 
 
 def default_abc_path() -> Path:
-    """``<data root>/abc/irish.abc`` (see :func:`livegen.data.polyphonic.data_root`)."""
-    return data_root() / DEFAULT_ABC
+    """``abc/irish.abc`` in the first data root holding it (see :mod:`livegen.data.locations`);
+    where ``livegen data fetch irish`` would put it when no root has it."""
+    return find_data(DEFAULT_ABC) or install_root() / DEFAULT_ABC
 
 
 def read_abc_tunes(path: str | Path) -> list[str]:
@@ -219,6 +220,14 @@ def split_tunes(tunes: list[str], valid: float = 0.05, test: float = 0.10, seed:
 
 def load_abc_splits(path: str | Path | None = None, valid: float = 0.05, test: float = 0.10,
                     seed: int = 0) -> dict[str, list[str]]:
-    """:func:`read_abc_tunes` then :func:`split_tunes`; ``path`` defaults to :func:`default_abc_path`."""
+    """:func:`read_abc_tunes` then :func:`split_tunes`; ``path`` defaults to :func:`default_abc_path`.
+
+    Raises:
+        LivegenError: no path given and no data root holds ``abc/irish.abc``, or as
+            :func:`read_abc_tunes` and :func:`split_tunes`.
+    """
+    if path is None and find_data(DEFAULT_ABC) is None:
+        raise LivegenError(f"the irish ABC collection is not here (looked for {searched(DEFAULT_ABC)}); "
+                           "run `livegen data fetch irish`, or pass --data FILE.abc")
     return split_tunes(read_abc_tunes(default_abc_path() if path is None else path),
                        valid=valid, test=test, seed=seed)

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from livegen.data.polyphonic import data_root
+from livegen.data.locations import find_data, install_root
 from livegen.errors import LivegenError
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,10 @@ def split_collection(text: str) -> list[str]:
 def resolve_source(data: str | os.PathLike[str]) -> Path:
     """A path, or a named source (``public_domain``) under the shared data directory."""
     text = str(data)
-    path = data_root() / NAMED_SOURCES[text] if text in NAMED_SOURCES else Path(text).expanduser()
+    if text in NAMED_SOURCES:
+        path = find_data(NAMED_SOURCES[text]) or install_root() / NAMED_SOURCES[text]
+    else:
+        path = Path(text).expanduser()
     if not path.exists():
         raise LivegenError(
             f"lyrics data {text!r} not found at {path}: give a .csv, a .txt file, a folder of "

@@ -3,10 +3,11 @@
 Each set has standard ``train``/``valid``/``test`` splits. A sequence is a ``(T, 88)`` uint8
 array: row ``t`` is one time step, column ``j`` is MIDI pitch ``j + 21`` (A0..C8).
 
-Sets are selected by name (``nottingham``, ``jsb``, ``musedata``, ``piano-midi``), found in
-the data directory (``$LIVEGEN_DATA`` or ``../shared/data/polyphonic`` next to the checkout),
-or by an explicit path to a ``.mat`` file, the original JSB ``.pickle`` layout, or a folder of
-``.mid`` files (see :mod:`livegen.data.midi_folder`).
+Sets are selected by name (``nottingham``, ``jsb``, ``musedata``, ``piano-midi``), found as
+``polyphonic/<stem>.mat`` in the first data root holding it (``$LIVEGEN_DATA``, the user data
+directory that ``livegen data fetch`` fills, ``../shared/data``; see
+:mod:`livegen.data.locations`), or by an explicit path to a ``.mat`` file, the original JSB
+``.pickle`` layout, or a folder of ``.mid`` files (see :mod:`livegen.data.midi_folder`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from livegen.data.locations import data_roots, find_data, install_root, searched
 from livegen.data.midi_folder import load_midi_files, load_midi_folder
 from livegen.data.roll_dataset import SPLITS, Roll, RollDataset
 from livegen.errors import LivegenError
@@ -41,21 +43,12 @@ STEPS_PER_BEAT: dict[str, int] = {"nottingham": 2, "jsb": 1, "musedata": 2, "pia
 
 
 def data_root() -> Path:
-    """The directory holding the shared data sets.
+    """The first data root in the search order that exists (the install root when none does).
 
-    ``$LIVEGEN_DATA`` wins; otherwise the first existing ``shared/data`` found walking up from
-    the working directory and from this package.
+    Readers look a file up with :func:`livegen.data.locations.find_data`, which tries every
+    root in order; this single root is for callers that need one folder.
     """
-    env = os.environ.get("LIVEGEN_DATA")
-    if env:
-        return Path(env)
-    starts = [Path.cwd(), Path(__file__).resolve().parent]
-    for start in starts:
-        for parent in [start, *start.parents]:
-            for candidate in (parent / "shared" / "data", parent.parent / "shared" / "data"):
-                if candidate.is_dir():
-                    return candidate
-    return Path("../shared/data")
+    return next((root for root in data_roots() if root.is_dir()), install_root())
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -138,14 +131,14 @@ def load_rolls(spec: str | os.PathLike[str], steps_per_beat: int | None = None) 
     text = str(spec)
     key = text.lower().replace("_", "-")
     if key in DATASETS:
-        root = data_root() / "polyphonic"
-        path = root / f"{DATASETS[key]}.mat"
-        if not path.exists():
+        relative = f"polyphonic/{DATASETS[key]}.mat"
+        found = find_data(relative)
+        if found is None:
             raise LivegenError(
-                f"dataset {key!r} not found at {path}; set LIVEGEN_DATA to the folder holding "
-                "polyphonic/*.mat or pass --data PATH"
+                f"dataset {key!r} not found (looked for {searched(relative)}); run "
+                f"`livegen data fetch {key}`, or pass --data PATH"
             )
-        return RollDataset(key, read_mat(path), STEPS_PER_BEAT[key])
+        return RollDataset(key, read_mat(found), STEPS_PER_BEAT[key])
     path = Path(text).expanduser()
     if not path.exists():
         raise LivegenError(
