@@ -48,7 +48,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import TypeVar
@@ -56,7 +56,7 @@ from typing import TypeVar
 import pretty_midi
 
 from livegen.errors import LivegenError
-from livegen.music.abc_body import TICKS_PER_WHOLE, BodyParser, Sound
+from livegen.music.abc_body import TICKS_PER_WHOLE, BodyParser, Item, Sound
 from livegen.music.abc_header import (
     C_MAJOR,
     COMMON_TIME,
@@ -129,6 +129,8 @@ class AbcTune:
         length: the tune's length in beats, trailing rests included.
         repairs: what was skipped, assumed or fixed (empty for clean text).
         text: the text that was parsed.
+        body: the body's sounds, bar lines, endings and meter changes in written order
+            (see :mod:`livegen.music.abc_body`), as read with the repairs.
     """
 
     number: int
@@ -141,6 +143,7 @@ class AbcTune:
     length: float
     repairs: tuple[str, ...]
     text: str
+    body: tuple[Item, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def bpm(self) -> float:
@@ -213,7 +216,8 @@ def parse_abc(text: str, repair: bool = False) -> AbcTune:
     for message in repairs:
         log.info("ABC tune %r: %s", title or number, message)
     return AbcTune(number=number, title=title, meter=meter, key=key, unit_length=unit_length,
-                   tempo=tempo, notes=notes, length=total / beat, repairs=repairs, text=text)
+                   tempo=tempo, notes=notes, length=total / beat, repairs=repairs, text=text,
+                   body=tuple(body.items))
 
 
 def _header_start(lines: list[str], fixes: RepairLog) -> int:

@@ -15,6 +15,7 @@ the log was made with ``repair=True``. Lengths and times are integer ticks,
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -117,12 +118,13 @@ def length_ticks(unit_ticks: int, text: str) -> int:
 
 def parse_length(text: str) -> Fraction:
     """A note-length suffix as a multiple of the unit: ``""`` 1, ``"2"``, ``"3/2"``, ``"/"`` 1/2,
-    ``"//"`` 1/4, ``"/4"`` 1/4, ``"3/"`` 3/2. Zero when the text says 0."""
+    ``"//"`` 1/4, ``"/4"`` 1/4, ``"3/"`` 3/2. Zero when the text says 0 (``"0"``, ``"/0"``)."""
     m = re.match(r"(\d*)(.*)", text)
     assert m is not None
     value = Fraction(int(m.group(1)) if m.group(1) else 1)
     for part in re.findall(r"/(\d*)", m.group(2)):
-        value /= int(part) if part else 2
+        divisor = int(part) if part else 2
+        value = value / divisor if divisor else Fraction(0)
         if value == 0:
             break
     return value
@@ -165,6 +167,15 @@ class BodyParser:
 
     def __post_init__(self) -> None:
         self._unit_ticks = to_ticks(self.unit_length)
+
+    def fork(self) -> BodyParser:
+        """A copy in the same state (key, meter, unit, tuplet, accidentals of the bar) with no
+        items and a fresh log of its own: parse text with it without touching this one."""
+        twin = copy.copy(self)
+        twin.items = []
+        twin.log = RepairLog(self.log.repair)
+        twin._bar_acc = dict(self._bar_acc)
+        return twin
 
     # -- fields --------------------------------------------------------------------------------
     def apply_field(self, name: str, value: str, line_no: int) -> None:

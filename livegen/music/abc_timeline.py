@@ -44,8 +44,13 @@ class TimedNote:
     velocity: int
 
 
-def playback_order(items: list[Item]) -> list[Item]:
+def playback_order(items: list[Item], jumps_to: dict[int, int] | None = None) -> list[Item]:
     """Expand repeats and endings: the items in the order they sound (endings dropped).
+
+    Args:
+        items: a body's items in written order.
+        jumps_to: when given, filled with ``index of a repeat bar line -> index of the item
+            it jumps back to`` for every repeat taken.
 
     Raises:
         LivegenError: the expansion is longer than :data:`MAX_PLAYBACK_ITEMS`.
@@ -87,6 +92,8 @@ def playback_order(items: list[Item]) -> list[Item]:
                 jump = jumps.get(i, 0) == 0 and not (in_ending and passes >= 2)
             if jump:
                 jumps[i] = jumps.get(i, 0) + 1
+                if jumps_to is not None:
+                    jumps_to[i] = section_start
                 passes += 1
                 i = section_start
                 skipping = in_ending = False

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,8 @@ import numpy.typing as npt
 
 from livegen.errors import LivegenError
 from livegen.music.abc import AbcTune, parse_abc
+from livegen.music.abc_meter import MeterGuard, check_bars
+from livegen.music.abc_print import print_tune
 from livegen.music.scales import NOTE_NAMES, SCALES, tonic_pitch_class
 from livegen.nets.char import CharLSTM, Vocab
 from livegen.nets.registry import Net
@@ -58,11 +60,13 @@ class GeneratedTune:
     """One accepted tune.
 
     Attributes:
-        text: the ABC text (header and body, without the separator), as parsed.
+        text: the tune as played, written back as ABC (:func:`~livegen.music.abc_print.print_tune`:
+            the repairs applied, and read note for note alike by livegen and abc2midi).
         tune: the parsed tune (notes in quarter-note beats).
         rejected: drafts rejected before this one was accepted.
         reasons: why each of those drafts was rejected.
         chars: characters sampled for this tune, rejected drafts included.
+        draft: the text the model wrote (header and body, without the separator).
     """
 
     text: str
@@ -70,6 +74,7 @@ class GeneratedTune:
     rejected: int
     reasons: tuple[str, ...]
     chars: int
+    draft: str = ""
 
 
 @dataclass(frozen=True)
@@ -152,11 +157,14 @@ class AbcTuneSampler:
         max_tries: drafts before giving up with a LivegenError.
         min_notes: fewer notes than this rejects a draft.
         max_repairs: more repairs (skipped symbols, fixed headers) than this rejects a draft.
+        meter: keep every bar within its meter while sampling
+            (:class:`~livegen.music.abc_meter.MeterGuard`: a note that would overfill its
+            bar, or a bar line closing a bar of the wrong length, is not drawn).
     """
 
     def __init__(self, model: CharLSTM, vocab: Vocab, seed: int = 0, separator: str = SEPARATOR,
                  max_chars: int = DEFAULT_MAX_CHARS, max_tries: int = 20, min_notes: int = 8,
-                 max_repairs: int = 6) -> None:
+                 max_repairs: int = 6, meter: bool = True) -> None:
         if separator not in vocab:
             raise LivegenError("this model has no tune separator in its vocabulary; use a model "
                                "trained by `livegen train abc`")
@@ -166,6 +174,7 @@ class AbcTuneSampler:
         self.max_tries = max_tries
         self.min_notes = min_notes
         self.max_repairs = max_repairs
+        self.meter = meter
         #: drafts rejected over this sampler's life.
         self.rejected_total = 0
         #: tunes accepted over this sampler's life.
@@ -201,16 +210,23 @@ class AbcTuneSampler:
             prefix = "X:1\n" + prefix
         out: list[str] = [prefix]
         gen.prime(prefix)
+        guard = MeterGuard(end=self.separator) if self.meter else None
+        allow: Callable[[str], bool] | None = None
+        if guard is not None:
+            guard.push(prefix)
+            allow = guard.allows
         forced = {k.upper(): v for k, v in (fields or {}).items()}
         missing = set(forced)
         line = prefix.rsplit("\n", 1)[-1]
         in_header = not any(row.startswith("K:") for row in prefix.split("\n")[:-1])
         size = len(prefix)
         while size < self.max_chars:
-            ch = gen.next_char(temperature)
+            ch = gen.next_char(temperature, allow)
             if ch == self.separator:
                 return Draft("".join(out), True, tuple(sorted(missing)))
             out.append(ch)
+            if guard is not None:
+                guard.push(ch)
             size += 1
             if ch == "\n":
                 if line.startswith("K:"):
@@ -223,6 +239,8 @@ class AbcTuneSampler:
                 missing.discard(line[0])
                 gen.prime(value)
                 out.append(value)
+                if guard is not None:
+                    guard.push(value)
                 size += len(value)
                 if line[0] == "K":
                     in_header = False
@@ -243,6 +261,12 @@ class AbcTuneSampler:
             return f"{len(tune.notes)} notes (< {self.min_notes})"
         if len(tune.repairs) > self.max_repairs:
             return f"{len(tune.repairs)} repairs (> {self.max_repairs})"
+        if self.meter:
+            if any("missing header" in r for r in tune.repairs):
+                return "a header the parser had to complete: " + "; ".join(tune.repairs)
+            rules = check_bars(list(tune.body), tune.meter)
+            if rules.off or rules.broken:
+                return f"{rules.off} bars off the meter, {rules.broken} ending breaks: {rules.problems[0]}"
         return tune
 
     def generate(self, header: str = "", fields: Mapping[str, str] | None = None,
@@ -266,8 +290,13 @@ class AbcTuneSampler:
             chars += len(draft.text)
             result = self.check(draft)
             if isinstance(result, AbcTune):
-                self.accepted_total += 1
-                return GeneratedTune(draft.text, result, len(reasons), tuple(reasons), chars)
+                try:
+                    text = print_tune(result)
+                except LivegenError as exc:
+                    result = f"cannot be written back: {exc}"
+                else:
+                    self.accepted_total += 1
+                    return GeneratedTune(text, result, len(reasons), tuple(reasons), chars, draft.text)
             reasons.append(result)
             self.rejected_total += 1
             log.info("rejected a generated tune: %s", result)

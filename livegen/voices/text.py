@@ -8,7 +8,7 @@ generator starts a fresh one under the same label.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -66,6 +66,8 @@ class TextGenerator:
         # characters never to emit: the unknown id (and nothing else)
         self._banned = torch.zeros(len(vocab), dtype=torch.bool)
         self._banned[vocab.unk] = True
+        #: draws where ``allow`` refused every character (see :meth:`next_char`).
+        self.unconstrained = 0
         self.reset()
 
     @property
@@ -129,15 +131,36 @@ class TextGenerator:
             self._state = self._prev_state
             self._feed([self._last])
 
-    def _draw(self, temperature: float) -> int:
-        logits = self._logits.masked_fill(self._banned, -torch.inf)
+    def _draw_from(self, logits: torch.Tensor, temperature: float) -> int:
         if self.sampler == "gumbel":
             return int(sample_gumbel_max(logits, temperature, self.generator))
         return int(sample_categorical(logits, temperature, self.generator))
 
-    def next_char(self, temperature: float = 1.0) -> str:
-        """Sample one character, feed it back, and return it (may be the separator)."""
-        i = self._draw(temperature)
+    def _draw(self, temperature: float, allow: Callable[[str], bool] | None = None) -> int:
+        logits = self._logits.masked_fill(self._banned, -torch.inf)
+        if allow is None:
+            return self._draw_from(logits, temperature)
+        # draw, and draw again without what was refused: a draw from the distribution
+        # restricted to the allowed characters, asking only about the characters drawn
+        masked = logits.clone()
+        while bool(torch.isfinite(masked).any()):
+            i = self._draw_from(masked, temperature)
+            if allow(self.vocab.chars[i]):
+                return i
+            masked[i] = -torch.inf
+        self.unconstrained += 1  # nothing the model can write is allowed: draw freely
+        return self._draw_from(logits, temperature)
+
+    def next_char(self, temperature: float = 1.0, allow: Callable[[str], bool] | None = None) -> str:
+        """Sample one character, feed it back, and return it (may be the separator).
+
+        Args:
+            temperature: softmax temperature (<= 1e-4: argmax).
+            allow: when given, only a character it returns True for is drawn (the draw is
+                from the model's distribution restricted to those); if it refuses every
+                character, the draw is unrestricted and :attr:`unconstrained` counts it.
+        """
+        i = self._draw(temperature, allow)
         self._feed([i])
         return self.vocab.chars[i]
 
