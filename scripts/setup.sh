@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
-PKGS="jackd2 fluidsynth timgm6mb-soundfont abcmidi liblo-tools puredata-core"
+PKGS="jackd2 fluidsynth timgm6mb-soundfont abcmidi liblo-tools puredata-core iproute2"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -27,8 +27,8 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   echo "setup: installing torch (CPU)"
   "$PY" -m pip install -q "torch==2.13.0"
 fi
-if ! "$PY" -c "import livegen, livegen_models, pytest, ruff, mypy, hypothesis, matplotlib, tqdm, platformdirs" >/dev/null 2>&1 \
+if ! "$PY" -c "import livegen, livegen_models, pytest, ruff, mypy, hypothesis, matplotlib, tqdm, platformdirs, link, jack" >/dev/null 2>&1 \
    || ! "$PY" -m pip show -q livegen >/dev/null 2>&1; then
-  echo "setup: installing livegen (editable) and test tools"
-  "$PY" -m pip install -q -e ".[test]"
+  echo "setup: installing livegen (editable) with Ableton Link, and test tools"
+  "$PY" -m pip install -q -e ".[test,link]"
 fi

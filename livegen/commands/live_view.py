@@ -26,7 +26,8 @@ class LiveView:
     It is called with the engine's status snapshot (``Engine.status()``): ``status``,
     ``mode``, ``bar``, ``beat``, ``bpm``, ``temperature``, ``sounding`` and ``held`` (MIDI
     pitches), ``compute_ms`` (last step's model time, ms), ``late_steps`` and
-    ``lateness_ms`` (ms).
+    ``lateness_ms`` (ms); with ``--clock link`` also ``link_peers``, ``link_tempo`` (BPM)
+    and ``link_phase`` (beats into the session's bar).
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -39,8 +40,13 @@ class LiveView:
         """One status line (no newline)."""
         playing = " ".join(note_name(p) for p in _pitches(s["sounding"])[:8]) or "-"
         held = " ".join(note_name(p) for p in _pitches(s["held"])[:6]) or "-"
+        link = ""
+        if "link_peers" in s:
+            peers = s["link_peers"]
+            link = (f"Link {peers} peer{'' if peers == 1 else 's'} {s['link_tempo']:5.1f} bpm "
+                    f"phase {s['link_phase']:4.2f} | ")
         return (f"{s['status']:>9} | {s['mode']:<9} | bar {s['bar']:>3}.{s['beat']} | "
-                f"{s['bpm']:5.1f} bpm | T {s['temperature']:.2f} | you: {held:<14} | "
+                f"{s['bpm']:5.1f} bpm | {link}T {s['temperature']:.2f} | you: {held:<14} | "
                 f"livegen: {playing:<22} | step {s['compute_ms']:.2f} ms | "
                 f"late {s['late_steps']} ({s['lateness_ms']:.1f} ms)")
 

@@ -48,7 +48,11 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel", type=number(int, 1, 16), default=1, help="MIDI channel 1-16 of livegen's notes")
     p.add_argument("--seed", type=number(int, 0, 2**31 - 1), default=None, help="sampling seed (default: random)")
     p.add_argument("--clock", choices=CLOCKS, default=None,
-                   help=f"midi: follow the DAW's MIDI clock on the input port (default: {DEFAULT_CLOCK})")
+                   help="midi: follow the DAW's MIDI clock on the input port; link: join the Ableton Link "
+                        f"session on the network (tempo, phase; needs livegen[link]) (default: {DEFAULT_CLOCK})")
+    p.add_argument("--link-start-stop", action="store_true",
+                   help="with --clock link: start and stop with the Link session's transport "
+                        "(Live's Start Stop Sync); every note is released on stop")
     p.add_argument("--send-clock", action="store_true", help="send MIDI clock (livegen is the master)")
     p.add_argument("--osc-port", type=number(int, *OSC_PORTS), default=None,
                    help=f"OSC control port (0 = off; default: {DEFAULT_OSC_PORT})")
@@ -115,6 +119,7 @@ def build_request(args: argparse.Namespace) -> PlayRequest:
         model=_first(args.model, live_set.model, DEFAULT_MODEL), state=start.state, inp=inp, out=out,
         virtual=virtual, bars=args.bars, beats_per_bar=args.beats_per_bar, steps_per_beat=args.steps_per_beat,
         channel=args.channel, seed=args.seed, clock=_first(args.clock, live_set.clock, DEFAULT_CLOCK),
+        link_start_stop=args.link_start_stop,
         send_clock=args.send_clock or bool(live_set.send_clock), lyrics=lyrics, demo=args.demo,
         presets=start.presets, preset=start.preset,
         wiring=LiveWiring(osc_host=_first(args.osc_host, live_set.osc_host, DEFAULT_OSC_HOST),

@@ -333,6 +333,10 @@ FEEDBACK: Mapping[str, Feedback] = MappingProxyType({f.name: f for f in (
     Feedback("beat", f"{OSC_PREFIX}/beat", "int", "beat counter since start (0, 1, 2, ...)"),
     Feedback("lateness", f"{OSC_PREFIX}/lateness", "float",
              "timing health once a beat: late (skipped) steps so far, last wake-up lateness in ms"),
+    Feedback("link_peers", f"{OSC_PREFIX}/link/peers", "int", "--clock link: other peers in the Link session"),
+    Feedback("link_tempo", f"{OSC_PREFIX}/link/tempo", "float", "--clock link: the Link session's tempo in BPM"),
+    Feedback("link_phase", f"{OSC_PREFIX}/link/phase", "float",
+             "--clock link: beats into the session's bar (0 = its downbeat), once a beat"),
 )})
 
 

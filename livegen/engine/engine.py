@@ -15,6 +15,7 @@ code on a manual clock with memory ports, in zero wall time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -23,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import mido
 import numpy as np
@@ -59,6 +60,30 @@ class Voice(Protocol):
         """Forget what was heard."""
 
 
+class BeatSource(Protocol):
+    """An outside beat grid the engine steps on, handing out steps ahead of their deadlines
+    (an Ableton Link session: :class:`~livegen.engine.link_clock.LinkClock`)."""
+
+    @property
+    def bpm(self) -> float | None:
+        """Tempo in force (BPM), None before it is known."""
+        ...
+
+    @property
+    def running(self) -> bool:
+        """Steps are being handed out (False while the grid's transport is stopped)."""
+        ...
+
+    def status(self) -> dict[str, object]:
+        """Extra fields for the live view."""
+        ...
+
+    async def run(self, emit: Callable[[ClockEvent], None], feedback: Callable[..., None]) -> None:
+        """Call ``emit`` with ``start``, ``stop`` and ``step`` events (deadlines ahead of
+        time) until cancelled; send display state through ``feedback(name, *args)``."""
+        ...
+
+
 @dataclass
 class EngineStats:
     """Counters of one run. ``compute_s``: seconds per step spent in the voice."""
@@ -85,7 +110,8 @@ class Engine:
         steps_per_beat: grid steps per quarter note.
         channel: MIDI channel 0..15 of livegen's notes.
         beats_per_bar: for bar counting, ``--bars`` and downbeat hooks.
-        clock_source: ``internal`` grid or ``midi`` (follow incoming MIDI clock).
+        clock_source: ``internal`` grid, ``midi`` (follow incoming MIDI clock) or ``link``
+            (step on ``beat_source``).
         send_clock: be the clock master: send Start, 24 ppqn clocks and Stop.
         take: records performer and livegen notes when given.
         feedback: ``callback(name, *args)`` for display-only state sent to a controller:
@@ -99,6 +125,8 @@ class Engine:
         grid: when given, every note message is also appended here as ``(grid time,
             message)``, before swing and humanize move it (offline rendering reads the grid
             roll from it, and the timed file from the output).
+        beat_source: an outside grid to step on (an Ableton Link session): its steps,
+            starts and stops drive the engine, and its tempo is the one in force.
     """
 
     def __init__(
@@ -120,6 +148,7 @@ class Engine:
         primed: bool = False,
         seed: int | None = None,
         grid: list[tuple[float, mido.Message]] | None = None,
+        beat_source: BeatSource | None = None,
     ) -> None:
         self.voice = voice
         self.controls = controls
@@ -137,6 +166,7 @@ class Engine:
         self.primed = primed
         self.feel = Feel(seed)
         self.grid = grid
+        self.beat_source = beat_source
         self.builder = FrameBuilder()
         self.tracker = NoteTracker(self._max_note_steps(controls.state))
         self.turns = TurnTaking()
@@ -242,9 +272,12 @@ class Engine:
 
     @property
     def bpm(self) -> float:
-        """Tempo in force: the followed MIDI clock's once it has one, else the tempo control."""
+        """Tempo in force: the followed MIDI clock's or Link session's once it has one, else
+        the tempo control."""
         if self._follower is not None and self._follower.bpm:
             return self._follower.bpm
+        if self.beat_source is not None and self.beat_source.bpm:
+            return self.beat_source.bpm
         return self.controls.state.tempo
 
     @property
@@ -393,6 +426,8 @@ class Engine:
             return self._output_lost
         if self._input_lost is not None:
             return self._input_lost
+        if self.beat_source is not None and not self.beat_source.running:
+            return "stopped"
         if self.controls.state.mute:
             return "muted"
         if self._mode == "call":
@@ -404,8 +439,9 @@ class Engine:
         bar, rem = divmod(self.step_index, self.steps_per_bar)
         compute = self.stats.compute_s[-1] if self.stats.compute_s else 0.0
         state = self.controls.state
+        extra = self.beat_source.status() if self.beat_source is not None else {}
         return {
-            "mode": self._mode, "bar": bar + 1, "beat": rem // self.steps_per_beat + 1,
+            **extra, "mode": self._mode, "bar": bar + 1, "beat": rem // self.steps_per_beat + 1,
             "bpm": self.bpm, "clock": self.clock_source,
             "temperature": state.temperature, "density": state.density,
             "status": self.status_word(), "mute": state.mute,
@@ -429,12 +465,19 @@ class Engine:
 
     async def run(self, bars: int | None = None) -> EngineStats:
         """Play until ``bars`` bars have sounded (None: until stopped); release every note."""
+        source = None
+        if self.beat_source is not None:
+            source = asyncio.ensure_future(self.beat_source.run(self._clock_events.put_nowait, self.feedback))
         try:
-            if self._follower is not None:
-                await self._run_external(bars)
+            if self._follower is not None or source is not None:
+                await self._run_external(bars, source)
             else:
                 await self._run_internal(bars)
         finally:
+            if source is not None:
+                source.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await source
             self._release_now()
             if self.send_clock:
                 self.scheduler.send_now([mido.Message("stop")])
@@ -483,15 +526,23 @@ class Engine:
         self._status = "MIDI clock lost"
         self.feedback("status", self._status)
 
-    async def _run_external(self, bars: int | None) -> None:
+    async def _run_external(self, bars: int | None, source: asyncio.Future[None] | None = None) -> None:
+        """Step on events from the MIDI clock follower or the beat source (``source``: its
+        running task; when it ends, with an error or not, so does the run)."""
         total = None if bars is None else bars * self.steps_per_bar
         frame = self._first_frame()
         played = 0
         while not self._stop.is_set() and (total is None or played < total):
             get = asyncio.ensure_future(self._clock_events.get())
             stop = asyncio.ensure_future(self._stop.wait())
-            done, _ = await asyncio.wait({get, stop}, timeout=CLOCK_LOST_S / 2,
+            waiting: set[asyncio.Future[Any]] = {get, stop} if source is None else {get, stop, source}
+            done, _ = await asyncio.wait(waiting, timeout=CLOCK_LOST_S / 2,
                                          return_when=asyncio.FIRST_COMPLETED)
+            if source is not None and source in done and get not in done:
+                get.cancel()
+                stop.cancel()
+                source.result()  # its error, if it failed
+                break
             if get not in done:
                 get.cancel()
                 if stop in done:

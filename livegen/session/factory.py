@@ -19,6 +19,7 @@ from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlChange, ControlState
 from livegen.engine.clock import LiveClock
 from livegen.engine.engine import Engine, Voice
+from livegen.engine.link_clock import LinkClock, LinkSession
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import ThreadScheduler
 from livegen.io.base import MidiIn, MidiOut
@@ -56,14 +57,19 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
                   midi_in: MidiIn | None, midi_out: MidiOut,
                   on_status: Callable[[dict[str, Any]], None] | None = None,
                   on_downbeat: Callable[[int, float], None] | None = None,
-                  presets: PresetSwitcher | None = None) -> Engine:
+                  presets: PresetSwitcher | None = None, link: LinkSession | None = None) -> Engine:
     """Run one performance on the real parts until its bars are done or a stop signal.
 
     ``presets`` (a live set's) are switched by ``/livegen/preset NAME`` on the OSC server
-    and by MIDI program changes on the input. Returns the engine (its stats say how it
+    and by MIDI program changes on the input. ``link``: the joined Link session to step on
+    (``options.clock_source`` ``link``; its tempo, phase and, with
+    ``options.link_start_stop``, its transport). Returns the engine (its stats say how it
     went). The take, if asked for, is written even when the performance ends with an error.
     """
     clock = LiveClock()
+    beat_source = None if link is None else LinkClock(
+        link, controls, clock, steps_per_beat=options.steps_per_beat, beats_per_bar=options.beats_per_bar,
+        start_stop=options.link_start_stop)
     scheduler = ThreadScheduler(midi_out, realtime=wiring.realtime)
     take = Take(clock.now(), controls.state.tempo) if wiring.record is not None else None
     feedback = OscFeedback(wiring.osc_feedback) if wiring.osc_feedback else None
@@ -89,7 +95,7 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
                               on_downbeat=on_downbeat, handle_signals=True, thread_panic=True,
                               watched_output=midi_out if isinstance(midi_out, ReconnectingOutput) else None,
                               watched_input=midi_in if isinstance(midi_in, ReconnectingInput) else None,
-                              presets=presets)
+                              presets=presets, beat_source=beat_source)
         return await session.run()
     finally:
         scheduler.close()
@@ -107,10 +113,10 @@ def run_performance(voice: Voice, controls: LiveControls, options: SessionOption
                     midi_in: MidiIn | None, midi_out: MidiOut,
                     on_status: Callable[[dict[str, Any]], None] | None = None,
                     on_downbeat: Callable[[int, float], None] | None = None,
-                    presets: PresetSwitcher | None = None) -> Engine:
+                    presets: PresetSwitcher | None = None, link: LinkSession | None = None) -> Engine:
     """:func:`perform` on a fresh event loop (the command line's entry point)."""
     return asyncio.run(perform(voice, controls, options, wiring, midi_in=midi_in, midi_out=midi_out,
-                               on_status=on_status, on_downbeat=on_downbeat, presets=presets))
+                               on_status=on_status, on_downbeat=on_downbeat, presets=presets, link=link))
 
 
 def follow_lyrics_controls(controls: LiveControls, lyrics: LyricsStreamer) -> None:

@@ -36,7 +36,7 @@ import mido
 from livegen.controls.state import LiveControls
 from livegen.controls.table import FEEDBACK, ControlChange, ControlError, ControlState, Value, from_cc
 from livegen.engine.clock import Clock
-from livegen.engine.engine import Engine, Voice
+from livegen.engine.engine import BeatSource, Engine, Voice
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import Scheduler
 from livegen.io.base import MidiIn
@@ -158,11 +158,13 @@ class SessionOptions:
         bars: stop after this many bars (None: until stopped).
         channel: MIDI channel 0..15 of livegen's notes.
         beats_per_bar: bar length in beats.
-        clock_source: ``internal`` or ``midi`` (follow the input's MIDI clock).
+        clock_source: ``internal``, ``midi`` (follow the input's MIDI clock) or ``link``
+            (step on an Ableton Link session, the session's ``beat_source``).
         send_clock: be the MIDI clock master.
         start_delay: seconds from start to the first step (internal clock).
         primed: the voice has already heard its history (a prime file).
         seed: seeds the feel's humanize (``--seed``); None: a fresh one.
+        link_start_stop: with ``--clock link``, start and stop with the session's transport.
     """
 
     steps_per_beat: int
@@ -174,6 +176,7 @@ class SessionOptions:
     start_delay: float = 0.2
     primed: bool = False
     seed: int | None = None
+    link_start_stop: bool = False
 
 
 class LiveSession:
@@ -203,6 +206,8 @@ class LiveSession:
             the status says what happened.
         presets: a live set's presets: MIDI program changes switch them (and are not
             passed to the engine); the name in force goes to the feedback target.
+        beat_source: the grid to step on with ``clock_source`` ``link`` (a
+            :class:`~livegen.engine.link_clock.LinkClock`), or None.
     """
 
     def __init__(self, voice: Voice, controls: LiveControls, *, clock: Clock, scheduler: Scheduler,
@@ -213,7 +218,7 @@ class LiveSession:
                  handle_signals: bool = False, thread_panic: bool = False,
                  watched_output: WatchedOutput | None = None,
                  watched_input: WatchedOutput | None = None,
-                 presets: PresetSwitcher | None = None) -> None:
+                 presets: PresetSwitcher | None = None, beat_source: BeatSource | None = None) -> None:
         self.controls = controls
         self.presets = presets
         self.watched_output = watched_output
@@ -230,7 +235,8 @@ class LiveSession:
                              channel=options.channel, beats_per_bar=options.beats_per_bar,
                              clock_source=options.clock_source, send_clock=options.send_clock,
                              take=take, feedback=self._engine_feedback, on_downbeat=on_downbeat,
-                             start_delay=options.start_delay, primed=options.primed, seed=options.seed)
+                             start_delay=options.start_delay, primed=options.primed, seed=options.seed,
+                             beat_source=beat_source)
         self.dropped_cc = 0
         self._dirty: set[str] = set()
         self._flush_handle: asyncio.TimerHandle | None = None

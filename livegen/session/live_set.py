@@ -4,7 +4,7 @@
 command line override it. The layout (``examples/example-set.toml`` is a full example)::
 
     model = "nottingham"          # shipped name, or a checkpoint path (relative to the file)
-    clock = "internal"            # or "midi": follow the DAW's MIDI clock on the input
+    clock = "internal"            # or "midi": follow the DAW's MIDI clock on the input; "link": Ableton Link
     send_clock = false
     preset = "ballad"             # the preset in force at the start (optional)
 
@@ -55,8 +55,9 @@ from livegen.controls.table import CONTROLS, ControlError, ControlState, Value
 from livegen.errors import LivegenError
 from livegen.io.osc import parse_host_port
 
-#: where the tempo grid comes from: livegen's own clock, or the MIDI clock on the input.
-CLOCKS = ("internal", "midi")
+#: where the tempo grid comes from: livegen's own clock, the MIDI clock on the input, or an
+#: Ableton Link session on the network.
+CLOCKS = ("internal", "midi", "link")
 #: UDP ports the OSC server may listen on (0: no OSC server).
 OSC_PORTS = (0, 65535)
 #: keys of each table of a set; presets take the settable controls.

@@ -29,6 +29,7 @@ from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import resolve_model
 from livegen.nets.runtime import configure_for_stepping
 from livegen.session.factory import LiveWiring, follow_lyrics_controls, run_performance
+from livegen.session.link_peer import LinkPeer, describe
 from livegen.session.live import SessionOptions
 from livegen.session.lyrics import LyricsStreamer, build_lyrics_streamer
 from livegen.session.presets import PresetSwitcher
@@ -65,7 +66,9 @@ class PlayRequest:
         steps_per_beat: the grid (None: the model's own).
         channel: MIDI channel 1..16 of livegen's notes.
         seed: sampling seed (None: random).
-        clock: ``internal`` or ``midi`` (follow the input's MIDI clock).
+        clock: ``internal``, ``midi`` (follow the input's MIDI clock) or ``link`` (join the
+            Ableton Link session on the network and play on its beat grid).
+        link_start_stop: with ``clock`` ``link``: start and stop with the session's transport.
         send_clock: be the MIDI clock master.
         wiring: OSC, feedback and recording.
         lyrics: stream lyrics lines, or None.
@@ -87,6 +90,7 @@ class PlayRequest:
     channel: int = 1
     seed: int | None = None
     clock: str = "internal"
+    link_start_stop: bool = False
     send_clock: bool = False
     lyrics: LyricsRequest | None = None
     demo: bool = False
@@ -134,6 +138,8 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
     if (request.clock == "midi" or request.send_clock) and 24 % spb:
         raise LivegenError(f"MIDI clock has 24 ticks per beat: with --clock midi or --send-clock "
                            f"--steps-per-beat must divide 24 (1, 2, 3, 4, 6, 8, 12, 24), not {spb}")
+    if request.link_start_stop and request.clock != "link":
+        raise LivegenError("--link-start-stop follows a Link session's transport: add --clock link")
     controls = LiveControls(request.state)
     presets = PresetSwitcher(controls, request.presets, request.preset) if request.presets else None
     virtual = request.virtual or request.demo
@@ -143,7 +149,10 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
     midi_in: MidiIn | None = None
     midi_out: MidiOut | None = None
     lyrics: LyricsStreamer | None = None
+    link: LinkPeer | None = None
     try:
+        if request.clock == "link":  # join first: peers answer while the rest opens
+            link = LinkPeer(request.state.tempo, start_stop=request.link_start_stop)
         if request.demo:  # the server the environment names, or livegen's own
             jack = JackServer(os.environ.get("JACK_DEFAULT_SERVER") or DEFAULT_SERVER_NAME).start()
         if request.lyrics is not None:
@@ -171,17 +180,27 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
                                           str(request.state.tempo), "--calls", "3"], env=dict(os.environ))
         options = SessionOptions(steps_per_beat=spb, bars=bars, channel=request.channel - 1,
                                  beats_per_bar=request.beats_per_bar, clock_source=request.clock,
-                                 send_clock=request.send_clock, seed=request.seed)
+                                 send_clock=request.send_clock, seed=request.seed,
+                                 link_start_stop=request.link_start_stop)
         clock_text = ("following the MIDI clock on the input" if request.clock == "midi"
                       else f"at {request.state.tempo:g} BPM (internal clock)")
+        if link is not None:
+            joined = link.wait_joined()
+            announce(describe(link.capture(request.beats_per_bar))
+                     + ("" if joined is None else f" (joined in {joined:.2f} s)"))
+            clock_text = ("on the Link session's beat grid"
+                          + (", starting and stopping with it" if request.link_start_stop else ""))
         preset_text = f", preset {request.preset}" if request.preset else ""
         announce(f"livegen: playing {request.model} ({spb} steps/beat) in {request.state.mode} mode {clock_text}"
                  f"{preset_text}{'' if bars is None else f' for {bars} bars'}; Ctrl-C stops")
         engine = run_performance(voice, controls, options, request.wiring, midi_in=midi_in,
                                  midi_out=midi_out, on_status=on_status,
-                                 on_downbeat=lyrics.on_downbeat if lyrics else None, presets=presets)
+                                 on_downbeat=lyrics.on_downbeat if lyrics else None, presets=presets,
+                                 link=link)
         return engine.stats
     finally:
+        if link is not None:
+            link.close()
         if lyrics is not None:
             lyrics.close()
         if isinstance(voice, AbcVoice):
