@@ -46,7 +46,7 @@ import mido
 import torch
 from pythonosc.osc_message import OscMessage
 
-from livegen.io.jack import JackServer
+from benchmarks.panic import BenchJack
 from livegen.io.osc import build_message
 from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM
@@ -258,13 +258,18 @@ class Recorder:
         self.lib.jack_get_time.restype = ctypes.c_uint64
         self.ptr = int(jack._ffi.cast("uintptr_t", self.client._ptr))
         self.events: list[tuple[int, bytes]] = []
+        self.dll: list[tuple[int, int]] = []
         self.client.set_process_callback(self._process)
         self.client.activate()
 
     def _process(self, frames: int) -> None:
-        last = self.client.last_frame_time
+        now = None
         for offset, data in self.port.incoming_midi_events():
-            self.events.append((int(self.lib.jack_frames_to_time(self.ptr, last + offset)), bytes(data)))
+            if now is None:
+                now = int(self.lib.jack_get_time())
+                last = self.client.last_frame_time
+                self.dll.append((now, int(self.lib.jack_frames_to_time(self.ptr, last + offset))))
+            self.events.append((now, bytes(data)))
 
     def now_us(self) -> int:
         return int(self.lib.jack_get_time())
@@ -445,13 +450,14 @@ def _wait_until(us: float, peer: Peer) -> None:
 
 
 def scenario_play(phase_bars: float = 2.0, spb: int = 2, jack_period: int = 128,
-                  model: str | None = None) -> dict[str, Any]:
+                  model: str | None = None, realtime: bool = False) -> dict[str, Any]:
     """``livegen play --clock link --link-start-stop`` against the peer, recorded on JACK."""
     assert_private_network()
+    sys.setswitchinterval(0.0005)  # JACK's thread gets the GIL for the recorder's callback quickly
     bar_s = {bpm: QUANTUM * 60.0 / bpm for bpm in (100.0, 130.0, 90.0)}
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="link-rig-")))
-        server = JackServer(SERVER, period=jack_period)
+        server = BenchJack(SERVER, period=jack_period, realtime=realtime)
         server.start()
         stack.callback(server.stop)
         recorder = Recorder(SERVER)
@@ -501,9 +507,13 @@ def scenario_play(phase_bars: float = 2.0, spb: int = 2, jack_period: int = 128,
         notes = [(us - jack_minus_link_us, m) for us, m in recorder.messages()]
         fed = {a: [((t - mono_minus_link_s) * 1e6, args) for t, args in play.fed(a)]
                for a in ("/livegen/link/peers", "/livegen/link/tempo", "/livegen/tempo", "/livegen/status")}
-        return analyse(notes, timeline, marks, spb, fed=fed, announce=announce, exit_code=code,
-                       waiting_from=waiting_from, stderr=[x for _, x in play.lines][-20:],
-                       jack_period=jack_period)
+        result = analyse(notes, timeline, marks, spb, fed=fed, announce=announce, exit_code=code,
+                         waiting_from=waiting_from, stderr=[x for _, x in play.lines][-20:],
+                         jack_period=jack_period)
+        result["jack_realtime"] = realtime
+        # JACK's own (DLL-filtered) frame times against the recorder's reading of the clock
+        result["jack_frame_time_minus_arrival"] = _percentiles([d - c for c, d in recorder.dll])
+        return result
     raise AssertionError("unreachable")
 
 
@@ -606,6 +616,8 @@ def analyse(notes: list[tuple[float, mido.Message]], timeline: Timeline, marks: 
         "notes_after_leave": len(between(marks.leave, marks.end)),
         "grid_after_leave": _percentiles([r["err_us"] for r in between(marks.leave, marks.end)]),
         "stderr_tail": stderr,
+        "onsets": [[round((r["us"] - marks.start) / 1e6, 4), round(r["err_us"] / 1000, 3), r["velocity"],
+                    round(r["tempo"], 2)] for r in rows],
     }
 
 
@@ -649,13 +661,14 @@ def main(argv: list[str] | None = None) -> int:
     play.add_argument("--spb", type=int, default=2)
     play.add_argument("--jack-period", type=int, default=128)
     play.add_argument("--model", default=None)
+    play.add_argument("--jack-realtime", action="store_true")
     joins = sub.add_parser("joins")
     joins.add_argument("--n", type=int, default=10)
     args = p.parse_args(argv)
     if args.scenario == "peers":
         result: Any = scenario_peers()
     elif args.scenario == "play":
-        result = scenario_play(args.phase_bars, args.spb, args.jack_period, args.model)
+        result = scenario_play(args.phase_bars, args.spb, args.jack_period, args.model, args.jack_realtime)
     else:
         result = {"join_s": join_trials(args.n)}
     print(json.dumps(result))

@@ -19,6 +19,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,7 @@ from livegen.engine.engine import Engine
 from livegen.engine.link_clock import LOOKAHEAD_S, POLL_S, LinkClock, LinkState
 from livegen.engine.scheduler import ManualScheduler
 from livegen.errors import LivegenError
+from livegen.io.jack import INSTALL_HINT, jackd_path
 from livegen.io.memory import MemoryOutput
 from livegen.session import link_peer
 from livegen.voices.script import ScriptVoice
@@ -278,3 +280,84 @@ def test_real_peers_agree_on_the_phase_through_the_clock_conversion(peers: dict[
 
 def test_a_real_peer_leaving_is_seen(peers: dict[str, object]) -> None:
     assert peers["peers_after_leave"] == 0
+
+
+# ---- livegen play --clock link end to end, over JACK, against a real peer -------------------
+
+#: s: "on the grid" (a step is 150-330 ms here), not timing precision: benchmarks/link_grid.py
+#: measures that (a non-realtime JACK on a loaded 2-core machine delays single deliveries)
+GRID_TOLERANCE_MS = 30.0
+
+
+@pytest.fixture(scope="module")
+def played() -> dict[str, object]:
+    """``livegen play --clock link --link-start-stop`` against a real peer (benchmarks/link_rig.py):
+    waiting, start, 100 -> 130 BPM, stop and start, livegen's tempo to 90 over OSC, the peer
+    leaving; every note livegen played, recorded on a JACK port and placed on the peer's grid."""
+    if jackd_path() is None:
+        pytest.skip(f"jackd is not installed ({INSTALL_HINT})")
+    return _in_netns("play", "--phase-bars", "2", "--spb", "2", timeout=300)
+
+
+def _on_grid(figures: object) -> bool:
+    assert isinstance(figures, dict)
+    return figures["n"] > 0 and figures["max_ms"] < GRID_TOLERANCE_MS
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_play_joins_the_session_and_says_so(played: dict[str, object]) -> None:
+    assert played["exit_code"] == 0, played["stderr_tail"]
+    assert re.fullmatch(r"Link: 1 peer, 100 BPM \(joined in \d+\.\d\d s\)", str(played["announce"]))
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_play_waits_for_the_start_and_starts_on_a_session_bar(played: dict[str, object]) -> None:
+    assert played["notes_while_waiting"] == 0
+    first = played["first_after_start"]
+    assert isinstance(first, dict) and first["bar_phase"] == 0.0 and first["velocity"] == 98
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_play_notes_land_on_the_peers_grid_with_bars_on_its_bars(played: dict[str, object]) -> None:
+    assert _on_grid(played["grid"])
+    assert played["accents_on_session_bars"]  # livegen's downbeat accent falls on the session's bar lines
+    assert isinstance(played["downbeats"], int) and played["downbeats"] >= 6
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_play_follows_the_tempo_change_100_to_130(played: dict[str, object]) -> None:
+    by_tempo = played["grid_by_tempo"]
+    assert isinstance(by_tempo, dict)
+    assert _on_grid(by_tempo["100.0"]) and _on_grid(by_tempo["130.0"])
+    assert played["tempo_change_seen_ms"] is not None  # /livegen/link/tempo 130 came back
+    assert played["first_note_on_new_grid_ms"] is not None
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_play_stops_with_the_session_leaving_no_note_on_and_restarts_on_a_bar(played: dict[str, object]) -> None:
+    assert played["notes_while_stopped"] == 0
+    assert played["release_after_stop_ms"] is not None
+    assert played["notes_open_at_restart"] == 0
+    first = played["first_after_restart"]
+    assert isinstance(first, dict) and first["bar_phase"] == 0.0 and first["velocity"] == 98
+    assert played["notes_open_at_end"] == 0
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_play_sends_its_own_tempo_to_the_session(played: dict[str, object]) -> None:
+    assert played["peer_tempo_after_osc"] == pytest.approx(90.0, abs=0.01)  # OSC /livegen/tempo 90
+    assert _on_grid(played["grid_after_osc_tempo"])
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_play_goes_on_alone_when_the_peer_leaves(played: dict[str, object]) -> None:
+    assert played["peers_fed"] == [1, 0]
+    assert played["peers_after_leave"] == 0
+    assert _on_grid(played["grid_after_leave"])  # the session's last timeline, kept
