@@ -10,6 +10,7 @@ each preset's tempo grid.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
@@ -26,9 +27,10 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
 
 from livegen.cli import build_parser, main
+from livegen.commands.live_view import LiveView
 from livegen.commands.play import build_request
 from livegen.controls.state import LiveControls
-from livegen.controls.table import CONTROLS, ControlError, ControlState, parse_osc
+from livegen.controls.table import CONTROLS, FEEDBACK, ControlError, ControlState, parse_osc
 from livegen.io.osc import OscServer
 from livegen.io.ports import open_input, open_output
 from livegen.music.scales import pitch_class_mask
@@ -513,3 +515,15 @@ def test_the_live_set_is_a_complete_preset_table_for_the_example(tmp_path):
     assert start.presets == {} and start.state == ControlState.default()
     complete = load_live_set(EXAMPLE).start().presets
     assert len({tuple(sorted(p)) for p in complete.values()}) == 1
+
+
+def test_the_live_view_and_the_controls_listing_name_the_preset(capsys):
+    status = {"status": "playing", "mode": "call", "bar": 1, "beat": 0, "bpm": 120.0, "temperature": 1.0,
+              "sounding": [], "held": [], "compute_ms": 1.0, "late_steps": 0, "lateness_ms": 0.0}
+    view = LiveView(stream=io.StringIO())
+    assert "preset" not in view.line(status)
+    assert "| preset reel | call" in view.line({**status, "preset": "reel"})
+    assert "| preset - | call" in view.line({**status, "preset": None})
+    assert PRESET_ADDRESS == FEEDBACK["preset"].address == "/livegen/preset"
+    assert main(["controls"]) == 0
+    assert "/livegen/preset" in capsys.readouterr().out

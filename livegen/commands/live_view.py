@@ -27,7 +27,8 @@ class LiveView:
     ``mode``, ``bar``, ``beat``, ``bpm``, ``temperature``, ``sounding`` and ``held`` (MIDI
     pitches), ``compute_ms`` (last step's model time, ms), ``late_steps`` and
     ``lateness_ms`` (ms); with ``--clock link`` also ``link_peers``, ``link_tempo`` (BPM)
-    and ``link_phase`` (beats into the session's bar).
+    and ``link_phase`` (beats into the session's bar); with ``--set`` also ``preset`` (the
+    preset in force, or None).
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -45,7 +46,8 @@ class LiveView:
             peers = s["link_peers"]
             link = (f"Link {peers} peer{'' if peers == 1 else 's'} {s['link_tempo']:5.1f} bpm "
                     f"phase {s['link_phase']:4.2f} | ")
-        return (f"{s['status']:>9} | {s['mode']:<9} | bar {s['bar']:>3}.{s['beat']} | "
+        preset = f"preset {s['preset'] or '-'} | " if "preset" in s else ""
+        return (f"{s['status']:>9} | {preset}{s['mode']:<9} | bar {s['bar']:>3}.{s['beat']} | "
                 f"{s['bpm']:5.1f} bpm | {link}T {s['temperature']:.2f} | you: {held:<14} | "
                 f"livegen: {playing:<22} | step {s['compute_ms']:.2f} ms | "
                 f"late {s['late_steps']} ({s['lateness_ms']:.1f} ms)")

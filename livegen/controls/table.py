@@ -333,6 +333,8 @@ FEEDBACK: Mapping[str, Feedback] = MappingProxyType({f.name: f for f in (
     Feedback("beat", f"{OSC_PREFIX}/beat", "int", "beat counter since start (0, 1, 2, ...)"),
     Feedback("lateness", f"{OSC_PREFIX}/lateness", "float",
              "timing health once a beat: late (skipped) steps so far, last wake-up lateness in ms"),
+    Feedback("preset", f"{OSC_PREFIX}/preset", "string",
+             "--set: the live set's preset in force; send a name to this address to switch"),
     Feedback("link_peers", f"{OSC_PREFIX}/link/peers", "int", "--clock link: other peers in the Link session"),
     Feedback("link_tempo", f"{OSC_PREFIX}/link/tempo", "float", "--clock link: the Link session's tempo in BPM"),
     Feedback("link_phase", f"{OSC_PREFIX}/link/phase", "float",

@@ -327,7 +327,10 @@ class LiveSession:
     async def _status_pump(self, report: Callable[[dict[str, Any]], None]) -> None:
         while True:
             await asyncio.sleep(0.1)
-            report(self.engine.status())
+            status = self.engine.status()
+            if self.presets is not None:
+                status["preset"] = self.presets.current
+            report(status)
 
     # ---- the run ----------------------------------------------------------------------------
 

@@ -29,14 +29,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from livegen.controls.state import LiveControls
-from livegen.controls.table import OSC_PREFIX, ControlError, Value
+from livegen.controls.table import FEEDBACK, ControlError, Value
 from livegen.io.ratelog import Quoted, RateLimitedLog
 
 log = logging.getLogger(__name__)
 
 #: OSC address that switches presets (one string: the name); livegen sends the name in
 #: force back to it.
-PRESET_ADDRESS = f"{OSC_PREFIX}/preset"
+PRESET_ADDRESS = FEEDBACK["preset"].address
 
 #: ``listener(name)``: the preset in force (after a switch, or after a refused one).
 PresetListener = Callable[[str | None], None]
