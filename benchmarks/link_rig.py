@@ -194,7 +194,7 @@ class Timeline:
         tempo, beat = float(s.tempo()), float(s.beatAtTime(us, QUANTUM))
         with self._lock:
             last = self.lines[-1] if self.lines else None
-            if last is not None and abs(last.tempo - tempo) < 1e-9 and abs(last.beat_at(us) - beat) < 1e-6:
+            if last is not None and abs(last.tempo - tempo) < 1e-9 and abs(last.beat_at(us) - beat) < 1e-4:
                 return
             line = Line(tempo, beat, us)
             if last is not None:
@@ -616,6 +616,9 @@ def analyse(notes: list[tuple[float, mido.Message]], timeline: Timeline, marks: 
         "notes_after_leave": len(between(marks.leave, marks.end)),
         "grid_after_leave": _percentiles([r["err_us"] for r in between(marks.leave, marks.end)]),
         "stderr_tail": stderr,
+        "timeline": [[round((ln.start - marks.start) / 1e6, 4) if math.isfinite(ln.start) else None,
+                      round(ln.tempo, 3)] for ln in timeline.lines],
+        "marks_s": {k: round((v - marks.start) / 1e6, 4) for k, v in vars(marks).items() if isinstance(v, int)},
         "onsets": [[round((r["us"] - marks.start) / 1e6, 4), round(r["err_us"] / 1000, 3), r["velocity"],
                     round(r["tempo"], 2)] for r in rows],
     }

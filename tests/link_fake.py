@@ -15,7 +15,8 @@ class FakeLink:
     when the manual clock passes ``time``: ``tempo`` (BPM), ``playing`` (bool), ``peers``.
 
     The timeline is beat ``beat0`` at ``t0`` and ``tempo`` BPM from there; a tempo change at
-    ``t`` keeps the beat at ``t`` (as Link does), so beats never jump.
+    ``t`` keeps the beat at ``t`` (as Link does), so beats never jump. Like Link, the
+    transport's start is kept in beats, so its time moves with each tempo change.
     """
 
     clock: ManualClock
@@ -24,7 +25,7 @@ class FakeLink:
     beat0: float = 0.3  # the session is 0.3 beat past a bar line at t0
     peers: int = 1
     playing: bool = True
-    play_time: float = 0.0
+    play_beat: float = 0.3
     script: list[tuple[float, str, object]] = field(default_factory=list)
     requested: list[tuple[float, float]] = field(default_factory=list)  # (time, bpm) from livegen
     captures: int = 0
@@ -48,7 +49,7 @@ class FakeLink:
             if action == "tempo":
                 self._retime(at, float(value))  # type: ignore[arg-type]
             elif action == "playing":
-                self.playing, self.play_time = bool(value), at
+                self.playing, self.play_beat = bool(value), self.beat_at(at)
             elif action == "peers":
                 self.peers = int(value)  # type: ignore[call-overload]
             else:
@@ -58,7 +59,7 @@ class FakeLink:
         self.captures += 1
         now = self.clock.now()
         return LinkState(peers=self.peers, tempo=self.tempo, quantum=quantum, t=now, beat=self.beat_at(now),
-                         playing=self.playing, play_time=self.play_time)
+                         playing=self.playing, play_time=self.time_at(self.play_beat))
 
     def set_tempo(self, bpm: float) -> None:
         now = self.clock.now()

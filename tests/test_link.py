@@ -163,6 +163,15 @@ def test_start_stop_with_the_session_releases_every_note_and_restarts_on_a_bar()
     assert balanced(sent)
 
 
+def test_a_tempo_change_while_the_transport_runs_is_no_restart() -> None:
+    """Link keeps the transport's start in beats: its time moves with the tempo, the
+    transport does not restart."""
+    rig = Rig([(4.0, "tempo", 130.0)], start_stop=True).run(bars=3)
+    assert rig.source.starts == 1
+    beats = [rig.fake.beat_at(t) for t, _, _ in rig.onsets() if t >= 4.0 + LOOKAHEAD_S]
+    assert np.allclose(np.diff(beats), 1 / SPB)  # no gap, no bar skipped
+
+
 def test_waits_for_the_session_to_start_when_it_is_stopped() -> None:
     rig = Rig([(3.0, "playing", True)], start_stop=True, playing=False).run(bars=1)
     first = rig.onsets()[0][0]

@@ -43,8 +43,6 @@ POLL_S = 0.01
 START_LEAD_S = 0.01
 #: tempo differences below this many BPM are the same tempo (Link keeps microseconds per beat).
 TEMPO_EPS_BPM = 0.01
-#: the transport restarted when its start time moved by more than this many seconds.
-RESTART_EPS_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -143,7 +141,6 @@ class LinkClock:
         self.starts = 0
         self._b0 = 0.0  # the session beat of livegen's bar 1
         self._n = 0  # the next step to hand out
-        self._play_time = 0.0
         self._writing = False  # the tempo control is being set from the session
         controls.on_change(self._on_controls)
 
@@ -208,7 +205,6 @@ class LinkClock:
             earliest = max(earliest, s.play_time)
         self._b0 = s.bar_at_or_after(earliest)
         self._n = 0
-        self._play_time = s.play_time
         self.running = True
         self.starts += 1
         log.info("Link: bar 1 at session beat %.2f (%.1f ms from now)", self._b0,
@@ -234,9 +230,9 @@ class LinkClock:
         while True:
             s = self._refresh(feedback)
             now = self.clock.now()
-            restarted = (self.running and self.start_stop and s.playing
-                         and abs(s.play_time - self._play_time) > RESTART_EPS_S)
-            if self.running and ((self.start_stop and not s.playing) or restarted):
+            # (the transport's start time is not compared between looks: Link keeps it in
+            # beats, so it moves with every tempo change)
+            if self.running and self.start_stop and not s.playing:
                 self.running = False
                 log.info("Link: the session stopped; every note released")
                 emit(ClockEvent("stop", now))
