@@ -9,16 +9,18 @@ multicast on every interface): run as root, the script re-runs itself under ``un
 * **Grid**: ``livegen play --clock link --link-start-stop`` (a drone model struck on every
   step) against the peer of :mod:`benchmarks.link_rig`: waiting, start, 100 -> 130 BPM,
   stop and start, livegen's tempo to 90 BPM over OSC, the peer leaving. livegen's output
-  goes through rtmidi to a JACK server of its own (``livegen-link``, dummy driver); a
+  goes through rtmidi to a JACK server of its own (``livegen-link``, dummy driver, ``-R``); a
   recorder client reads ``jack_get_time()`` (``CLOCK_MONOTONIC_RAW``, Link's clock too) in
   its process callback for each cycle that brings a note-on. Grid error = recorded time
   minus the peer's grid time of that step (steps handed out before a tempo change, 60 ms
   around it, are reported apart).
+* **Transport floor**: before livegen starts, the rig sends its own note-ons through rtmidi
+  to the recorder at exact deadlines (``--hop-notes``): how late the path itself delivers.
 * **Tempo follow**: from the peer's change to livegen's ``/livegen/link/tempo`` feedback,
   and to the first note-on on the new grid (the next step due).
 
     python -m benchmarks.link_grid [--phase-bars 8] [--spb 4] [--jack-period 128]
-                                   [--jack-realtime] [--joins 10]
+                                   [--no-jack-realtime] [--joins 10] [--hop-notes 300]
 
 Results: ``benchmarks/results/link_grid.json``.
 """
@@ -43,7 +45,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Inside the namespace: the join trials, then the play scenario."""
     joins = join_trials(args.joins)
     load_before = [round(x, 2) for x in os.getloadavg()]
-    play = scenario_play(args.phase_bars, args.spb, args.jack_period, realtime=args.jack_realtime)
+    play = scenario_play(args.phase_bars, args.spb, args.jack_period, realtime=args.jack_realtime,
+                         hop_notes=args.hop_notes)
     play.pop("onsets", None)
     seen = [j for j in joins if j is not None]
     return {
@@ -51,6 +54,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "join_s": {"n": len(joins), "joined": len(seen), "median": round(sorted(seen)[len(seen) // 2], 3)
                    if seen else None, "max": round(max(seen), 3) if seen else None},
         "grid_error_ms": play["grid"],
+        "transport_floor_ms": play["hop_floor"],
         "grid_error_ms_by_tempo": play["grid_by_tempo"],
         "grid_error_ms_steps_handed_out_before_a_tempo_change": play["around_tempo_changes"],
         "tempo_100_to_130": {"seen_ms": play["tempo_change_seen_ms"],
@@ -70,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--phase-bars", type=float, default=8.0, help="bars per phase of the scenario")
     p.add_argument("--spb", type=int, default=4, help="livegen's steps per beat")
     p.add_argument("--jack-period", type=int, default=128, help="JACK frames per period at 48 kHz")
-    p.add_argument("--jack-realtime", action="store_true", help="jackd -R instead of --no-realtime")
+    p.add_argument("--no-jack-realtime", dest="jack_realtime", action="store_false",
+                   help="jackd --no-realtime (default: -R, as the other JACK benchmarks)")
     p.add_argument("--joins", type=int, default=10, help="join trials")
+    p.add_argument("--hop-notes", type=int, default=300,
+                   help="notes of the transport floor: the rig's own exactly timed notes through rtmidi and JACK")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     if os.environ.get(NETNS_ENV) != "1":
@@ -89,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({result['join_s']['joined']}/{result['join_s']['n']})")
     print(f"grid error: median {g.get('median_ms')} ms, p99 {g.get('p99_ms')} ms, max {g.get('max_ms')} ms "
           f"over {g.get('n')} note-ons")
+    print(f"transport floor (the rig's own notes through rtmidi and JACK): {result['transport_floor_ms']}")
     print(f"tempo 100 -> 130: seen after {t['seen_ms']} ms, first note on the new grid after "
           f"{t['first_note_on_new_grid_ms']} ms")
     print(f"results: {args.out}")

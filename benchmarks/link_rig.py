@@ -48,6 +48,7 @@ from pythonosc.osc_message import OscMessage
 
 from benchmarks.panic import BenchJack
 from livegen.io.osc import build_message
+from livegen.io.ports import open_output
 from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM
 from livegen.session.link_peer import LinkPeer, binding_available
@@ -327,7 +328,8 @@ class Livegen:
         self.feedback: list[tuple[float, str, tuple[Any, ...]]] = []
         self.lines: list[tuple[float, str]] = []
         self._stop = threading.Event()
-        cmd = [sys.executable, "-m", "livegen", "play", "--model", str(model), "--virtual", "--clock", "link",
+        verbose = ["-vv"] if os.environ.get("LIVEGEN_RIG_VERBOSE") else []
+        cmd = [sys.executable, "-m", "livegen", *verbose, "play", "--model", str(model), "--virtual", "--clock", "link",
                "--link-start-stop", "--mode", "solo", "--bpm", "120", "--steps-per-beat", str(spb),
                "--max-note-beats", f"{1 / spb:g}", "--velocity", "90", "--accent", "8", "--dynamics", "0",
                "--osc-port", str(self.osc_port), "--osc-feedback", f"127.0.0.1:{self.fb.getsockname()[1]}",
@@ -444,13 +446,62 @@ class Marks:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+def measure_hop(recorder: Recorder, notes: int, gap_s: float = 0.0237) -> dict[str, float]:
+    """The transport floor: this process sends ``notes`` note-ons through rtmidi to the
+    recorder at exact ``CLOCK_MONOTONIC_RAW`` deadlines (a SCHED_FIFO thread spinning for the
+    last millisecond, as livegen's sender); how late each is read. ``gap_s`` is no multiple
+    of the JACK period, so the deadlines fall at every phase of a period."""
+    out = open_output("rig hop", virtual=True, client_name="link-hop")
+    try:
+        end = time.monotonic() + 10.0
+        name = None
+        while name is None and time.monotonic() < end:
+            name = recorder.find(":rig hop")
+            time.sleep(0.05)
+        if name is None:
+            raise RuntimeError("the rig's hop port never appeared")
+        recorder.connect_from(name)
+        time.sleep(0.3)
+        first = len(recorder.events)
+        deadlines: list[int] = []
+
+        def send() -> None:
+            with contextlib.suppress(AttributeError, PermissionError, OSError):
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+            start = time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW) + 100_000_000
+            for i in range(notes):
+                due = start + round(i * gap_s * 1e9)
+                while (left := due - time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW)) > 1_000_000:
+                    time.sleep((left - 1_000_000) / 1e9)
+                while time.clock_gettime_ns(time.CLOCK_MONOTONIC_RAW) < due:
+                    pass
+                out.send(mido.Message("note_on", channel=15, note=i % 128, velocity=1 + i % 127))
+                deadlines.append(due // 1000)
+
+        sender = threading.Thread(target=send, name="link-hop")
+        sender.start()
+        sender.join()
+        time.sleep(0.2)
+        parser = mido.Parser()
+        arrived = []
+        for us, data in recorder.events[first:]:
+            parser.feed(data)
+            arrived += [us for m in parser if m.type == "note_on" and m.channel == 15]
+        del recorder.events[first:]
+        if len(arrived) != len(deadlines):
+            raise RuntimeError(f"hop: {len(arrived)} of {len(deadlines)} notes arrived")
+        return _percentiles([a - d for a, d in zip(arrived, deadlines)])
+    finally:
+        out.close()
+
+
 def _wait_until(us: float, peer: Peer) -> None:
     while peer.micros() < us:
         time.sleep(min(0.05, max(0.0005, (us - peer.micros()) / 2e6)))
 
 
 def scenario_play(phase_bars: float = 2.0, spb: int = 2, jack_period: int = 128,
-                  model: str | None = None, realtime: bool = False) -> dict[str, Any]:
+                  model: str | None = None, realtime: bool = False, hop_notes: int = 0) -> dict[str, Any]:
     """``livegen play --clock link --link-start-stop`` against the peer, recorded on JACK."""
     assert_private_network()
     sys.setswitchinterval(0.0005)  # JACK's thread gets the GIL for the recorder's callback quickly
@@ -466,6 +517,7 @@ def scenario_play(phase_bars: float = 2.0, spb: int = 2, jack_period: int = 128,
         stack.callback(peer.leave)
         timeline = Timeline(peer)
         stack.callback(timeline.close)
+        hop = measure_hop(recorder, hop_notes) if hop_notes else None
         jack_minus_link_us = bracket_offset(peer.micros, recorder.now_us)
         mono_minus_link_s = bracket_offset(lambda: peer.micros() / 1e6, time.monotonic)
         play = Livegen(model or drone_model(tmp / "drone.pt", spb), spb, server.subprocess_env())
@@ -508,9 +560,10 @@ def scenario_play(phase_bars: float = 2.0, spb: int = 2, jack_period: int = 128,
         fed = {a: [((t - mono_minus_link_s) * 1e6, args) for t, args in play.fed(a)]
                for a in ("/livegen/link/peers", "/livegen/link/tempo", "/livegen/tempo", "/livegen/status")}
         result = analyse(notes, timeline, marks, spb, fed=fed, announce=announce, exit_code=code,
-                         waiting_from=waiting_from, stderr=[x for _, x in play.lines][-20:],
+                         waiting_from=waiting_from, stderr=[x for _, x in play.lines],
                          jack_period=jack_period)
         result["jack_realtime"] = realtime
+        result["hop_floor"] = hop
         # JACK's own (DLL-filtered) frame times against the recorder's reading of the clock
         result["jack_frame_time_minus_arrival"] = _percentiles([d - c for c, d in recorder.dll])
         return result
@@ -615,7 +668,7 @@ def analyse(notes: list[tuple[float, mido.Message]], timeline: Timeline, marks: 
         "peers_after_leave": next((p for us, p in reversed(peers_fed) if us >= marks.leave), None),
         "notes_after_leave": len(between(marks.leave, marks.end)),
         "grid_after_leave": _percentiles([r["err_us"] for r in between(marks.leave, marks.end)]),
-        "stderr_tail": stderr,
+        "stderr_tail": stderr[-20:] if not os.environ.get("LIVEGEN_RIG_VERBOSE") else stderr,
         "timeline": [[round((ln.start - marks.start) / 1e6, 4) if math.isfinite(ln.start) else None,
                       round(ln.tempo, 3)] for ln in timeline.lines],
         "marks_s": {k: round((v - marks.start) / 1e6, 4) for k, v in vars(marks).items() if isinstance(v, int)},

@@ -254,6 +254,8 @@ class LinkClock:
             if t < now:
                 self._catch_up(s, now)
                 continue
+            log.debug("Link: step %d (beat %.3f, %.1f BPM) due in %.2f ms", self._n, beat, s.tempo,
+                      (t - now) * 1000.0)
             emit(ClockEvent("step", t, self._n))
             if self._n % spb == 0:
                 feedback("link_phase", round(s.phase_at(t), 3))

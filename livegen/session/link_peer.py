@@ -113,6 +113,8 @@ class LinkPeer:
         if now - self._measured_at >= OFFSET_REFRESH_S:
             self._offset = ClockOffset.measure(self._clock.micros, self._engine_now)
             self._measured_at = now
+            log.debug("Link clock - engine clock: %.6f s (bracket %.1f us)", self._offset.offset_s,
+                      self._offset.bracket_s * 1e6)
         return self._offset
 
     def to_engine(self, micros: int) -> float:
