@@ -29,7 +29,7 @@ from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import resolve_model
 from livegen.nets.runtime import configure_for_stepping
 from livegen.session.factory import LiveWiring, follow_lyrics_controls, run_performance
-from livegen.session.link_peer import LinkPeer, describe
+from livegen.session.link_peer import MISSING_BINDING, LinkPeer, binding_available, describe
 from livegen.session.live import SessionOptions
 from livegen.session.lyrics import LyricsStreamer, build_lyrics_streamer
 from livegen.session.presets import PresetSwitcher
@@ -130,6 +130,8 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
     Raises:
         LivegenError: a port, model, lyrics target or grid that cannot work (one line).
     """
+    if request.clock == "link" and not binding_available():  # before the model loads
+        raise LivegenError(MISSING_BINDING)
     configure_for_stepping(1)
     sys.setswitchinterval(0.0005)  # let the precise send thread get the GIL quickly
     voice, _meta, spb = build_voice(request.model, request.seed)
