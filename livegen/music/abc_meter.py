@@ -82,6 +82,9 @@ _CHORD_BODY_RE = re.compile(r"^(?:[\^_=]{0,2}[A-Ga-g][,']*)*[\^_=]{0,2}$")
 _CHORD_NOTE_RE = re.compile(r"[A-Ga-g][,']*")
 MAX_CHORD_NOTES = 4
 
+#: characters in a body line before only its end is allowed (irish.abc's longest line is 86).
+MAX_LINE = 120
+
 #: the start of a header line that is not a field (``T::``, ``K:|``): refused.
 _BAD_FIELD_START_RE = re.compile(r"^[A-Za-z+]:[|:]")
 
@@ -358,6 +361,8 @@ class MeterGuard:
             return self.allows_end()
         if not self._in_body:
             ok = not _BAD_FIELD_START_RE.match(self._line + ch)
+        elif len(self._line) >= MAX_LINE and ch != "\n":
+            ok = False  # no corpus line is this long: end it
         elif ch == "\n":
             ok = self._evaluate(self._line, final=True) is not None
         else:

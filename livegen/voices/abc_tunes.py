@@ -77,6 +77,11 @@ class GeneratedTune:
     draft: str = ""
 
 
+#: draws in one draft where no likely character kept the meter (see
+#: :meth:`~livegen.voices.text.TextGenerator.next_char`) before the draft is abandoned.
+MAX_OVERRULED = 4
+
+
 @dataclass(frozen=True)
 class Draft:
     """One sampled tune text before checking.
@@ -85,11 +90,13 @@ class Draft:
         text: the text from the tune start (header prime included), without separators.
         ended: the model ended the tune itself (False: the character budget ran out).
         missing: forced header fields the model never started a line for.
+        stopped: why the draft was abandoned before it ended (empty: it was not).
     """
 
     text: str
     ended: bool
     missing: tuple[str, ...] = ()
+    stopped: str = ""
 
 
 def key_from_pitch_classes(histogram: npt.ArrayLike, candidates: Mapping[str, int] | None = None,
@@ -220,8 +227,12 @@ class AbcTuneSampler:
         line = prefix.rsplit("\n", 1)[-1]
         in_header = not any(row.startswith("K:") for row in prefix.split("\n")[:-1])
         size = len(prefix)
+        overruled = gen.unconstrained
         while size < self.max_chars:
             ch = gen.next_char(temperature, allow)
+            if gen.unconstrained - overruled > MAX_OVERRULED:
+                return Draft("".join(out), False, tuple(sorted(missing)),
+                             f"the model broke its meter more than {MAX_OVERRULED} times")
             if ch == self.separator:
                 return Draft("".join(out), True, tuple(sorted(missing)))
             out.append(ch)
@@ -249,6 +260,8 @@ class AbcTuneSampler:
 
     def check(self, draft: Draft) -> AbcTune | str:
         """Parse a draft: the tune, or the reason it is rejected."""
+        if draft.stopped:
+            return draft.stopped
         if not draft.ended:
             return f"no tune end within {self.max_chars} characters"
         if draft.missing:

@@ -23,6 +23,11 @@ SEPARATOR = "\x1e"
 SAMPLERS = ("softmax", "gumbel")
 
 
+#: characters ``allow`` may refuse for one draw before the draw goes unrestricted (bounds the
+#: work per character when the model has written itself into a corner).
+MAX_REFUSED_DRAWS = 16
+
+
 class TextGenerator:
     """Character-by-character generation with explicit, resettable state.
 
@@ -143,12 +148,14 @@ class TextGenerator:
         # draw, and draw again without what was refused: a draw from the distribution
         # restricted to the allowed characters, asking only about the characters drawn
         masked = logits.clone()
-        while bool(torch.isfinite(masked).any()):
+        for _ in range(MAX_REFUSED_DRAWS):
+            if not bool(torch.isfinite(masked).any()):
+                break
             i = self._draw_from(masked, temperature)
             if allow(self.vocab.chars[i]):
                 return i
             masked[i] = -torch.inf
-        self.unconstrained += 1  # nothing the model can write is allowed: draw freely
+        self.unconstrained += 1  # nothing likely enough is allowed: draw freely
         return self._draw_from(logits, temperature)
 
     def next_char(self, temperature: float = 1.0, allow: Callable[[str], bool] | None = None) -> str:
@@ -157,8 +164,9 @@ class TextGenerator:
         Args:
             temperature: softmax temperature (<= 1e-4: argmax).
             allow: when given, only a character it returns True for is drawn (the draw is
-                from the model's distribution restricted to those); if it refuses every
-                character, the draw is unrestricted and :attr:`unconstrained` counts it.
+                from the model's distribution restricted to those); if it refuses
+                :data:`MAX_REFUSED_DRAWS` drawn characters (or all), the draw is
+                unrestricted and :attr:`unconstrained` counts it.
         """
         i = self._draw(temperature, allow)
         self._feed([i])
