@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,7 +20,7 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
-from pythonosc.osc_message import OscMessage
+from play_rig import START_TIMEOUT, PlayProcess
 from pythonosc.udp_client import SimpleUDPClient
 
 from livegen.cli import build_parser, main
@@ -32,7 +29,6 @@ from livegen.commands.play import build_request
 from livegen.controls.state import LiveControls
 from livegen.controls.table import CONTROLS, FEEDBACK, ControlError, ControlState, parse_osc
 from livegen.io.osc import OscServer
-from livegen.io.ports import open_input, open_output
 from livegen.music.scales import pitch_class_mask
 from livegen.session.live_set import (
     SETTABLE,
@@ -350,7 +346,6 @@ def test_the_osc_server_hands_preset_messages_to_the_handler_over_udp():
 
 # ---- end to end: the example set over real ports ---------------------------------------------
 
-START_TIMEOUT = 60.0  # s: importing torch on a loaded 2-core machine is slow
 GRID_TOLERANCE = 0.030  # s, as in test_play_e2e: a non-realtime JACK delays single deliveries
 EB_MAJOR = {i for i, on in enumerate(pitch_class_mask("Eb", "major")) if on}
 D_MAJOR = {i for i, on in enumerate(pitch_class_mask("D", "major")) if on}
@@ -365,53 +360,14 @@ def off_grid(times: list[float], period: float) -> float:
     return float(np.max(np.abs(residual - np.rint(residual))) * period)
 
 
-class Gig:
+class Gig(PlayProcess):
     """``livegen play --set`` in a subprocess, a tester client on its ports, its feedback."""
 
     def __init__(self, tmp: Path, *argv: str) -> None:
-        self.fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.fb.bind(("127.0.0.1", 0))
-        self.fb.settimeout(0.2)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind(("127.0.0.1", 0))
             self.osc_port = probe.getsockname()[1]
-        self.received: list[tuple[float, mido.Message]] = []
-        self.feedback: list[tuple[float, str, tuple]] = []
-        self._stop = threading.Event()
-        self.hello = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        cmd = [sys.executable, "-m", "livegen", "play", *argv, "--osc-port", str(self.osc_port), "--no-view",
-               "--osc-feedback", f"127.0.0.1:{self.fb.getsockname()[1]}"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=dict(os.environ))
-        self.inp = self.out = None
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.fb.recv(65536)
-            except (TimeoutError, OSError):
-                continue
-            msg = OscMessage(data)
-            self.feedback.append((time.monotonic(), msg.address, tuple(msg.params)))
-            self.hello.set()
-
-    def connect(self, server) -> None:
-        end = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"livegen play exited early: {self.proc.communicate()[1][-2000:]}")
-            assert time.monotonic() < end, "livegen's ports never appeared"
-            if self.hello.wait(0.1):
-                names = server.ports()
-                theirs_out = [n for n in names if n.endswith(":livegen out")]
-                theirs_in = [n for n in names if n.endswith(":livegen in")]
-                if theirs_out and theirs_in:
-                    break
-                time.sleep(0.3)
-        self.out = open_output(theirs_in[0], client_name="tester")
-        self.inp = open_input(theirs_out[0], lambda m, t: self.received.append((t, m)), client_name="tester")
+        super().__init__([*argv, "--osc-port", str(self.osc_port)])
 
     def wait_beat(self, k: int) -> float:
         """Wait for livegen's ``/livegen/beat k`` feedback; its arrival time."""
@@ -431,25 +387,7 @@ class Gig:
                 if m.type == "note_on" and m.velocity > 0 and start < t < end]
 
     def finish(self, timeout: float = 60.0) -> tuple[int, str, str]:
-        try:
-            out, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, err = self.proc.communicate()
-            pytest.fail(f"livegen play did not exit: {err[-2000:]}")
-        time.sleep(0.2)
-        return self.proc.returncode, out, err
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        for port in (self.inp, self.out):
-            if port is not None:
-                port.close()
-        self._stop.set()
-        self._reader.join(timeout=1)
-        self.fb.close()
+        return self.wait_exit(timeout)
 
 
 @pytest.mark.jack

@@ -13,7 +13,6 @@ holds C4 forever. 240 BPM at 2 steps per beat: one step is 125 ms.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -28,6 +27,7 @@ import numpy as np
 import pretty_midi
 import pytest
 import torch
+from play_rig import START_TIMEOUT, PlayProcess
 from pythonosc.osc_message import OscMessage
 
 from livegen.io.ports import open_input, open_output
@@ -44,7 +44,6 @@ CHANNEL = 3  # --channel is 1-based; mido channel 2
 OFFSET = 0.3 * PERIOD
 GRID_TOLERANCE = 0.030  # s: on the 125 ms grid, not timing precision (a non-realtime JACK on a loaded
 # machine delays single deliveries by 10-20 ms; precision is measured by `livegen bench`)
-START_TIMEOUT = 60.0  # s: importing torch on a loaded 2-core machine is slow
 
 
 def _model(path: Path, pitches: range | list[int], bias: float) -> Path:
@@ -64,67 +63,19 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"busy": _model(d / "busy.pt", range(60, 72), 0.0), "drone": _model(d / "drone.pt", [60], 30.0)}
 
 
-class Play:
+class Play(PlayProcess):
     """``livegen play --virtual`` in a subprocess plus the tester's ports and feedback socket."""
 
     def __init__(self, model: Path | str, tmp: Path, *extra: str) -> None:
-        self.fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.fb.bind(("127.0.0.1", 0))
-        self.fb.settimeout(0.2)
         self.take = tmp / "take.mid"
-        self.received: list[tuple[float, mido.Message]] = []
         self.sent: list[tuple[float, mido.Message]] = []
         self.beats: list[tuple[float, int]] = []
-        self.feedback: list[tuple[float, str, tuple[object, ...]]] = []  # every message livegen sent
-        self._stop = threading.Event()
-        self.hello = threading.Event()  # set by livegen's first feedback: its ports are open
-        self._reader = threading.Thread(target=self._read_feedback, daemon=True)
-        self._reader.start()
-        cmd = [sys.executable, "-m", "livegen", "play", "--model", str(model), "--virtual",
-               "--bpm", str(BPM), "--osc-port", "0", "--no-view", "--record", str(self.take),
-               "--channel", str(CHANNEL), "--seed", "7",
-               "--osc-feedback", f"127.0.0.1:{self.fb.getsockname()[1]}", *extra]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=dict(os.environ))
-        self.inp = self.out = None
+        super().__init__(["--model", str(model), "--virtual", "--bpm", str(BPM), "--osc-port", "0",
+                          "--record", str(self.take), "--channel", str(CHANNEL), "--seed", "7", *extra])
 
-    def _read_feedback(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.fb.recv(65536)
-            except (TimeoutError, OSError):
-                continue
-            t = time.monotonic()
-            self.hello.set()
-            msg = OscMessage(data)
-            self.feedback.append((t, msg.address, tuple(msg.params)))
-            if msg.address == "/livegen/beat":
-                self.beats.append((t, int(msg.params[0])))
-
-    def connect(self, server) -> None:
-        """Wait for livegen's ports and connect the tester to both.
-
-        livegen's first OSC feedback says its ports are open; only then are they looked up
-        (``jack_lsp``). Polling JACK in a tight loop while livegen registers its clients has
-        been seen to stall a loaded synchronous JACK server for seconds.
-        """
-        end = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                out, err = self.proc.communicate()
-                pytest.fail(f"livegen play exited early ({self.proc.returncode}): {err[-2000:]}")
-            assert time.monotonic() < end, "livegen's ports never appeared"
-            if self.hello.wait(0.1):
-                names = server.ports()
-                theirs_out = [n for n in names if n.endswith(":livegen out")]
-                theirs_in = [n for n in names if n.endswith(":livegen in")]
-                if theirs_out and theirs_in:
-                    break
-                time.sleep(0.3)
-        # output first: a JACK call made while this process's input callback is receiving
-        # (it takes the GIL on JACK's thread) can stall a synchronous server for seconds
-        self.out = open_output(theirs_in[0], client_name="tester")
-        self.inp = open_input(theirs_out[0], lambda m, t: self.received.append((t, m)), client_name="tester")
+    def on_feedback(self, t: float, msg: OscMessage) -> None:
+        if msg.address == "/livegen/beat":
+            self.beats.append((t, int(msg.params[0])))
 
     def beat_time(self, k: float) -> float:
         """Monotonic time of livegen's beat ``k`` (from the ``/livegen/beat`` feedback; the tempo
@@ -170,26 +121,9 @@ class Play:
             self.out.send(msg)
 
     def finish(self, timeout: float = 30.0) -> tuple[int, str, str]:
-        try:
-            out, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, err = self.proc.communicate()
-            pytest.fail(f"livegen play did not exit: {err[-2000:]}")
-        time.sleep(0.2)  # anything still in flight arrives
+        result = self.wait_exit(timeout)
         self.close()
-        return self.proc.returncode, out, err
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        for port in (self.inp, self.out):  # the input (and its callback) goes first
-            if port is not None:
-                port.close()
-        self._stop.set()
-        self._reader.join(timeout=1)
-        self.fb.close()
+        return result
 
     # -- what arrived ----------------------------------------------------------------------------
 

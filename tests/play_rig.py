@@ -1,0 +1,110 @@
+"""``livegen play`` in a subprocess with a tester client on its JACK ports and a socket for its
+OSC feedback: the rig the end-to-end tests over real ports share."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import mido
+import pytest
+from pythonosc.osc_message import OscMessage
+
+from livegen.io.ports import open_input, open_output
+
+START_TIMEOUT = 60.0  # s: importing torch on a loaded 2-core machine is slow
+
+
+class PlayProcess:
+    """``livegen play ARGV --no-view --osc-feedback ...`` and what the tester hears of it.
+
+    Attributes:
+        received: ``(monotonic s, message)`` of everything livegen's output sent the tester.
+        feedback: ``(monotonic s, address, args)`` of every OSC message livegen sent back.
+        hello: set by livegen's first feedback (its ports are open by then).
+    """
+
+    def __init__(self, argv: list[str]) -> None:
+        self.fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.fb.bind(("127.0.0.1", 0))
+        self.fb.settimeout(0.2)
+        self.received: list[tuple[float, mido.Message]] = []
+        self.feedback: list[tuple[float, str, tuple[object, ...]]] = []
+        self._stop = threading.Event()
+        self.hello = threading.Event()
+        self._reader = threading.Thread(target=self._read_feedback, daemon=True)
+        self._reader.start()
+        cmd = [sys.executable, "-m", "livegen", "play", *argv, "--no-view",
+               "--osc-feedback", f"127.0.0.1:{self.fb.getsockname()[1]}"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ))
+        self.inp = self.out = None
+
+    def on_feedback(self, t: float, msg: OscMessage) -> None:
+        """Called for each feedback message (``t``: arrival, monotonic s)."""
+
+    def _read_feedback(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.fb.recv(65536)
+            except (TimeoutError, OSError):
+                continue
+            t = time.monotonic()
+            self.hello.set()
+            msg = OscMessage(data)
+            self.feedback.append((t, msg.address, tuple(msg.params)))
+            self.on_feedback(t, msg)
+
+    def connect(self, server) -> None:
+        """Wait for livegen's ports and connect the tester to both.
+
+        livegen's first OSC feedback says its ports are open; only then are they looked up
+        (``jack_lsp``). Polling JACK in a tight loop while livegen registers its clients has
+        been seen to stall a loaded synchronous JACK server for seconds.
+        """
+        end = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                out, err = self.proc.communicate()
+                pytest.fail(f"livegen play exited early ({self.proc.returncode}): {err[-2000:]}")
+            assert time.monotonic() < end, "livegen's ports never appeared"
+            if self.hello.wait(0.1):
+                names = server.ports()
+                theirs_out = [n for n in names if n.endswith(":livegen out")]
+                theirs_in = [n for n in names if n.endswith(":livegen in")]
+                if theirs_out and theirs_in:
+                    break
+                time.sleep(0.3)
+        # output first: a JACK call made while this process's input callback is receiving
+        # (it takes the GIL on JACK's thread) can stall a synchronous server for seconds
+        self.out = open_output(theirs_in[0], client_name="tester")
+        self.inp = open_input(theirs_out[0], lambda m, t: self.received.append((t, m)), client_name="tester")
+
+    def wait_exit(self, timeout: float) -> tuple[int, str, str]:
+        """Wait for livegen to exit (killed and failed after ``timeout`` s); exit code, stdout,
+        stderr. Anything still in flight has 0.2 s to arrive."""
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            pytest.fail(f"livegen play did not exit: {err[-2000:]}")
+        time.sleep(0.2)
+        return self.proc.returncode, out, err
+
+    def close(self) -> None:
+        """Kill livegen if it still runs; close the tester's ports (the input first) and the
+        feedback socket."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for port in (self.inp, self.out):
+            if port is not None:
+                port.close()
+        self._stop.set()
+        self._reader.join(timeout=1)
+        self.fb.close()
