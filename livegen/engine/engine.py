@@ -37,6 +37,7 @@ from livegen.engine.midi_clock import CLOCK_LOST_S, ClockEvent, ClockFollower, c
 from livegen.engine.modes import TurnTaking
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import Scheduler
+from livegen.music.density import DensityFollower
 from livegen.music.dynamics import PerformerDynamics, answer_velocity
 from livegen.music.frames import FrameBuilder, NoteEvent, NoteTracker
 from livegen.music.keyboard import LOWEST_PITCH
@@ -171,6 +172,9 @@ class Engine:
         self.tracker = NoteTracker(self._max_note_steps(controls.state))
         self.turns = TurnTaking()
         self.dynamics = PerformerDynamics()  # the performer's loudness, for the answer's
+        self.density = DensityFollower()  # the performer's onset rate, for the answer's articulation
+        self._density_rng = np.random.default_rng(seed)
+        self._answering = True  # the answer may play this step (its rate counts)
         self.stats = EngineStats()
         self.step_index = 0
         self.last_lateness_s = 0.0
@@ -349,6 +353,7 @@ class Engine:
             self._pending_reset = False
             self.voice.reset()
             self.turns.reset()
+            self.density.reset()
             log.info("reset: fresh hidden state")
         if state.mode != self._mode:
             log.info("mode %s -> %s", self._mode, state.mode)
@@ -370,6 +375,7 @@ class Engine:
         state = self.controls.state  # one snapshot for the whole step
         self._apply_pending(state)
         performer = self.builder.tick()
+        self.density.hear_performer(int(self.builder.struck.sum()), bool(performer.any()))
         observed = performer | self.tracker.sounding
         silence_s = state.silence * 60.0 / self.bpm
         decision = self.turns.decide(self._mode, t, bool(performer.any()), silence_s)
@@ -379,6 +385,7 @@ class Engine:
         c0 = time.perf_counter()
         frame = self.voice.step(observed, self._sampling_view(state))
         self.stats.compute_s.append(time.perf_counter() - c0)
+        self._answering = decision.play and not state.mute
         if not decision.play or state.mute:
             return np.zeros_like(frame)
         if self._mode == "accompany":
@@ -404,7 +411,14 @@ class Engine:
             state = self.controls.state
             velocity = answer_velocity(state.velocity, self.dynamics.level, state.dynamics, state.accent,
                                        step % self.steps_per_bar, self.steps_per_beat)
-            messages = self._messages(self.tracker.update(frame, velocity))
+            restrike = None
+            if self._answering:  # too busy: hold what sounds; too sparse: strike held keys again
+                frame, restrike = self.density.articulate(frame, self.tracker.sounding, state.density_follow,
+                                                          self._density_rng)
+            events = self.tracker.update(frame, velocity, restrike)
+            if self._answering:
+                self.density.hear_answer(sum(e.on for e in events))
+            messages = self._messages(events)
             if self.send_clock:
                 ticks = clock_messages_for_step(deadline, self.period, 24 // self.steps_per_beat)
                 self._ticks = self._ticks[-len(ticks):] + ticks

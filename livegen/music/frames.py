@@ -30,6 +30,7 @@ class FrameBuilder:
     def __init__(self) -> None:
         self.held = np.zeros(N_KEYS, dtype=bool)
         self._struck = np.zeros(N_KEYS, dtype=bool)
+        self.struck = np.zeros(N_KEYS, dtype=bool)  # the keys struck during the last tick's step
         self.events_since_tick = 0
         self.last_event_time: float | None = None
 
@@ -57,6 +58,7 @@ class FrameBuilder:
     def tick(self) -> np.ndarray:
         """The ``(88,)`` bool frame for the step ending now; starts the next step."""
         frame = self.held | self._struck
+        self.struck = self._struck
         self._struck = np.zeros(N_KEYS, dtype=bool)
         self.events_since_tick = 0
         return frame
@@ -83,15 +85,19 @@ class NoteTracker:
         self.age = np.zeros(N_KEYS, dtype=np.int64)
         self.max_steps = max_steps
 
-    def update(self, frame: np.ndarray, velocity: int = 80) -> list[NoteEvent]:
+    def update(self, frame: np.ndarray, velocity: int = 80,
+               restrike: np.ndarray | None = None) -> list[NoteEvent]:
         """Events turning the sounding set into ``frame``: offs first, then ons, low to high.
 
-        A key held longer than ``max_steps`` is released and struck again.
+        A key held longer than ``max_steps``, or marked in the ``(88,)`` ``restrike`` mask
+        and held on, is released and struck again at this step (no gap in the frames).
         """
         frame = np.asarray(frame, dtype=bool)
         expired = np.zeros(N_KEYS, dtype=bool)
         if self.max_steps > 0:
             expired = self.sounding & frame & (self.age >= self.max_steps)
+        if restrike is not None:
+            expired |= self.sounding & frame & np.asarray(restrike, dtype=bool)
         offs = np.flatnonzero((self.sounding & ~frame) | expired)
         ons = np.flatnonzero((frame & ~self.sounding) | expired)
         events = [NoteEvent(False, int(j) + LOWEST_PITCH) for j in offs]

@@ -101,6 +101,17 @@ def roll_to_notes(roll: np.ndarray) -> list[Note]:
     ]
 
 
+def split_at_strikes(notes: Sequence[Note], velocities: np.ndarray) -> list[Note]:
+    """Split each held note where ``velocities`` ``(T, 88)`` marks its key struck again
+    (a velocity 1..127 after the note's first step, no gap in the roll: a re-strike)."""
+    out: list[Note] = []
+    for pitch, start, end in notes:
+        column = velocities[start + 1:min(end, len(velocities)), pitch - LOWEST_PITCH]
+        cuts = [start] + [start + 1 + int(i) for i in np.flatnonzero(column > 0)] + [end]
+        out += [(pitch, a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return sorted(out, key=lambda n: (n[1], n[0]))
+
+
 def notes_to_roll(notes: Sequence[Note], n_steps: int | None = None) -> np.ndarray:
     """Draw notes into a ``(n_steps, 88)`` uint8 roll (the inverse of :func:`roll_to_notes`).
 
@@ -161,7 +172,8 @@ def roll_to_midi(
             order (e.g. ``{"prime": prime_roll, "livegen": generated_roll}``); the rolls share
             step 0.
         velocities: name -> ``(T_i, 88)`` velocities (1..127) at each note's first step, for
-            the tracks (or ``livegen``) that have them; elsewhere ``velocity``.
+            the tracks (or ``livegen``) that have them; elsewhere ``velocity``. A velocity
+            inside a held run marks the key struck again there: the run becomes two notes.
 
     Returns:
         A ``PrettyMIDI`` whose resolution is a multiple of ``steps_per_beat``, with one
@@ -197,7 +209,8 @@ def roll_to_midi(
         n_steps = max(n_steps, on.shape[0])
         inst = pretty_midi.Instrument(program=int(program), name=str(name))
         vel = None if velocities is None else velocities.get(name)
-        for pitch, start, end in roll_to_notes(on):
+        notes = roll_to_notes(on) if vel is None else split_at_strikes(roll_to_notes(on), vel)
+        for pitch, start, end in notes:
             v = int(velocity)
             if vel is not None and start < len(vel) and 1 <= int(vel[start, pitch - LOWEST_PITCH]) <= 127:
                 v = int(vel[start, pitch - LOWEST_PITCH])

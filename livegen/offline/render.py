@@ -126,6 +126,7 @@ def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed
     engine = Engine(gen, controls, ManualScheduler(out, clock), clock, steps_per_beat,
                     beats_per_bar=beats_per_bar, start_delay=0.0, primed=len(prime_roll) > 0,
                     seed=seed, grid=grid)
+    engine.density.hear_roll(prime_roll)  # the answer's density follows the prime's
     for velocity in prime_velocities:
         engine.dynamics.hear(velocity)
     asyncio.run(engine.run(bars))
