@@ -17,8 +17,10 @@ the models did before):
   moves with the performer);
 - variety: the share of the answer's onsets outside the tonic triad (passing notes and
   other chords' tones; the key pull's lean towards tonic, third and fifth costs some);
-- density (not followed yet; measured to show it): the answer's onsets per beat after a sparse prime (block chords, 0.75 onsets a
-  beat) and a busy one (melody over an arpeggio, 2 a beat).
+- density: the answer's onsets per beat (note-ons, a held key struck again included) after a
+  sparse prime (block chords, 0.75 onsets a beat) and a busy one (melody over an arpeggio,
+  about 2 a beat), in four keys (C major, A minor, G major, E minor) and every seed, with
+  ``density_follow`` at its default and at 0 (off); the primes' own rates beside them.
 
     python -m benchmarks.listening [--models nottingham jsb] [--seeds 3]
 """
@@ -26,6 +28,7 @@ the models did before):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -86,7 +89,7 @@ def onsets(roll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def measure(name: str, seeds: int, follow: bool, log: Callable[[str], None]) -> dict[str, Any]:
     model, meta = load_checkpoint(resolve_model(name))
     spb = int(meta.get("steps_per_beat", 2))
-    state = ControlState() if follow else ControlState(follow=False, register_follow=0.0)
+    state = ControlState() if follow else ControlState(follow=False, register_follow=0.0, density_follow=0.0)
     per_key: dict[str, list[float]] = {}
     kept: dict[str, int] = {}
     triad_notes = all_notes = 0
@@ -132,19 +135,20 @@ def measure(name: str, seeds: int, follow: bool, log: Callable[[str], None]) -> 
             _, k = onsets(r.generated)
             pitches += [int(x) + LOWEST_PITCH for x in k]
         register[octave] = float(np.mean(pitches)) if pitches else float("nan")
-    # density: a sparse prime and a busy one, the answer's onsets per beat
-    density = {}
+    # density: a sparse prime and a busy one, the answer's onsets per beat, following on and off
+    density, density_off, prime_rate = {}, {}, {}
     for kind in ("chords", "both"):
-        n_onsets = n_steps = 0
-        for key in (Key(0, "major"), Key(9, "minor")):
-            for seed in range(seeds):
-                r = render_roll(model, 8, state, seed=seed, prime=prime(kind, key, spb, 0), steps_per_beat=spb)
-                n_onsets += len(onsets(r.generated)[0])
-                n_steps += len(r.generated)
-        density[kind] = n_onsets / n_steps * spb
+        density[kind], prime_rate[kind] = answer_density(model, spb, state, kind, seeds)
+        off = dataclasses.replace(state, density_follow=0.0)
+        density_off[kind] = density[kind] if off == state else answer_density(model, spb, off, kind, seeds)[0]
+        log(f"{name} follow={follow} density after {kind} prime ({prime_rate[kind]:.2f} a beat): "
+            f"{density_off[kind]:.2f} off, {density[kind]:.2f} with density_follow {state.density_follow:g}")
     return {
-        "model": name, "follow": follow, "seeds": seeds,
+        "model": name, "follow": follow, "seeds": seeds, "density_follow": state.density_follow,
+        "prime_density_sparse": round(prime_rate["chords"], 2), "prime_density_busy": round(prime_rate["both"], 2),
         "density_after_sparse": round(density["chords"], 2), "density_after_busy": round(density["both"], 2),
+        "density_off_after_sparse": round(density_off["chords"], 2),
+        "density_off_after_busy": round(density_off["both"], 2),
         "outside_tonic_triad": round(1 - triad_notes / max(1, all_notes), 4),
         "in_scale_worst": round(min(mean_share.values()), 4),
         "in_scale_mean": round(float(np.mean(list(mean_share.values()))), 4),
@@ -155,6 +159,35 @@ def measure(name: str, seeds: int, follow: bool, log: Callable[[str], None]) -> 
         "register_low_prime": round(register[-1], 1), "register_high_prime": round(register[1], 1),
         "in_scale_by_key": {k: round(v, 4) for k, v in mean_share.items()},
     }
+
+
+DENSITY_KEYS = (Key(0, "major"), Key(9, "minor"), Key(7, "major"), Key(4, "minor"))
+
+
+def answer_density(model: Any, spb: int, state: ControlState, kind: str, seeds: int) -> tuple[float, float]:
+    """Onsets per beat of the answers (note-ons, re-strikes included) after a ``kind`` prime in
+    :data:`DENSITY_KEYS` with every seed, and of the prime itself."""
+    n_onsets = n_steps = prime_onsets = prime_steps = 0
+    for key in DENSITY_KEYS:
+        p = prime(kind, key, spb, 0)
+        prime_onsets += len(onsets(p)[0])
+        prime_steps += len(p)
+        for seed in range(seeds):
+            r = render_roll(model, 8, state, seed=seed, prime=p, steps_per_beat=spb)
+            n_onsets += int((r.velocities > 0).sum())
+            n_steps += len(r.generated)
+    return n_onsets / n_steps * spb, prime_onsets / prime_steps * spb
+
+
+def density_table(rows: list[dict[str, Any]]) -> str:
+    """The density rows (listening defaults): the primes' rates and the answers' with following off and on."""
+    lines = ["| model | sparse prime | answer off / on | busy prime | answer off / on |", "|---|---|---|---|---|"]
+    for r in rows:
+        if r["follow"]:
+            lines.append(f"| {r['model']} | {r['prime_density_sparse']:.2f} | {r['density_off_after_sparse']:.2f} / "
+                         f"{r['density_after_sparse']:.2f} | {r['prime_density_busy']:.2f} | "
+                         f"{r['density_off_after_busy']:.2f} / {r['density_after_busy']:.2f} |")
+    return "\n".join(lines)
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -184,6 +217,8 @@ def main() -> None:
     RESULTS.write_text(json.dumps({"command": "python -m benchmarks.listening " + " ".join(sys.argv[1:]),
                                    "rows": rows}, indent=2) + "\n")
     print(table(rows))
+    print()
+    print(density_table(rows))
 
 
 if __name__ == "__main__":
