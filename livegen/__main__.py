@@ -1,5 +1,5 @@
 """``python -m livegen`` entry point."""
 
-from livegen.cli import main
+from livegen.cli import run
 
-raise SystemExit(main())
+run()

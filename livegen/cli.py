@@ -8,6 +8,7 @@ This module is the only place that turns a :class:`LivegenError` into a one-line
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -81,3 +82,23 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def run() -> None:
+    """The ``livegen`` command: :func:`main`, then the process ends with its exit code.
+
+    When an rtmidi input had to be left open, the process ends with ``os._exit`` after
+    flushing the logs and standard streams: tearing the interpreter down would free
+    python-rtmidi's callback while JACK's thread can still call it (see
+    ``livegen.io.ports.RtMidiInput.close``).
+    Everything livegen writes (takes, the last notes-off) is done before :func:`main` returns.
+    """
+    code = main()
+    ports = sys.modules.get("livegen.io.ports")  # only a command that used MIDI imported it
+    if ports is not None and ports.rtmidi_inputs_left_open():
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    raise SystemExit(code)

@@ -90,27 +90,35 @@ def test_missing_and_ambiguous_errors_list_candidates():
 # -- input parsing ----------------------------------------------------------------------------
 
 class FakeRt:
-    """Stands in for rtmidi.MidiIn: records the callback the port installs."""
+    """Stands in for rtmidi.MidiIn: records the callback the port installs, and holds it as a
+    (callback, data) pair the way python-rtmidi does (``pair``; None: like a binding whose pair
+    cannot be found)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("callback", "ignored", "closed", "deleted", "pair", "keeps_pair")
+
+    def __init__(self, keeps_pair: bool = True) -> None:
         self.callback: Callable | None = None
         self.ignored: dict | None = None
         self.closed = False
+        self.deleted = False
+        self.pair: tuple | None = None
+        self.keeps_pair = keeps_pair
 
     def ignore_types(self, **kwargs):
         self.ignored = kwargs
 
     def set_callback(self, func):
         self.callback = func
+        self.pair = (func, None) if self.keeps_pair else None
 
     def cancel_callback(self):
-        self.callback = None
+        self.callback = self.pair = None
 
     def close_port(self):
         self.closed = True
 
     def delete(self):
-        pass
+        self.deleted = True
 
 
 def test_input_parses_several_messages_in_one_event_as_a_stream():
@@ -129,8 +137,23 @@ def test_input_parses_several_messages_in_one_event_as_a_stream():
     assert port.stream.counts["sysex"] == 4  # F0, two data bytes, F7
     assert all(t >= before for _, t in got)
     assert got[0][1] == got[2][1]  # one event, one time stamp
+    pair = rt.pair
     port.close()
-    assert rt.closed and rt.callback is None
+    assert port.closed and rt.closed and rt.deleted and rt.callback is None
+    # the pair rtmidi dropped is kept: a call already waiting for the GIL can still use it
+    assert any(p is pair for p in ports._PINNED_CALLBACKS)
+    pair[0](([0x90, 61, 100], 0.0))  # such a late call passes nothing on
+    assert len(got) == 4
+
+
+def test_an_input_whose_callback_pair_is_not_found_stays_open_as_a_no_op():
+    rt = FakeRt(keeps_pair=False)
+    got: list[mido.Message] = []
+    port = RtMidiInput(rt, "fake", lambda msg, t: got.append(msg))
+    port.close()
+    assert port.closed and not rt.closed and rt.callback is not None
+    rt.callback(([0x90, 61, 100], 0.0))
+    assert got == [] and ports.rtmidi_inputs_left_open()
 
 
 def test_input_callback_errors_are_logged_not_raised(caplog):

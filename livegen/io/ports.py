@@ -20,6 +20,7 @@ shows as ``livegen:livegen out`` to other programs.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -49,8 +50,8 @@ VIRTUAL_OUT = "livegen out"
 #: returning output plays again within this plus the time to open it (~40 ms on JACK).
 RECONNECT_INTERVAL = 0.1
 
-#: seconds an input waits, between cancelling its callback and closing, for a callback in
-#: flight on rtmidi's thread to return (a few JACK periods).
+#: seconds a closing input waits, between cancelling its callback and closing its port, for a
+#: callback in flight on rtmidi's thread to return (a few JACK periods).
 CALLBACK_DRAIN_S = 0.02
 
 #: seconds between looks, from a plain JACK output's sending thread, whether its server lives.
@@ -176,6 +177,17 @@ def _listing(names: Sequence[str]) -> str:
 
 # -- ports -----------------------------------------------------------------------------------
 
+#: python-rtmidi's (callback, data) pairs of closed inputs: never freed (see RtMidiInput.close)
+_PINNED_CALLBACKS: list[tuple[Any, Any]] = []
+#: rtmidi inputs that could not be closed safely and stay open until the process ends
+_LEFT_OPEN: list[Any] = []
+
+
+def rtmidi_inputs_left_open() -> bool:
+    """Whether an rtmidi input was left open (its JACK thread may still call in)."""
+    return bool(_LEFT_OPEN)
+
+
 class RtMidiInput:
     """An open python-rtmidi input; satisfies :class:`livegen.io.base.MidiIn`.
 
@@ -215,15 +227,35 @@ class RtMidiInput:
                 _input_log.warning("callback", "MIDI input callback failed on %s: %r", Quoted(msg), exc)
 
     def close(self) -> None:
+        """Stop passing messages on, then close and free the rtmidi input.
+
+        python-rtmidi calls the callback from JACK's process thread through its
+        ``(callback, data)`` pair, and under a flood that thread waits for the GIL inside the
+        call. ``cancel_callback`` frees the pair, so a call already waiting then used freed
+        memory: a process ended with SIGSEGV after a flood of input (9 of 20 closes). The pair
+        is therefore pinned for the process's life (:data:`_PINNED_CALLBACKS`) before the
+        callback is cancelled; from then on JACK's thread queues events inside rtmidi without
+        the GIL, and after :data:`CALLBACK_DRAIN_S` (a call in flight has returned) the port is
+        closed and the object deleted, which closes its JACK client cleanly (a client that just
+        vanishes stalls a synchronous server for ~5 s).
+
+        When the pair cannot be found (another python-rtmidi), the callback is left in place as
+        a no-op and the port registered; :func:`livegen.cli.run` then ends the process without
+        the interpreter's teardown (:func:`rtmidi_inputs_left_open`).
+        """
         if self.closed:
             return
         self.closed = True
         self._callback = None
+        pair = [r for r in gc.get_referents(self._rt)
+                if isinstance(r, tuple) and len(r) == 2 and r[0] == self._on_event]
+        if len(pair) != 1:
+            log.debug("%s: rtmidi's callback pair not found; the port stays open until exit", self.name)
+            _LEFT_OPEN.append(self._rt)
+            return
+        _PINNED_CALLBACKS.append(pair[0])
         try:
             self._rt.cancel_callback()
-            # rtmidi calls the callback on JACK's process thread, and closing the port waits
-            # for that thread while holding the GIL: a callback already in flight (waiting for
-            # the GIL) must finish first, or both wait forever (seen under a flood of input)
             time.sleep(CALLBACK_DRAIN_S)
             self._rt.close_port()
             self._rt.delete()
