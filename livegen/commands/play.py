@@ -23,7 +23,7 @@ DEFAULT_OSC_PORT = 9000
 
 #: live controls settable from the command line (the same bounds as OSC and MIDI CC).
 PLAY_CONTROLS = ["tempo", "mode", "temperature", "density", "repeat", "polyphony", "low", "high", "key",
-                 "scale", "follow", "key_pull", "register_follow", "velocity", "dynamics",
+                 "scale", "follow", "key_pull", "register_follow", "density_follow", "velocity", "dynamics",
                  "accent", "swing", "humanize_ms", "humanize_velocity", "max_note_beats", "silence", "mute"]
 
 

@@ -15,7 +15,7 @@ from livegen.offline.tune import render_tune_files
 
 #: live controls settable from the command line (the same bounds as OSC and MIDI CC).
 RENDER_CONTROLS = ["tempo", "temperature", "density", "repeat", "polyphony", "low", "high", "key", "scale",
-                   "follow", "key_pull", "register_follow",
+                   "follow", "key_pull", "register_follow", "density_follow",
                    "velocity", "dynamics", "accent", "swing", "humanize_ms", "humanize_velocity",
                    "max_note_beats"]
 

@@ -308,7 +308,7 @@ _TABLE: tuple[Control, ...] = (
             minimum=0.0, maximum=4.0, unit="nats", cc=92),
     Control("density_follow", "float", 1.0, "how closely the answer's note density (onsets per beat) follows "
             "the performer's: too busy, it holds notes; too sparse, it strikes held notes again "
-            "(0 = not at all; never a clamp)", minimum=0.0, maximum=4.0, unit="x", cc=93),
+            "(0 = not at all; never a clamp)", minimum=0.0, maximum=4.0, cc=93),
     Control("swing", "float", 0.0, "delay of every second grid step, as a share of a step "
             "(0 = straight, 33 = triplet feel)", minimum=0.0, maximum=75.0, unit="%", cc=94),
     Control("humanize_ms", "float", 0.0, "random timing of each note-on, up to this much early or late "
