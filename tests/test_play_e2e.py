@@ -100,11 +100,12 @@ class Play(PlayProcess):
             k += 1
         return k
 
-    def perform(self, notes: list[tuple[float, float, int]], *, zero_velocity_off: bool = False) -> None:
+    def perform(self, notes: list[tuple[float, float, int]], *, zero_velocity_off: bool = False,
+                velocity: int = 100) -> None:
         """Play ``(on beat, off beat, pitch)`` notes at livegen's beat times (blocking).
 
         ``zero_velocity_off``: release keys with a note-on of velocity 0, as many keyboards
-        and DAWs do, instead of a note-off.
+        and DAWs do, instead of a note-off. ``velocity``: of every note-on.
         """
         events = sorted([(self.at(a), "note_on", p) for a, _, p in notes]
                         + [(self.at(b), "note_off", p) for _, b, p in notes])
@@ -116,7 +117,7 @@ class Play(PlayProcess):
             if kind == "note_off" and zero_velocity_off:
                 msg = mido.Message("note_on", note=pitch, velocity=0)
             else:
-                msg = mido.Message(kind, note=pitch, velocity=100 if kind == "note_on" else 0)
+                msg = mido.Message(kind, note=pitch, velocity=velocity if kind == "note_on" else 0)
             self.sent.append((time.monotonic(), msg))
             self.out.send(msg)
 
@@ -400,3 +401,50 @@ def test_swing_is_what_plays_on_the_port(jack_server, play_factory, models):
     assert straight and swung, phase
     assert len(straight) + len(swung) == len(phase), "an onset is neither on the beat nor swung"
     assert not [p for p in phase if abs(p - PERIOD) < GRID_TOLERANCE], "an off-beat was not swung"
+
+
+# -- listening, live: the shipped model over real ports ------------------------------------------
+
+#: F# major, the key the shipped models never saw (every training piece is in C): a melody over
+#: I-IV-V-I, 8 beats (pitch classes of the scale below)
+F_SHARP_MAJOR = {6, 8, 10, 11, 1, 3, 5}
+F_SHARP_CALL = ([(i, i + 0.9, p) for i, p in enumerate([66, 68, 70, 71, 73, 70, 68, 66])]
+                + [(a, a + 1.9, p) for a, chord in [(0, (54, 58, 61)), (2, (59, 63, 66)), (4, (61, 65, 68)),
+                                                    (6, (54, 58, 61))] for p in chord])
+
+
+def _answer(model: str, play_factory, jack_server, *extra: str, velocity: int = 100):
+    """The shipped ``model`` in call mode answers :data:`F_SHARP_CALL`; the notes it played after it."""
+    play = play_factory(model, "--bars", "8", "--mode", "call", *extra)
+    play.connect(jack_server)
+    k = play.next_beat()
+    play.perform([(k + a, k + b, p) for a, b, p in F_SHARP_CALL], velocity=velocity)
+    rc, out, err = play.finish(timeout=60.0)
+    assert rc == 0, err[-2000:]
+    assert hanging(play.notes()) == []
+    end = play.at(k + 8)
+    answer = [m for t, m in play.notes() if t > end and m.type == "note_on" and m.velocity > 0]
+    assert len(answer) >= 8, f"the answer had {len(answer)} notes"
+    return answer
+
+
+def test_live_answers_follow_the_performers_key(jack_server, play_factory):
+    """What the shipped model plays on the port after an F# major call stays in F# major with
+    following on (as ``render`` does: one code path); off, it leaves it (the check is not empty)."""
+    shares = {}
+    for follow in ("1", "0"):
+        answer = _answer("nottingham", play_factory, jack_server, "--follow", follow)
+        shares[follow] = sum(m.note % 12 in F_SHARP_MAJOR for m in answer) / len(answer)
+    print(f"\nin F# major, live: following on {shares['1']:.0%}, off {shares['0']:.0%}")
+    assert shares["1"] >= 0.9, shares
+    assert shares["0"] < shares["1"], shares
+
+
+def test_live_answers_follow_the_performers_dynamics(jack_server, play_factory):
+    """The same call played soft (40) and loud (110) on a real port: answers 30 or more apart."""
+    means = {}
+    for velocity in (40, 110):
+        answer = _answer("nottingham", play_factory, jack_server, velocity=velocity)
+        means[velocity] = sum(m.velocity for m in answer) / len(answer)
+    print(f"\nanswer velocity, live: after soft {means[40]:.0f}, after loud {means[110]:.0f}")
+    assert means[110] - means[40] >= 30, means
