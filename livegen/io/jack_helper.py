@@ -55,6 +55,17 @@ MAX_IN_PER_CYCLE = 1024
 EXIT_SERVER_GONE = 3
 
 
+def _try_realtime() -> bool:
+    """SCHED_FIFO for the calling thread (Linux: pid 0 is the thread); False when refused."""
+    if os.sched_getscheduler(0) != os.SCHED_OTHER:
+        return True
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
+        return True
+    except (AttributeError, PermissionError, OSError):
+        return False
+
+
 class Helper:
     """The helper's JACK client, its queue and its pipe to the engine.
 
@@ -79,6 +90,7 @@ class Helper:
         self.work_s = array("d", bytes(8 * TIMING_RING))
         self.start_delay_s = array("d", bytes(8 * TIMING_RING))
         self.n_timed = 0
+        self.realtime = False
         #: per channel and key, note-ons written minus note-offs (what sounds on the synth)
         self.sounding = bytearray(16 * 128)
         self._in_queue: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
@@ -124,6 +136,7 @@ class Helper:
         put = self._in_queue.put
         work, delay = self.work_s, self.start_delay_s
         out_buf = [0]
+        rt_asked = [False]
 
         def write(offset: int, data: bytes) -> bool:
             ok = calls.write(out_buf[0], offset, data)
@@ -137,6 +150,9 @@ class Helper:
 
         def process(frames: int) -> None:
             entered = perf()
+            if not rt_asked[0]:  # JACK's thread: SCHED_FIFO when jackd itself did not make it real-time
+                rt_asked[0] = True
+                self.realtime = _try_realtime()
             try:
                 times = calls.cycle_times()
                 if times is not None:
@@ -221,7 +237,7 @@ class Helper:
                     "max": round(float(a.max()), 1)}
 
         s = self.scheduler.stats
-        return {"cycles": self.n_timed, "latency_frames": self.scheduler.latency,
+        return {"cycles": self.n_timed, "callback_sched_fifo": self.realtime, "latency_frames": self.scheduler.latency,
                 "rate": int(self.client.samplerate), "written": s.written, "late": s.late,
                 "max_late_frames": s.max_late_frames, "dropped": s.dropped, "write_failures": s.write_failures,
                 "lock_misses": s.lock_misses, "xruns": self.xruns, "callback_errors": self.callback_errors,
