@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import math
+import os
 import sys
 from collections.abc import Callable
 from typing import NoReturn
 
 from livegen.controls.table import CONTROLS, ControlError, ControlState, Value
+from livegen.io.midi_backend import MIDI_BACKENDS
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -128,3 +130,13 @@ def live_state(args: argparse.Namespace) -> ControlState:
     if "key" in values and "scale" not in values:
         values["scale"] = "major"
     return ControlState.default().apply_many(values)
+
+
+def add_midi_backend_option(parser: argparse.ArgumentParser) -> None:
+    """``--midi-backend auto|jack|rtmidi`` (:mod:`livegen.io.midi_backend`); its default is
+    ``LIVEGEN_MIDI_BACKEND`` when that names one."""
+    default = os.environ.get("LIVEGEN_MIDI_BACKEND", "auto")
+    parser.add_argument("--midi-backend", choices=MIDI_BACKENDS, default=default if default in MIDI_BACKENDS else "auto",
+                        help="jack: livegen's own JACK client in a helper process, each note at its exact frame "
+                             "(one period of latency); rtmidi: python-rtmidi; auto (default, or "
+                             "$LIVEGEN_MIDI_BACKEND): rtmidi for now (docs/live.md, MIDI backends)")

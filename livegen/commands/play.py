@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from livegen.commands.live_view import LiveView
-from livegen.commands.options import add_control_options, address_list, control_values, live_state, number
+from livegen.commands.options import (
+    add_control_options,
+    add_midi_backend_option,
+    address_list,
+    control_values,
+    live_state,
+    number,
+)
 from livegen.errors import LivegenError
 from livegen.session.factory import LiveWiring
 from livegen.session.live_set import CLOCKS, OSC_PORTS, LiveSet, SetStart, load_live_set
@@ -39,6 +46,7 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="PORT", help="MIDI output to play on")
     p.add_argument("--virtual", action="store_true",
                    help="create virtual ports 'livegen in' / 'livegen out' for other programs")
+    add_midi_backend_option(p)
     add_control_options(p, PLAY_CONTROLS)
     p.add_argument("--bars", type=number(int, 1, 100_000), default=None,
                    help="stop after N bars (default: until Ctrl-C)")
@@ -121,7 +129,7 @@ def build_request(args: argparse.Namespace) -> PlayRequest:
         channel=args.channel, seed=args.seed, clock=_first(args.clock, live_set.clock, DEFAULT_CLOCK),
         link_start_stop=args.link_start_stop,
         send_clock=args.send_clock or bool(live_set.send_clock), lyrics=lyrics, demo=args.demo,
-        presets=start.presets, preset=start.preset,
+        midi_backend=args.midi_backend, presets=start.presets, preset=start.preset,
         wiring=LiveWiring(osc_host=_first(args.osc_host, live_set.osc_host, DEFAULT_OSC_HOST),
                           osc_port=osc_port or None, osc_allow=args.osc_allow,
                           osc_feedback=osc_feedback, record=args.record))

@@ -21,7 +21,7 @@ from livegen.engine.clock import LiveClock
 from livegen.engine.engine import Engine, Voice
 from livegen.engine.link_clock import LinkClock, LinkSession
 from livegen.engine.recorder import Take
-from livegen.engine.scheduler import ThreadScheduler
+from livegen.engine.scheduler import Scheduler, ThreadScheduler
 from livegen.io.base import MidiIn, MidiOut
 from livegen.io.osc import OscFeedback, OscServer
 from livegen.io.ports import ReconnectingInput, ReconnectingOutput
@@ -57,7 +57,8 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
                   midi_in: MidiIn | None, midi_out: MidiOut,
                   on_status: Callable[[dict[str, Any]], None] | None = None,
                   on_downbeat: Callable[[int, float], None] | None = None,
-                  presets: PresetSwitcher | None = None, link: LinkSession | None = None) -> Engine:
+                  presets: PresetSwitcher | None = None, link: LinkSession | None = None,
+                  scheduler: Scheduler | None = None) -> Engine:
     """Run one performance on the real parts until its bars are done or a stop signal.
 
     ``presets`` (a live set's) are switched by ``/livegen/preset NAME`` on the OSC server
@@ -65,12 +66,15 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
     (``options.clock_source`` ``link``; its tempo, phase and, with
     ``options.link_start_stop``, its transport). Returns the engine (its stats say how it
     went). The take, if asked for, is written even when the performance ends with an error.
+    ``scheduler``: the one that sends to ``midi_out`` when the output brings its own (the JACK
+    helper's); default a :class:`ThreadScheduler` on ``midi_out``. Closed here either way.
     """
     clock = LiveClock()
     beat_source = None if link is None else LinkClock(
         link, controls, clock, steps_per_beat=options.steps_per_beat, beats_per_bar=options.beats_per_bar,
         start_stop=options.link_start_stop)
-    scheduler = ThreadScheduler(midi_out, realtime=wiring.realtime)
+    if scheduler is None:
+        scheduler = ThreadScheduler(midi_out, realtime=wiring.realtime)
     take = Take(clock.now(), controls.state.tempo) if wiring.record is not None else None
     feedback = OscFeedback(wiring.osc_feedback) if wiring.osc_feedback else None
     server: OscServer | None = None
@@ -113,10 +117,12 @@ def run_performance(voice: Voice, controls: LiveControls, options: SessionOption
                     midi_in: MidiIn | None, midi_out: MidiOut,
                     on_status: Callable[[dict[str, Any]], None] | None = None,
                     on_downbeat: Callable[[int, float], None] | None = None,
-                    presets: PresetSwitcher | None = None, link: LinkSession | None = None) -> Engine:
+                    presets: PresetSwitcher | None = None, link: LinkSession | None = None,
+                    scheduler: Scheduler | None = None) -> Engine:
     """:func:`perform` on a fresh event loop (the command line's entry point)."""
     return asyncio.run(perform(voice, controls, options, wiring, midi_in=midi_in, midi_out=midi_out,
-                               on_status=on_status, on_downbeat=on_downbeat, presets=presets, link=link))
+                               on_status=on_status, on_downbeat=on_downbeat, presets=presets, link=link,
+                               scheduler=scheduler))
 
 
 def follow_lyrics_controls(controls: LiveControls, lyrics: LyricsStreamer) -> None:

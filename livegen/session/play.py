@@ -23,6 +23,8 @@ from livegen.engine.engine import EngineStats
 from livegen.errors import LivegenError
 from livegen.io.base import MidiIn, MidiOut
 from livegen.io.jack import DEFAULT_SERVER_NAME, JackServer
+from livegen.io.jack_proc import JackPorts, open_jack_ports
+from livegen.io.midi_backend import resolve_midi_backend
 from livegen.io.ports import ReconnectingInput, list_ports, match_port, open_input, open_output
 from livegen.nets.char import CharLSTM
 from livegen.nets.checkpoint import load_checkpoint
@@ -76,6 +78,8 @@ class PlayRequest:
         presets: a live set's presets, complete, in file order (switched by
             ``/livegen/preset NAME`` and program changes); empty: none.
         preset: the preset in force at the start, or None.
+        midi_backend: ``jack`` (livegen's JACK helper process, sample-accurate), ``rtmidi``
+            or ``auto`` (:func:`~livegen.io.midi_backend.resolve_midi_backend`).
     """
 
     model: str
@@ -96,6 +100,7 @@ class PlayRequest:
     demo: bool = False
     presets: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)
     preset: str | None = None
+    midi_backend: str = "auto"
 
 
 def build_voice(model_spec: str, seed: int | None
@@ -152,6 +157,7 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
     midi_out: MidiOut | None = None
     lyrics: LyricsStreamer | None = None
     link: LinkPeer | None = None
+    jack_ports: JackPorts | None = None
     try:
         if request.clock == "link":  # join first: peers answer while the rest opens
             link = LinkPeer(request.state.tempo, start_stop=request.link_start_stop)
@@ -172,11 +178,15 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
         # system's thread, and opening a JACK port meanwhile can stall the JACK graph
         # reconnecting either way: a device comes back by name; a virtual port is made again
         # when a JACK server that died returns
-        midi_out = open_output(request.out, virtual=virtual, reconnect=True)
-        if request.inp and not virtual:
-            midi_in = ReconnectingInput(request.inp)  # reopened by name if the keyboard comes back
-        elif virtual:
-            midi_in = open_input(None, virtual=True)
+        if resolve_midi_backend(request.midi_backend) == "jack":  # a helper process writes by frame
+            jack_ports = open_jack_ports(request.out, request.inp, virtual=virtual)
+            midi_out, midi_in = jack_ports.output, jack_ports.input
+        else:
+            midi_out = open_output(request.out, virtual=virtual, reconnect=True)
+            if request.inp and not virtual:
+                midi_in = ReconnectingInput(request.inp)  # reopened by name if the keyboard comes back
+            elif virtual:
+                midi_in = open_input(None, virtual=True)
         if request.demo:
             performer = subprocess.Popen([sys.executable, "-m", "livegen.session.demo", "--bpm",
                                           str(request.state.tempo), "--calls", "3"], env=dict(os.environ))
@@ -198,7 +208,7 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
         engine = run_performance(voice, controls, options, request.wiring, midi_in=midi_in,
                                  midi_out=midi_out, on_status=on_status,
                                  on_downbeat=lyrics.on_downbeat if lyrics else None, presets=presets,
-                                 link=link)
+                                 link=link, scheduler=jack_ports.scheduler if jack_ports is not None else None)
         return engine.stats
     finally:
         if link is not None:
@@ -212,9 +222,12 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
                 performer.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 performer.terminate()
-        for port in (midi_in, midi_out):
-            if port is not None:
-                port.close()
+        if jack_ports is not None:
+            jack_ports.close()  # the ports, then the helper: what is due leaves, what sounds is released
+        else:
+            for port in (midi_in, midi_out):
+                if port is not None:
+                    port.close()
         if jack is not None:
             jack.stop()
 

@@ -1,0 +1,80 @@
+"""Where the engine's times fall in a JACK cycle, and when a frame happened on the engine's clock.
+
+The engine keeps time in seconds on ``time.monotonic()`` (``CLOCK_MONOTONIC``). JACK counts
+frames, and tells in each process cycle (``jack_get_cycle_times``) the first frame of the
+cycle, the time in microseconds on *its* clock when that cycle started and when the next one
+starts (both smoothed by JACK's delay-locked loop). JACK2's clock is ``CLOCK_MONOTONIC_RAW``
+on Linux (measured: ~0.23 s from ``CLOCK_MONOTONIC`` here, and NTP may slew one against the
+other), so the offset between the two clocks is measured as well: a JACK time read between
+two engine-clock reads (:func:`offset_sample`), taken again every cycle.
+
+:class:`FrameClock` holds one cycle's figures and converts both ways, relative to the first
+frame of the cycle (JACK's frame counter is 32 bits and wraps after ~25 h at 48 kHz; offsets
+within a cycle never do). Pure arithmetic, no JACK: tests drive it with made-up cycles.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: a JACK-time read bracketed by engine-clock reads further apart than this (s) is not used:
+#: the thread was interrupted between them.
+MAX_BRACKET_S = 20e-6
+
+
+def offset_sample(before_s: float, jack_us: int | float, after_s: float) -> float | None:
+    """Engine clock minus JACK clock (s), from a JACK time (µs) read between two engine-clock
+    reads (s); None when the reads were more than :data:`MAX_BRACKET_S` apart."""
+    if not 0.0 <= after_s - before_s <= MAX_BRACKET_S:
+        return None
+    return 0.5 * (before_s + after_s) - jack_us * 1e-6
+
+
+class FrameClock:
+    """One JACK cycle's map between the engine's clock (s) and frames.
+
+    Updated in place from the process callback each cycle (:meth:`set_cycle`,
+    :meth:`set_offset`); converting allocates nothing but the float it returns.
+
+    Attributes:
+        frames: frames in the cycle (JACK's buffer size).
+        start_us: JACK time (µs) at the cycle's first frame.
+        period_us: JACK time (µs) the cycle lasts (next cycle's start - this one's).
+        offset_s: engine clock - JACK clock (s).
+    """
+
+    __slots__ = ("frames", "start_us", "period_us", "offset_s", "_per_us")
+
+    def __init__(self, frames: int = 256, start_us: float = 0.0, period_us: float = 256 / 48000 * 1e6,
+                 offset_s: float = 0.0) -> None:
+        self.frames = frames
+        self.start_us = start_us
+        self.period_us = period_us
+        self.offset_s = offset_s
+        self._per_us = frames / period_us
+
+    def set_cycle(self, frames: int, start_us: float, next_us: float) -> None:
+        """This cycle: ``frames`` frames from JACK time ``start_us`` to ``next_us`` (µs)."""
+        self.frames = frames
+        self.start_us = start_us
+        if next_us > start_us:  # a broken pair keeps the last rate
+            self.period_us = next_us - start_us
+            self._per_us = frames / self.period_us
+
+    def set_offset(self, offset_s: float) -> None:
+        """Engine clock - JACK clock, in seconds (see :func:`offset_sample`)."""
+        self.offset_s = offset_s
+
+    def position(self, t: float) -> float:
+        """Frames from this cycle's first frame to engine time ``t`` (s); negative: before it."""
+        return ((t - self.offset_s) * 1e6 - self.start_us) * self._per_us
+
+    def time_at(self, position: float) -> float:
+        """Engine time (s) of the frame ``position`` frames after this cycle's first frame."""
+        return self.offset_s + (self.start_us + position / self._per_us) * 1e-6
+
+    def slot(self, t: float, latency: int) -> int:
+        """The frame (from this cycle's first) where an event due at engine time ``t`` (s) is
+        written: its nearest frame plus ``latency`` frames. ``>= frames``: a later cycle;
+        negative: it is late."""
+        return math.floor(self.position(t) + 0.5) + latency

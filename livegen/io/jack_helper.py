@@ -1,0 +1,303 @@
+"""livegen's JACK helper process: MIDI out at the exact frame of each deadline, MIDI in stamped by frame.
+
+``python -m livegen.io.jack_helper`` is started by :class:`~livegen.io.jack_proc.JackBackend`.
+It is a JACK client (``livegen``, ports ``livegen out`` and ``livegen in``) in a process of its
+own, so its process callback needs only this process's GIL: the engine stepping its model in
+the other process cannot hold JACK's cycle up. (In-process, the callback waited for the
+engine's GIL every period: 8.2 ms median off the grid and 47 xruns at ``-p 256``.)
+
+The engine writes frames (:mod:`livegen.io.jack_pipe`) to this process's stdin well ahead of
+their deadlines; the reader (main thread) puts each message into a
+:class:`~livegen.io.jack_schedule.JackScheduler`. Each cycle the process callback maps the
+engine's clock onto this cycle's frames (:class:`~livegen.io.jack_frames.FrameClock`:
+``jack_get_cycle_times`` plus the offset of JACK's clock, which on Linux is
+``CLOCK_MONOTONIC_RAW``, ~0.23 s from the engine's ``CLOCK_MONOTONIC`` here, measured each
+cycle by a JACK-time read between two engine-clock reads) and writes every due event at the
+frame of its deadline plus one period. Input events are stamped with the engine time of their
+frame and go back over stdout from a writer thread (the callback never writes to the pipe).
+
+Bounded work per callback (a few libjack calls, at most 512 events written and 1024 read);
+its time per cycle is kept and sent to the engine at exit (``S``). When the pipe ends (the
+engine quit or died) or ``Q`` comes, what is due is written, every note still sounding gets
+its note-off, then the client closes. When the server shuts the client down the process says
+so (``G``) and exits at once without closing the client (that can block).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import queue
+import sys
+import threading
+import time
+from array import array
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from livegen.io.jack_frames import FrameClock, offset_sample
+from livegen.io.jack_lib import JackCalls, address, jack_module
+from livegen.io.jack_pipe import encode, read_frame
+from livegen.io.jack_schedule import JackScheduler
+
+log = logging.getLogger("livegen.jack_helper")
+
+#: callback durations kept (a ring): ~1 min at 48 kHz / 256 frames.
+TIMING_RING = 16384
+#: incoming events taken per cycle at most; more are dropped and counted (a flood).
+MAX_IN_PER_CYCLE = 1024
+#: exit code when the server shut the client down.
+EXIT_SERVER_GONE = 3
+
+
+def _try_realtime() -> bool:
+    """SCHED_FIFO for the calling thread (Linux: pid 0 is the thread); False when refused."""
+    if os.sched_getscheduler(0) != os.SCHED_OTHER:
+        return True
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(20))
+        return True
+    except (AttributeError, PermissionError, OSError):
+        return False
+
+
+class Helper:
+    """The helper's JACK client, its queue and its pipe to the engine.
+
+    Args:
+        out: the engine's end (this process's stdout, binary).
+        client_name, server: JACK client and server names.
+        out_name, in_name: livegen's port names; ``in_name`` None: no input port.
+        latency: frames of fixed latency (None: one period, followed when it changes).
+    """
+
+    def __init__(self, out: BinaryIO, client_name: str, server: str | None, out_name: str, in_name: str | None,
+                 latency: int | None) -> None:
+        self._out = out
+        self._out_lock = threading.Lock()
+        self.fixed_latency = latency
+        self.scheduler = JackScheduler(latency=latency or 256)
+        self.fc = FrameClock()
+        self.xruns = 0
+        self.callback_errors = 0
+        self.in_events = 0
+        self.in_dropped = 0
+        self.work_s = array("d", bytes(8 * TIMING_RING))
+        self.start_delay_s = array("d", bytes(8 * TIMING_RING))
+        self.n_timed = 0
+        self.realtime = False
+        #: per channel and key, note-ons written minus note-offs (what sounds on the synth)
+        self.sounding = bytearray(16 * 128)
+        self._in_queue: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
+        jack = jack_module()
+        self.client = jack.Client(client_name, no_start_server=True, servername=server)
+        self.out_port = self.client.midi_outports.register(out_name)
+        self.in_port = self.client.midi_inports.register(in_name) if in_name else None
+        calls = JackCalls(self.client)
+        if latency is None:
+            self.scheduler.latency = int(self.client.blocksize)
+        self.client.set_process_callback(self._make_process(calls, address(self.out_port),
+                                                            address(self.in_port) if self.in_port else 0))
+        self.client.set_xrun_callback(self._on_xrun)
+        self.client.set_shutdown_callback(self._on_shutdown)
+        self.client.set_blocksize_callback(self._on_blocksize)
+        self._writer = threading.Thread(target=self._write_input, name="livegen-jack-helper-in", daemon=True)
+        self._writer.start()
+        self.client.activate()
+
+    # ---- the pipe ---------------------------------------------------------------------------
+
+    def send(self, kind: bytes, t: float = 0.0, payload: bytes = b"") -> None:
+        """One frame to the engine (any thread but the process callback)."""
+        with self._out_lock:
+            try:
+                self._out.write(encode(kind, t, payload))
+                self._out.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                pass  # the engine is gone: the reader sees the pipe end and quits
+
+    def _write_input(self) -> None:
+        while True:
+            item = self._in_queue.get()
+            if item is None:
+                return
+            self.send(b"M", item[0], item[1])
+
+    # ---- JACK's threads ---------------------------------------------------------------------
+
+    def _make_process(self, calls: JackCalls, out_addr: int, in_addr: int) -> Callable[[int], None]:
+        fc, scheduler, sounding = self.fc, self.scheduler, self.sounding
+        monotonic, perf = time.monotonic, time.perf_counter
+        put = self._in_queue.put
+        work, delay = self.work_s, self.start_delay_s
+        out_buf = [0]
+        rt_asked = [False]
+
+        def write(offset: int, data: bytes) -> bool:
+            ok = calls.write(out_buf[0], offset, data)
+            if ok and len(data) == 3:
+                kind, k = data[0] & 0xF0, (data[0] & 0x0F) * 128 + (data[1] & 0x7F)
+                if kind == 0x90 and data[2] > 0:
+                    sounding[k] = min(255, sounding[k] + 1)
+                elif (kind == 0x80 or kind == 0x90) and sounding[k]:
+                    sounding[k] -= 1
+            return ok
+
+        def process(frames: int) -> None:
+            entered = perf()
+            if not rt_asked[0]:  # JACK's thread: SCHED_FIFO when jackd itself did not make it real-time
+                rt_asked[0] = True
+                self.realtime = _try_realtime()
+            try:
+                times = calls.cycle_times()
+                if times is not None:
+                    fc.set_cycle(frames, times[1], times[2])
+                before = monotonic()
+                jack_us = calls.time_us()
+                after = monotonic()
+                offset = offset_sample(before, jack_us, after)
+                if offset is not None:
+                    fc.set_offset(offset)
+                buf = out_buf[0] = calls.buffer(out_addr, frames)
+                calls.clear(buf)
+                scheduler.write_cycle(fc, write, after)
+                if in_addr:
+                    n = 0
+                    for frame, data in calls.events(calls.buffer(in_addr, frames)):
+                        if n >= MAX_IN_PER_CYCLE:
+                            self.in_dropped += 1
+                            continue
+                        n += 1
+                        put((fc.time_at(frame), data))
+                    self.in_events += n
+                k = self.n_timed % TIMING_RING
+                delay[k] = before - fc.time_at(0)
+                work[k] = perf() - entered
+                self.n_timed += 1
+            except Exception:  # an exception would stop JACK calling us: count it, go on
+                self.callback_errors += 1
+
+        return process
+
+    def _on_xrun(self, delay_usecs: float) -> None:
+        self.xruns += 1
+
+    def _on_shutdown(self, status: Any, reason: str) -> None:
+        self.scheduler.active = False
+        self.send(b"G", time.monotonic(), str(reason).encode("utf-8", "replace")[:1000])
+        os._exit(EXIT_SERVER_GONE)  # never close a client whose server is gone: that can block
+
+    def _on_blocksize(self, blocksize: int) -> None:
+        if self.fixed_latency is None:
+            self.scheduler.latency = int(blocksize)
+
+    # ---- requests ---------------------------------------------------------------------------
+
+    def answer(self, kind: bytes, payload: bytes) -> None:
+        """Connect, disconnect or list ports; the answer names the request's ``id``."""
+        request = json.loads(payload)
+        reply: dict[str, Any] = {"id": request["id"], "error": None}
+        try:
+            if kind == b"C":
+                self.client.connect(request["source"], request["dest"])
+            elif kind == b"D":
+                self.client.disconnect(request["source"], request["dest"])
+            else:
+                mine = self.client.name + ":"
+                want_input = bool(request["inputs"])
+                reply["names"] = [p.name for p in self.client.get_ports(is_midi=True, is_input=want_input,
+                                                                        is_output=not want_input)
+                                  if not p.name.startswith(mine)]
+        except Exception as exc:
+            reply["error"] = str(exc) or type(exc).__name__
+        self.send(b"A", time.monotonic(), json.dumps(reply).encode())
+
+    def release_all(self) -> None:
+        """Note-offs for every note still sounding, at once (after what is due)."""
+        now = time.monotonic()
+        for k, n in enumerate(self.sounding):
+            for _ in range(n):
+                self.scheduler.schedule(now, bytes((0x80 | (k // 128), k % 128, 0)))
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and callback timing (µs) so far."""
+        n = min(self.n_timed, TIMING_RING)
+        work = np.frombuffer(self.work_s, dtype=np.float64)[:n] * 1e6
+        delay = np.frombuffer(self.start_delay_s, dtype=np.float64)[:n] * 1e6
+
+        def pct(a: np.ndarray) -> dict[str, float]:
+            if a.size == 0:
+                return {"median": math.nan, "p99": math.nan, "max": math.nan}
+            return {"median": round(float(np.median(a)), 1), "p99": round(float(np.percentile(a, 99)), 1),
+                    "max": round(float(a.max()), 1)}
+
+        s = self.scheduler.stats
+        return {"cycles": self.n_timed, "callback_sched_fifo": self.realtime, "latency_frames": self.scheduler.latency,
+                "rate": int(self.client.samplerate), "written": s.written, "late": s.late,
+                "max_late_frames": s.max_late_frames, "dropped": s.dropped, "write_failures": s.write_failures,
+                "lock_misses": s.lock_misses, "xruns": self.xruns, "callback_errors": self.callback_errors,
+                "in_events": self.in_events, "in_dropped": self.in_dropped,
+                "callback_work_us": pct(work), "callback_start_delay_us": pct(delay)}
+
+    def serve(self, stdin: BinaryIO) -> None:
+        """Read the engine's frames until ``Q`` or the pipe's end; then write what is due,
+        release what sounds, close the client and send the figures."""
+        self.send(b"R", time.monotonic(), json.dumps({
+            "name": self.client.name, "rate": int(self.client.samplerate), "period": int(self.client.blocksize),
+            "latency": self.scheduler.latency, "pid": os.getpid()}).encode())
+        schedule = self.scheduler.schedule
+        while True:
+            frame = read_frame(stdin)
+            if frame is None or frame[0] == b"Q":
+                break
+            kind, t, payload = frame
+            if kind == b"E":
+                schedule(t, payload)
+            elif kind == b"X":
+                self.scheduler.cancel_after(t)
+            elif kind in (b"C", b"D", b"L"):
+                self.answer(kind, payload)
+        self.scheduler.flush(time.monotonic())
+        self.release_all()
+        self.scheduler.flush(time.monotonic())
+        time.sleep(2 * self.client.blocksize / self.client.samplerate)  # the last cycle leaves JACK
+        self.scheduler.close()
+        self._in_queue.put(None)
+        self._writer.join(timeout=1.0)
+        figures = self.summary()
+        try:
+            self.client.deactivate()
+            self.client.close()
+        except Exception as exc:
+            log.debug("closing the JACK client: %s", exc)
+        self.send(b"S", time.monotonic(), json.dumps(figures).encode())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m livegen.io.jack_helper", description=__doc__.splitlines()[0])
+    ap.add_argument("--client-name", default="livegen")
+    ap.add_argument("--server", default=None)
+    ap.add_argument("--out-name", default="livegen out")
+    ap.add_argument("--in-name", default=None)
+    ap.add_argument("--latency", type=int, default=None)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="livegen jack helper: %(message)s")
+    sys.setswitchinterval(0.0005)  # the process callback gets the GIL back from the reader quickly
+    out = sys.stdout.buffer
+    try:
+        helper = Helper(out, args.client_name, args.server, args.out_name, args.in_name, args.latency)
+    except Exception as exc:
+        out.write(encode(b"F", time.monotonic(), str(exc).encode("utf-8", "replace")[:2000]))
+        out.flush()
+        return 2
+    helper.serve(sys.stdin.buffer)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
