@@ -78,3 +78,67 @@ class FrameClock:
         written: its nearest frame plus ``latency`` frames. ``>= frames``: a later cycle;
         negative: it is late."""
         return math.floor(self.position(t) + 0.5) + latency
+
+
+#: JACK's frame counter is 32 bits
+FRAME_WRAP = 1 << 32
+
+
+class FrameTimeline:
+    """The engine's clock pinned to JACK's frames (the audio clock), as a DAW keeps time.
+
+    Timeline seconds are ``base_s + frames since the first cycle / rate``: a deadline maps to
+    exactly one frame (``round((t - base_s) * rate)``), so steps evenly spaced in timeline
+    seconds land evenly spaced in frames whatever the wall clock does (the dummy driver, after
+    an xrun, lets its frames fall ~1% behind the wall clock: a map through wall-clock time then
+    bends the grid). ``base_s`` is fixed at the first cycle from an anchor: timeline time
+    ``anchor_s`` at engine-clock time ``anchor_mono_s``, so the timeline starts where the
+    engine's clock is and continues it across a new helper. The frame count wraps after
+    2^32 frames (~24.8 h at 48 kHz).
+
+    Same interface as :class:`FrameClock` for the scheduler (``frames``, :meth:`slot`,
+    :meth:`time_at`); updated in place from the process callback each cycle.
+    """
+
+    __slots__ = ("rate", "anchor_s", "anchor_mono_s", "base_s", "first_frame", "frames", "cycle_frame",
+                 "cycle_mono_s", "started")
+
+    def __init__(self, rate: float, anchor_s: float, anchor_mono_s: float) -> None:
+        self.rate = float(rate)
+        self.anchor_s = anchor_s
+        self.anchor_mono_s = anchor_mono_s
+        self.base_s = anchor_s
+        self.first_frame = 0
+        self.frames = 0
+        self.cycle_frame = 0
+        self.cycle_mono_s = anchor_mono_s
+        self.started = False
+
+    def set_cycle(self, frames: int, first_frame: int, start_mono_s: float) -> None:
+        """This cycle: ``frames`` frames from JACK frame ``first_frame``, which JACK's clock
+        places at engine-clock time ``start_mono_s`` (used once, to fix the base, and to tell
+        the engine where the timeline is on its clock)."""
+        if not self.started:
+            self.started = True
+            self.first_frame = first_frame
+            self.base_s = self.anchor_s + (start_mono_s - self.anchor_mono_s)
+        self.frames = frames
+        self.cycle_frame = (first_frame - self.first_frame) % FRAME_WRAP
+        self.cycle_mono_s = start_mono_s
+
+    def cycle_start(self) -> float:
+        """Timeline time (s) of this cycle's first frame."""
+        return self.base_s + self.cycle_frame / self.rate
+
+    def now(self, mono_s: float) -> float:
+        """Timeline time (s) at engine-clock time ``mono_s`` (from this cycle's start)."""
+        return self.cycle_start() + (mono_s - self.cycle_mono_s)
+
+    def slot(self, t: float, latency: int) -> int:
+        """The frame (from this cycle's first) where an event due at timeline time ``t`` is
+        written: its frame plus ``latency``. ``>= frames``: a later cycle; negative: late."""
+        return math.floor((t - self.base_s) * self.rate + 0.5) - self.cycle_frame + latency
+
+    def time_at(self, position: float) -> float:
+        """Timeline time (s) of the frame ``position`` frames after this cycle's first."""
+        return self.base_s + (self.cycle_frame + position) / self.rate

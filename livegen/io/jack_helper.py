@@ -26,11 +26,13 @@ so (``G``) and exits at once without closing the client (that can block).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import math
 import os
 import queue
+import struct
 import sys
 import threading
 import time
@@ -40,7 +42,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from livegen.io.jack_frames import FrameClock, offset_sample
+from livegen.io.jack_frames import FrameClock, FrameTimeline, offset_sample
 from livegen.io.jack_lib import JackCalls, address, jack_module
 from livegen.io.jack_pipe import encode, read_frame
 from livegen.io.jack_schedule import JackScheduler
@@ -51,6 +53,8 @@ log = logging.getLogger("livegen.jack_helper")
 TIMING_RING = 16384
 #: incoming events taken per cycle at most; more are dropped and counted (a flood).
 MAX_IN_PER_CYCLE = 1024
+#: seconds between the timeline's stamps to the engine
+STAMP_EVERY_S = 0.02
 #: exit code when the server shut the client down.
 EXIT_SERVER_GONE = 3
 
@@ -74,10 +78,14 @@ class Helper:
         client_name, server: JACK client and server names.
         out_name, in_name: livegen's port names; ``in_name`` None: no input port.
         latency: frames of fixed latency (None: one period, followed when it changes).
+        anchor: ``(timeline s, engine-clock s)``: keep time on a :class:`FrameTimeline` that
+            starts there (deadlines and input stamps are timeline seconds, and the engine is
+            told where the timeline is every :data:`STAMP_EVERY_S`); None: deadlines are on the
+            engine's clock, mapped through JACK's clock each cycle.
     """
 
     def __init__(self, out: BinaryIO, client_name: str, server: str | None, out_name: str, in_name: str | None,
-                 latency: int | None) -> None:
+                 latency: int | None, anchor: tuple[float, float] | None = None) -> None:
         self._out = out
         self._out_lock = threading.Lock()
         self.fixed_latency = latency
@@ -101,6 +109,9 @@ class Helper:
         calls = JackCalls(self.client)
         if latency is None:
             self.scheduler.latency = int(self.client.blocksize)
+        self.timeline = FrameTimeline(self.client.samplerate, *anchor) if anchor is not None else None
+        #: (timeline s, engine-clock s) of the latest cycle's first frame, for the engine
+        self.stamp: tuple[float, float] | None = None
         self.client.set_process_callback(self._make_process(calls, address(self.out_port),
                                                             address(self.in_port) if self.in_port else 0))
         self.client.set_xrun_callback(self._on_xrun)
@@ -109,6 +120,8 @@ class Helper:
         self._writer = threading.Thread(target=self._write_input, name="livegen-jack-helper-in", daemon=True)
         self._writer.start()
         self.client.activate()
+        if self.timeline is not None:
+            threading.Thread(target=self._send_stamps, name="livegen-jack-helper-stamps", daemon=True).start()
 
     # ---- the pipe ---------------------------------------------------------------------------
 
@@ -121,6 +134,20 @@ class Helper:
             except (BrokenPipeError, ValueError, OSError):
                 pass  # the engine is gone: the reader sees the pipe end and quits
 
+    def _send_stamps(self) -> None:
+        """Where the timeline is on the engine's clock, every :data:`STAMP_EVERY_S`."""
+        while not self.scheduler.closed:
+            stamp = self.stamp
+            if stamp is not None:
+                self.send(b"T", stamp[0], struct.pack("<d", stamp[1]))
+            time.sleep(STAMP_EVERY_S)
+
+    def now(self) -> float:
+        """The engine's time now: timeline seconds, or the engine's clock."""
+        if self.timeline is not None and self.timeline.started:
+            return self.timeline.now(time.monotonic())
+        return time.monotonic()
+
     def _write_input(self) -> None:
         while True:
             item = self._in_queue.get()
@@ -131,7 +158,8 @@ class Helper:
     # ---- JACK's threads ---------------------------------------------------------------------
 
     def _make_process(self, calls: JackCalls, out_addr: int, in_addr: int) -> Callable[[int], None]:
-        fc, scheduler, sounding = self.fc, self.scheduler, self.sounding
+        fc, scheduler, sounding, timeline = self.fc, self.scheduler, self.sounding, self.timeline
+        cycle_map: FrameClock | FrameTimeline = timeline if timeline is not None else fc
         monotonic, perf = time.monotonic, time.perf_counter
         put = self._in_queue.put
         work, delay = self.work_s, self.start_delay_s
@@ -163,9 +191,13 @@ class Helper:
                 offset = offset_sample(before, jack_us, after)
                 if offset is not None:
                     fc.set_offset(offset)
+                if timeline is not None and times is not None:
+                    start = fc.time_at(0)
+                    timeline.set_cycle(frames, times[0], start)
+                    self.stamp = (timeline.cycle_start(), start)
                 buf = out_buf[0] = calls.buffer(out_addr, frames)
                 calls.clear(buf)
-                scheduler.write_cycle(fc, write, after)
+                scheduler.write_cycle(cycle_map, write, after)
                 if in_addr:
                     n = 0
                     for frame, data in calls.events(calls.buffer(in_addr, frames)):
@@ -173,7 +205,7 @@ class Helper:
                             self.in_dropped += 1
                             continue
                         n += 1
-                        put((fc.time_at(frame), data))
+                        put((cycle_map.time_at(frame), data))
                     self.in_events += n
                 k = self.n_timed % TIMING_RING
                 delay[k] = before - fc.time_at(0)
@@ -219,7 +251,7 @@ class Helper:
 
     def release_all(self) -> None:
         """Note-offs for every note still sounding, at once (after what is due)."""
-        now = time.monotonic()
+        now = self.now()
         for k, n in enumerate(self.sounding):
             for _ in range(n):
                 self.scheduler.schedule(now, bytes((0x80 | (k // 128), k % 128, 0)))
@@ -262,9 +294,9 @@ class Helper:
                 self.scheduler.cancel_after(t)
             elif kind in (b"C", b"D", b"L"):
                 self.answer(kind, payload)
-        self.scheduler.flush(time.monotonic())
+        self.scheduler.flush(self.now())
         self.release_all()
-        self.scheduler.flush(time.monotonic())
+        self.scheduler.flush(self.now())
         time.sleep(2 * self.client.blocksize / self.client.samplerate)  # the last cycle leaves JACK
         self.scheduler.close()
         self._in_queue.put(None)
@@ -285,16 +317,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-name", default="livegen out")
     ap.add_argument("--in-name", default=None)
     ap.add_argument("--latency", type=int, default=None)
+    ap.add_argument("--anchor", type=float, nargs=2, default=None, metavar=("TIMELINE_S", "ENGINE_S"),
+                    help="keep time on JACK's frames from timeline time TIMELINE_S at engine time ENGINE_S")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="livegen jack helper: %(message)s")
     sys.setswitchinterval(0.0005)  # the process callback gets the GIL back from the reader quickly
     out = sys.stdout.buffer
     try:
-        helper = Helper(out, args.client_name, args.server, args.out_name, args.in_name, args.latency)
+        helper = Helper(out, args.client_name, args.server, args.out_name, args.in_name, args.latency,
+                        tuple(args.anchor) if args.anchor else None)
     except Exception as exc:
         out.write(encode(b"F", time.monotonic(), str(exc).encode("utf-8", "replace")[:2000]))
         out.flush()
         return 2
+    # the cyclic collector would run inside the process callback now and then (ms); what the
+    # helper allocates is freed by reference counting
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     helper.serve(sys.stdin.buffer)
     return 0
 

@@ -25,11 +25,13 @@ dropped (counted) if it is full.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
 import logging
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -66,6 +68,47 @@ REQUEST_TIMEOUT_S = 3.0
 CLOSE_TIMEOUT_S = 3.0
 
 
+class JackTimelineClock:
+    """The engine's clock on JACK's frames (a :class:`~livegen.engine.clock.Clock`).
+
+    The helper keeps a :class:`~livegen.io.jack_frames.FrameTimeline` and stamps, every
+    20 ms, where its latest cycle started in timeline seconds and on ``time.monotonic()``.
+    :meth:`now` is the latest stamp plus the wall time since, never going back; before the
+    first stamp it is ``time.monotonic()`` (the timeline is anchored there). Deadlines the
+    engine computes on it are frames to the helper, exact to the frame.
+    """
+
+    def __init__(self) -> None:
+        self._stamp: tuple[float, float] | None = None
+        self._last = -float("inf")
+        self._lock = threading.Lock()
+        self.stamped = threading.Event()
+
+    def stamp(self, timeline_s: float, mono_s: float) -> None:
+        """The helper's latest cycle started at ``timeline_s`` (timeline) = ``mono_s`` (wall)."""
+        self._stamp = (timeline_s, mono_s)
+        self.stamped.set()
+
+    def now(self) -> float:
+        stamp = self._stamp
+        mono = time.monotonic()
+        t = mono if stamp is None else stamp[0] + (mono - stamp[1])
+        with self._lock:
+            if t < self._last:  # a new stamp behind the extrapolation: hold, never step back
+                t = self._last
+            self._last = t
+        return t
+
+    def mono_at(self, t: float) -> float:
+        """``time.monotonic()`` expected at timeline time ``t``."""
+        stamp = self._stamp
+        return t if stamp is None else stamp[1] + (t - stamp[0])
+
+    async def sleep_until(self, deadline: float) -> None:
+        delay = deadline - self.now()
+        await asyncio.sleep(delay if delay > 0 else 0)
+
+
 class HelperGone(Exception):
     """The helper process is not running."""
 
@@ -80,10 +123,13 @@ class JackHelperProcess:
     """
 
     def __init__(self, server: str, client_name: str, out_name: str, in_name: str | None,
-                 on_input: Callable[[bytes, float], None], latency: int | None = None) -> None:
+                 on_input: Callable[[bytes, float], None], latency: int | None = None,
+                 timeline: JackTimelineClock | None = None) -> None:
+        anchor = [] if timeline is None else ["--anchor", repr(timeline.now()), repr(time.monotonic())]
         cmd = [sys.executable, "-m", "livegen.io.jack_helper", "--server", server, "--client-name", client_name,
                "--out-name", out_name, *(["--in-name", in_name] if in_name else []),
-               *(["--latency", str(latency)] if latency else [])]
+               *(["--latency", str(latency)] if latency else []), *anchor]
+        self._timeline = timeline
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._fd = self.proc.stdin.fileno()
@@ -159,6 +205,8 @@ class JackHelperProcess:
                 kind, t, payload = frame
                 if kind == b"M":
                     self._on_input(payload, t)
+                elif kind == b"T" and self._timeline is not None:
+                    self._timeline.stamp(t, struct.unpack("<d", payload)[0])
                 elif kind == b"A":
                     answer = json.loads(payload)
                     with self._answered:
@@ -255,20 +303,26 @@ class JackBackend:
         with_input: register ``livegen in``.
         out_name: livegen's output port name.
         latency: frames of fixed latency (None: one period).
+        frame_clock: keep the engine's time on JACK's frames (:attr:`clock`, for the internal
+            clock); False: deadlines on ``time.monotonic()`` mapped through JACK's clock (an
+            external clock, MIDI or Link, keeps time).
 
     Raises:
         LivegenError: the helper cannot start (no JACK-Client, no server), one line.
     """
 
     def __init__(self, *, server: str | None = None, with_input: bool = True, out_name: str = VIRTUAL_OUT,
-                 in_name: str = VIRTUAL_IN, client_name: str = CLIENT_NAME, latency: int | None = None) -> None:
+                 in_name: str = VIRTUAL_IN, client_name: str = CLIENT_NAME, latency: int | None = None,
+                 frame_clock: bool = False) -> None:
         self.server = server or server_name()
         self.client_name, self.out_name, self.in_name = client_name, out_name, in_name
         self.with_input = with_input
         self.latency = latency
         self.generation = 0
         self.restarts = 0
-        self.scheduler = PipeScheduler(self)
+        #: the engine's clock on frames (None: the engine keeps ``time.monotonic()``)
+        self.clock = JackTimelineClock() if frame_clock else None
+        self.scheduler = PipeScheduler(self, self.clock.now if self.clock is not None else time.monotonic)
         self._stream = MidiStream()
         self._callback: MessageCallback | None = None
         self._lock = threading.Lock()  # starting a helper
@@ -293,7 +347,8 @@ class JackBackend:
 
     def _start(self) -> None:
         self.helper = JackHelperProcess(self.server, self.client_name, self.out_name,
-                                        self.in_name if self.with_input else None, self._on_input, self.latency)
+                                        self.in_name if self.with_input else None, self._on_input, self.latency,
+                                        self.clock)
         self.generation += 1
         self._death_told = False
         self._stream = MidiStream()
@@ -489,7 +544,7 @@ class JackPorts:
 
 
 def open_jack_ports(out: str | None, inp: str | None, *, virtual: bool, latency: int | None = None,
-                    client_name: str = CLIENT_NAME) -> JackPorts:
+                    client_name: str = CLIENT_NAME, frame_clock: bool = False) -> JackPorts:
     """Start the JACK helper and open ``livegen play``'s ports on it (as rtmidi's would be).
 
     Args:
@@ -498,13 +553,14 @@ def open_jack_ports(out: str | None, inp: str | None, *, virtual: bool, latency:
         inp: port to listen to (None: none); ignored with ``virtual``.
         virtual: keep ``livegen out`` and ``livegen in`` for others to connect to.
         latency: frames of fixed latency (None: one period).
+        frame_clock: the engine keeps time on JACK's frames (``backend.clock``).
 
     Raises:
         LivegenError: no JACK, or a name that matches no port or several (one line).
     """
     out_name = (out or VIRTUAL_OUT) if virtual else VIRTUAL_OUT
     backend = JackBackend(with_input=bool(inp) or virtual, out_name=out_name, client_name=client_name,
-                          latency=latency)
+                          latency=latency, frame_clock=frame_clock)
     output: MidiOut | None = None
     midi_in: MidiIn | None = None
     try:

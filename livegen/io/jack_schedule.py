@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from livegen.io.jack_frames import FrameClock
+from livegen.io.jack_frames import FrameClock, FrameTimeline
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +123,23 @@ class JackScheduler:
                 return
             time.sleep(0.0005)
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
     def close(self) -> None:
         """Write nothing more."""
         self._closed = True
 
     # ---- the process callback's side -------------------------------------------------------------
 
-    def write_cycle(self, clock: FrameClock, write: EventWriter, now: float) -> int:
+    def write_cycle(self, clock: FrameClock | FrameTimeline, write: EventWriter, now: float) -> int:
         """Write the events that fall in this cycle at their frames; return how many.
 
         Args:
-            clock: this cycle's map from engine time to frames.
+            clock: this cycle's map from engine time to frames (through JACK's clock, or the
+                frame timeline when the engine keeps time on frames).
             write: puts one event into this cycle's output buffer.
             now: the engine's time as the callback runs (for :meth:`running`).
         """

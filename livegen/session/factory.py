@@ -17,7 +17,7 @@ from typing import Any
 
 from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlChange, ControlState
-from livegen.engine.clock import LiveClock
+from livegen.engine.clock import Clock, LiveClock
 from livegen.engine.engine import Engine, Voice
 from livegen.engine.link_clock import LinkClock, LinkSession
 from livegen.engine.recorder import Take
@@ -58,7 +58,7 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
                   on_status: Callable[[dict[str, Any]], None] | None = None,
                   on_downbeat: Callable[[int, float], None] | None = None,
                   presets: PresetSwitcher | None = None, link: LinkSession | None = None,
-                  scheduler: Scheduler | None = None) -> Engine:
+                  scheduler: Scheduler | None = None, clock: Clock | None = None) -> Engine:
     """Run one performance on the real parts until its bars are done or a stop signal.
 
     ``presets`` (a live set's) are switched by ``/livegen/preset NAME`` on the OSC server
@@ -68,8 +68,11 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
     went). The take, if asked for, is written even when the performance ends with an error.
     ``scheduler``: the one that sends to ``midi_out`` when the output brings its own (the JACK
     helper's); default a :class:`ThreadScheduler` on ``midi_out``. Closed here either way.
+    ``clock``: the engine's time base when the output brings one (the JACK helper's frames);
+    default :class:`LiveClock`.
     """
-    clock = LiveClock()
+    if clock is None:
+        clock = LiveClock()
     beat_source = None if link is None else LinkClock(
         link, controls, clock, steps_per_beat=options.steps_per_beat, beats_per_bar=options.beats_per_bar,
         start_stop=options.link_start_stop)
@@ -118,11 +121,11 @@ def run_performance(voice: Voice, controls: LiveControls, options: SessionOption
                     on_status: Callable[[dict[str, Any]], None] | None = None,
                     on_downbeat: Callable[[int, float], None] | None = None,
                     presets: PresetSwitcher | None = None, link: LinkSession | None = None,
-                    scheduler: Scheduler | None = None) -> Engine:
+                    scheduler: Scheduler | None = None, clock: Clock | None = None) -> Engine:
     """:func:`perform` on a fresh event loop (the command line's entry point)."""
     return asyncio.run(perform(voice, controls, options, wiring, midi_in=midi_in, midi_out=midi_out,
                                on_status=on_status, on_downbeat=on_downbeat, presets=presets, link=link,
-                               scheduler=scheduler))
+                               scheduler=scheduler, clock=clock))
 
 
 def follow_lyrics_controls(controls: LiveControls, lyrics: LyricsStreamer) -> None:

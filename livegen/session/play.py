@@ -179,7 +179,10 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
         # reconnecting either way: a device comes back by name; a virtual port is made again
         # when a JACK server that died returns
         if resolve_midi_backend(request.midi_backend) == "jack":  # a helper process writes by frame
-            jack_ports = open_jack_ports(request.out, request.inp, virtual=virtual)
+            # with the internal clock the engine keeps time on JACK's frames; an external clock
+            # (MIDI, Link) keeps its own, mapped onto frames through JACK's clock
+            jack_ports = open_jack_ports(request.out, request.inp, virtual=virtual,
+                                         frame_clock=request.clock == "internal")
             midi_out, midi_in = jack_ports.output, jack_ports.input
         else:
             midi_out = open_output(request.out, virtual=virtual, reconnect=True)
@@ -208,7 +211,8 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
         engine = run_performance(voice, controls, options, request.wiring, midi_in=midi_in,
                                  midi_out=midi_out, on_status=on_status,
                                  on_downbeat=lyrics.on_downbeat if lyrics else None, presets=presets,
-                                 link=link, scheduler=jack_ports.scheduler if jack_ports is not None else None)
+                                 link=link, scheduler=jack_ports.scheduler if jack_ports is not None else None,
+                                 clock=jack_ports.backend.clock if jack_ports is not None else None)
         return engine.stats
     finally:
         if link is not None:
