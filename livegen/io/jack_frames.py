@@ -65,6 +65,15 @@ class FrameClock:
         """Engine clock - JACK clock, in seconds (see :func:`offset_sample`)."""
         self.offset_s = offset_s
 
+    def rate_hz(self) -> float:
+        """Frames per second on JACK's clock in this cycle."""
+        return self._per_us * 1e6
+
+    def place_cycle(self, start_s: float) -> None:
+        """Put this cycle's first frame at engine time ``start_s`` (s), keeping the rate: for
+        a cycle whose JACK estimate is implausible."""
+        self.start_us = (start_s - self.offset_s) * 1e6
+
     def position(self, t: float) -> float:
         """Frames from this cycle's first frame to engine time ``t`` (s); negative: before it."""
         return ((t - self.offset_s) * 1e6 - self.start_us) * self._per_us
@@ -84,6 +93,12 @@ class FrameClock:
 FRAME_WRAP = 1 << 32
 
 
+#: seconds the frame timeline may fall behind the wall clock before it jumps forward to it: a
+#: stalled server (a synchronous one waits ~5 s for a killed client) or xruns that lost cycles
+#: (the dummy driver's frames then fall ~1% behind); smaller lags are kept, so the grid holds
+MAX_LAG_S = 0.25
+
+
 class FrameTimeline:
     """The engine's clock pinned to JACK's frames (the audio clock), as a DAW keeps time.
 
@@ -93,15 +108,17 @@ class FrameTimeline:
     an xrun, lets its frames fall ~1% behind the wall clock: a map through wall-clock time then
     bends the grid). ``base_s`` is fixed at the first cycle from an anchor: timeline time
     ``anchor_s`` at engine-clock time ``anchor_mono_s``, so the timeline starts where the
-    engine's clock is and continues it across a new helper. The frame count wraps after
-    2^32 frames (~24.8 h at 48 kHz).
+    engine's clock is and continues it across a new helper. Once the timeline has fallen more
+    than :data:`MAX_LAG_S` behind the wall clock it jumps forward to it (one step off the
+    grid, instead of the engine waiting for the frames to catch up). The frame count wraps
+    after 2^32 frames (~24.8 h at 48 kHz).
 
     Same interface as :class:`FrameClock` for the scheduler (``frames``, :meth:`slot`,
     :meth:`time_at`); updated in place from the process callback each cycle.
     """
 
     __slots__ = ("rate", "anchor_s", "anchor_mono_s", "base_s", "first_frame", "frames", "cycle_frame",
-                 "cycle_mono_s", "started")
+                 "cycle_mono_s", "started", "jumps")
 
     def __init__(self, rate: float, anchor_s: float, anchor_mono_s: float) -> None:
         self.rate = float(rate)
@@ -113,6 +130,8 @@ class FrameTimeline:
         self.cycle_frame = 0
         self.cycle_mono_s = anchor_mono_s
         self.started = False
+        #: times the timeline jumped forward to the wall clock (:data:`MAX_LAG_S`)
+        self.jumps = 0
 
     def set_cycle(self, frames: int, first_frame: int, start_mono_s: float) -> None:
         """This cycle: ``frames`` frames from JACK frame ``first_frame``, which JACK's clock
@@ -125,6 +144,10 @@ class FrameTimeline:
         self.frames = frames
         self.cycle_frame = (first_frame - self.first_frame) % FRAME_WRAP
         self.cycle_mono_s = start_mono_s
+        lag = (start_mono_s - self.anchor_mono_s) - (self.cycle_start() - self.anchor_s)
+        if lag > MAX_LAG_S:  # the server stalled (or lost many cycles): catch up at once
+            self.base_s += lag
+            self.jumps += 1
 
     def cycle_start(self) -> float:
         """Timeline time (s) of this cycle's first frame."""

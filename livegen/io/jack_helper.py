@@ -53,6 +53,8 @@ log = logging.getLogger("livegen.jack_helper")
 TIMING_RING = 16384
 #: incoming events taken per cycle at most; more are dropped and counted (a flood).
 MAX_IN_PER_CYCLE = 1024
+#: output states (:attr:`Helper.output_state`)
+OUTPUT_FLOWING, OUTPUT_HELD, OUTPUT_RESET = 0, 1, 2
 #: seconds between the timeline's stamps to the engine
 STAMP_EVERY_S = 0.02
 #: exit code when the server shut the client down.
@@ -109,6 +111,11 @@ class Helper:
         calls = JackCalls(self.client)
         if latency is None:
             self.scheduler.latency = int(self.client.blocksize)
+        #: OUTPUT_FLOWING; OUTPUT_HELD while livegen out is being connected (events wait);
+        #: OUTPUT_RESET once it is (the next cycle starts with All Notes Off)
+        self.output_state = OUTPUT_FLOWING
+        #: cycles whose start JACK placed implausibly (placed at the callback's entry instead)
+        self.implausible_cycles = 0
         self.timeline = FrameTimeline(self.client.samplerate, *anchor) if anchor is not None else None
         #: (timeline s, engine-clock s) of the latest cycle's first frame, for the engine
         self.stamp: tuple[float, float] | None = None
@@ -120,8 +127,6 @@ class Helper:
         self._writer = threading.Thread(target=self._write_input, name="livegen-jack-helper-in", daemon=True)
         self._writer.start()
         self.client.activate()
-        if self.timeline is not None:
-            threading.Thread(target=self._send_stamps, name="livegen-jack-helper-stamps", daemon=True).start()
 
     # ---- the pipe ---------------------------------------------------------------------------
 
@@ -167,17 +172,31 @@ class Helper:
         rt_asked = [False]
 
         def write(offset: int, data: bytes) -> bool:
-            ok = calls.write(out_buf[0], offset, data)
-            if ok and len(data) == 3:
+            if len(data) == 3:
                 kind, k = data[0] & 0xF0, (data[0] & 0x0F) * 128 + (data[1] & 0x7F)
                 if kind == 0x90 and data[2] > 0:
-                    sounding[k] = min(255, sounding[k] + 1)
-                elif (kind == 0x80 or kind == 0x90) and sounding[k]:
-                    sounding[k] -= 1
-            return ok
+                    ok = calls.write(out_buf[0], offset, data)
+                    if ok:
+                        sounding[k] = min(255, sounding[k] + 1)
+                    return ok
+                if kind == 0x80 or kind == 0x90:
+                    if not sounding[k]:  # a note-off for a note this device never got
+                        return True
+                    ok = calls.write(out_buf[0], offset, data)
+                    if ok:
+                        sounding[k] -= 1
+                    return ok
+            return calls.write(out_buf[0], offset, data)
+
+        def reset_output() -> None:
+            """All Notes Off on every channel at the cycle's first frame; nothing sounds."""
+            for channel in range(16):
+                calls.write(out_buf[0], 0, bytes((0xB0 | channel, 123, 0)))
+            sounding[:] = bytes(len(sounding))
 
         def process(frames: int) -> None:
             entered = perf()
+            entered_mono = monotonic()
             if not rt_asked[0]:  # JACK's thread: SCHED_FIFO when jackd itself did not make it real-time
                 rt_asked[0] = True
                 self.realtime = _try_realtime()
@@ -191,13 +210,26 @@ class Helper:
                 offset = offset_sample(before, jack_us, after)
                 if offset is not None:
                     fc.set_offset(offset)
+                # JACK's estimate of when the cycle started is used while it is plausible (the
+                # callback runs after the cycle starts, within a period or two); after a stall
+                # it can be far off (seen: output 50 ms off the grid for seconds after a
+                # synchronous server waited for a killed client), then the callback's entry is
+                start = fc.time_at(0)
+                if not 0.0 <= entered_mono - start < 2.0 * fc.frames / fc.rate_hz():
+                    start = entered_mono
+                    fc.place_cycle(start)
+                    self.implausible_cycles += 1
                 if timeline is not None and times is not None:
-                    start = fc.time_at(0)
                     timeline.set_cycle(frames, times[0], start)
                     self.stamp = (timeline.cycle_start(), start)
                 buf = out_buf[0] = calls.buffer(out_addr, frames)
                 calls.clear(buf)
-                scheduler.write_cycle(cycle_map, write, after)
+                state = self.output_state
+                if state == OUTPUT_RESET:  # a device was just connected: silence it first
+                    reset_output()
+                    self.output_state = OUTPUT_FLOWING
+                if state != OUTPUT_HELD:
+                    scheduler.write_cycle(cycle_map, write, after)
                 if in_addr:
                     n = 0
                     for frame, data in calls.events(calls.buffer(in_addr, frames)):
@@ -235,7 +267,15 @@ class Helper:
         request = json.loads(payload)
         reply: dict[str, Any] = {"id": request["id"], "error": None}
         try:
-            if kind == b"C":
+            if kind == b"C" and request["source"] == self.out_port.name:
+                # a device connected to livegen out hears All Notes Off before anything else,
+                # and no note-off for a note it never got (what sounds is counted afresh)
+                self.output_state = OUTPUT_HELD
+                try:
+                    self.client.connect(request["source"], request["dest"])
+                finally:
+                    self.output_state = OUTPUT_RESET
+            elif kind == b"C":
                 self.client.connect(request["source"], request["dest"])
             elif kind == b"D":
                 self.client.disconnect(request["source"], request["dest"])
@@ -272,7 +312,8 @@ class Helper:
         return {"cycles": self.n_timed, "callback_sched_fifo": self.realtime, "latency_frames": self.scheduler.latency,
                 "rate": int(self.client.samplerate), "written": s.written, "late": s.late,
                 "max_late_frames": s.max_late_frames, "dropped": s.dropped, "write_failures": s.write_failures,
-                "lock_misses": s.lock_misses, "xruns": self.xruns, "callback_errors": self.callback_errors,
+                "lock_misses": s.lock_misses, "xruns": self.xruns, "timeline_jumps": self.timeline.jumps if self.timeline else None,
+                "implausible_cycles": self.implausible_cycles, "callback_errors": self.callback_errors,
                 "in_events": self.in_events, "in_dropped": self.in_dropped,
                 "callback_work_us": pct(work), "callback_start_delay_us": pct(delay)}
 
@@ -282,6 +323,8 @@ class Helper:
         self.send(b"R", time.monotonic(), json.dumps({
             "name": self.client.name, "rate": int(self.client.samplerate), "period": int(self.client.blocksize),
             "latency": self.scheduler.latency, "pid": os.getpid()}).encode())
+        if self.timeline is not None:  # after the ready frame, which must come first
+            threading.Thread(target=self._send_stamps, name="livegen-jack-helper-stamps", daemon=True).start()
         schedule = self.scheduler.schedule
         while True:
             frame = read_frame(stdin)
