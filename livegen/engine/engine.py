@@ -190,6 +190,8 @@ class Engine:
         self.step_index = 0
         self.last_lateness_s = 0.0
         self._input: list[tuple[float, int, mido.Message]] = []
+        #: the frame last handed to the step-ahead worker (None: none yet)
+        self._expected: np.ndarray | None = None
         self._seq = itertools.count()
         self._stop = asyncio.Event()
         self._pending_reset = False
@@ -225,7 +227,7 @@ class Engine:
             return
         heapq.heappush(self._input, (t, next(self._seq), msg))
         if msg.type == "note_on":
-            self._expect()  # the frame the voice will observe has one more key
+            self._expect_key(msg.note)  # the frame the voice will observe may have one more key
 
     def _on_trigger(self, name: str) -> None:
         """``panic``: every note off now, whatever the engine is doing; ``reset``: a fresh
@@ -392,6 +394,19 @@ class Engine:
         for _, _, msg in self._input:
             if msg.type == "note_on" and 0 <= msg.note - LOWEST_PITCH < N_KEYS:
                 frame[msg.note - LOWEST_PITCH] = True
+        self._expected = frame
+        self.ahead.submit(frame, self._sampling_view(self.controls.state))
+
+    def _expect_key(self, note: int) -> None:
+        """A key struck since :meth:`_expect`: hand over the frame again only when it adds a
+        key (O(1); at most 88 times a step whatever a flood of input brings)."""
+        if self.ahead is None or self._expected is None or not 0 <= note - LOWEST_PITCH < N_KEYS:
+            return
+        if self._expected[note - LOWEST_PITCH]:
+            return
+        frame = self._expected.copy()
+        frame[note - LOWEST_PITCH] = True
+        self._expected = frame
         self.ahead.submit(frame, self._sampling_view(self.controls.state))
 
     def _next_frame(self, t: float) -> np.ndarray:
