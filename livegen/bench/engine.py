@@ -35,6 +35,10 @@ Figures (:func:`analyze`), times in ms:
   note was sent]`` (to see whether input handling delays output);
 * ``late_steps`` (engine counter), ``missed_steps`` (grid steps with nothing sent),
   ``lost`` (messages sent but never received);
+* ``step`` (:func:`step_summary`): the voice's step inside the engine (deadline's wake-up
+  to the next frame), its CPU time, how many steps were taken from the step-ahead worker,
+  beside ``step_outside``: the same model stepped outside the engine in the same run, back
+  to back and at the engine's period (:mod:`livegen.bench.step_times`);
 * ``reaction``: performer note sent -> its echo arrives, and the same in grid steps after
   the first step at or after the send (1 when the note was in time for that step's frame,
   2 when it arrived just after that step was computed).
@@ -62,6 +66,7 @@ from typing import Any
 import mido
 import numpy as np
 
+from livegen.bench.step_times import time_steps
 from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState
 from livegen.engine.clock import LiveClock
@@ -99,9 +104,19 @@ class BenchVoice:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.steps = 0
+        self.cpu_s: list[float] = []  # this thread's CPU time in each step (s)
+        self.ahead: list[bool] = []  # each step was taken whole from a prepare (StepAhead)
 
     def step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray:
         """``(88,)`` observed frame -> ``(88,)`` frame to play next."""
+        c0 = time.thread_time()
+        hits = getattr(self.inner, "drawn_ahead", 0)
+        out = self._step(frame, controls)
+        self.cpu_s.append(time.thread_time() - c0)
+        self.ahead.append(getattr(self.inner, "drawn_ahead", 0) > hits)
+        return out
+
+    def _step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray:
         frame = np.asarray(frame, dtype=bool)
         low = MODEL_LOW - 21
         model_in = frame.copy()
@@ -113,6 +128,13 @@ class BenchVoice:
         out[TICK_PITCH - 21] = self.steps % 2 == 0
         self.steps += 1
         return out
+
+    def prepare(self, frame: np.ndarray, controls: RollControls | None = None) -> None:
+        """Compute ahead what :meth:`step` will ask of the model for ``frame``
+        (:class:`~livegen.engine.ahead.StepAhead`)."""
+        model_in = np.array(frame, dtype=bool)
+        model_in[:MODEL_LOW - 21] = False
+        self.inner.prepare(model_in, controls)
 
     def sample(self, controls: RollControls) -> np.ndarray:
         """Never primed: the next frame as if nothing had sounded."""
@@ -211,6 +233,22 @@ def analyze(arrivals: Sequence[tuple[float, bytes]], batches: Sequence[tuple[flo
     return result
 
 
+def step_summary(compute_s: Sequence[float], cpu_s: Sequence[float], ahead: Sequence[bool],
+                 prepare_s: Sequence[float]) -> dict[str, Any]:
+    """The voice's step inside the engine (ms): ``wall`` is the engine's ``compute_s`` (the
+    deadline's wake-up to the next frame ready), ``cpu`` the stepping thread's CPU time in it
+    (wall - cpu: time the thread was preempted), ``ahead``/``computed`` the steps taken whole
+    from a prepare or computed (at least in part) at the deadline and their wall times,
+    ``prepare`` the worker's time per prepare (off the deadline's path)."""
+    wall = [c * 1000 for c in compute_s]
+    n = min(len(wall), len(ahead))
+    return {"wall_ms": _pct(wall), "cpu_ms": _pct([c * 1000 for c in cpu_s]),
+            "ahead": sum(ahead[:n]), "computed": n - sum(ahead[:n]),
+            "ahead_wall_ms": _pct([w for w, a in zip(wall[:n], ahead[:n], strict=True) if a]),
+            "computed_wall_ms": _pct([w for w, a in zip(wall[:n], ahead[:n], strict=True) if not a]),
+            "prepare_ms": _pct([p * 1000 for p in prepare_s])}
+
+
 # ---- the probe process ------------------------------------------------------------------------
 
 def _wait_for_ports(timeout: float) -> tuple[str, str]:
@@ -301,6 +339,11 @@ class BenchOptions:
         jack_realtime: run jackd with ``-R`` (SCHED_FIFO for JACK's threads) instead of
             ``--no-realtime``.
         seed: sampling seed and the probe's random timing.
+        step_ahead: the engine computes each step ahead on a worker thread and takes it at
+            the deadline when its frame came as expected (:mod:`livegen.engine.ahead`, as
+            ``livegen play``); False: the whole step is computed at its deadline.
+        step_steps / spaced_steps: steps of the model timed outside the engine, back to
+            back and at the engine's period (:func:`livegen.bench.step_times.time_steps`).
     """
 
     model: str = "nottingham"
@@ -311,6 +354,9 @@ class BenchOptions:
     jack_realtime: bool = True
     seed: int = 0
     conditions: list[str] = field(default_factory=lambda: ["idle", "loaded"])
+    step_ahead: bool = True
+    step_steps: int = 1000
+    spaced_steps: int = 200
 
     @property
     def period(self) -> float:
@@ -378,13 +424,17 @@ def run_condition(options: BenchOptions, loaded: bool) -> dict[str, Any]:
             busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
             time.sleep(0.5)
         sys.setswitchinterval(0.0005)  # as `livegen play`: the send thread gets the GIL quickly
-        controls = LiveControls(ControlState.default().apply_many({"tempo": options.bpm, "mode": "solo"}))
+        # density following off: it may hold a step's chord, and the tick key must change every step
+        controls = LiveControls(ControlState.default().apply_many({"tempo": options.bpm, "mode": "solo",
+                                                                   "density_follow": 0}))
         batches: list[tuple[float, float, int]] = []
         scheduler = ThreadScheduler(midi_out, on_sent=lambda deadline, actual, msgs: batches.append(
             (deadline, actual, len(msgs))))
-        session = LiveSession(voice, controls, clock=LiveClock(), scheduler=scheduler,
+        session = LiveSession(voice, controls, clock=LiveClock(), scheduler=scheduler, midi_in=midi_in,
                               options=SessionOptions(steps_per_beat=options.steps_per_beat, bars=bars,
                                                      start_delay=0.5))
+        if not options.step_ahead:
+            session.engine.ahead = None
         assert probe.stdin is not None
         probe.stdin.write("go\n")
         probe.stdin.flush()
@@ -414,9 +464,27 @@ def run_condition(options: BenchOptions, loaded: bool) -> dict[str, Any]:
     result["send_error_ms"] = _pct([e * 1000 for e in sched.errors_s])
     result["late_steps"] = engine.stats.late_steps
     result["compute_ms"] = _pct([c * 1000 for c in engine.stats.compute_s])
+    result["step"] = step_summary(engine.stats.compute_s, voice.cpu_s, voice.ahead,
+                                  engine.ahead.prepare_s if engine.ahead is not None else [])
     result["send_thread_realtime"] = scheduler.realtime
     result["load_average"] = load_before
     result["loaded"] = loaded
+    return result
+
+
+def measure_outside(options: BenchOptions) -> dict[str, Any]:
+    """The same model's step timed outside the engine in this run: back to back and at the
+    engine's period (ms; :func:`~livegen.bench.step_times.time_steps`)."""
+    configure_for_stepping(1)
+    model, _ = load_checkpoint(resolve_model(options.model))
+    if isinstance(model, CharLSTM):
+        raise LivegenError(f"model {options.model!r} is a text model; the engine benchmark needs a roll model")
+    log.info("engine benchmark: %d steps back to back, %d at %.1f ms", options.step_steps,
+             options.spaced_steps, options.period * 1000)
+    result: dict[str, Any] = {"load_average": _load_average()}
+    result["back_to_back_ms"] = _pct([t * 1000 for t in time_steps(model, options.step_steps, seed=options.seed)])
+    result["spaced_ms"] = _pct([t * 1000 for t in time_steps(model, options.spaced_steps, options.period,
+                                                             seed=options.seed)])
     return result
 
 
@@ -427,6 +495,8 @@ def run_benchmark(options: BenchOptions) -> dict[str, Any]:
     for name in options.conditions:
         if name not in ("idle", "loaded"):
             raise LivegenError(f"unknown benchmark condition {name!r}; use idle and/or loaded")
+    doc["step_outside"] = measure_outside(options)
+    for name in options.conditions:
         log.info("engine benchmark: %s for %g s", name, options.seconds)
         doc[name] = run_condition(options, loaded=name == "loaded")
     return doc
@@ -454,6 +524,24 @@ def format_table(doc: dict[str, Any]) -> str:
                      f"{three(r['send_error_ms']):>25} "
                      f"{hop['median']:>8.3f}/{hop['max']:<8.3f} {r['late_steps']:>4} {r['missed_steps']:>4} "
                      f"{r['lost']:>4} {three(r['reaction_ms']):>25} {steps:>9} {load:>5.2f}")
+    outside = doc.get("step_outside")
+    if outside is None:
+        return "\n".join(lines)
+    b2b, spaced = outside["back_to_back_ms"], outside["spaced_ms"]
+    lines += ["", f"model step (ms, median/p99): back to back {b2b['median']:.3f}/{b2b['p99']:.3f}, "
+                  f"at the engine's period {spaced['median']:.3f}/{spaced['p99']:.3f} "
+                  f"({spaced['median'] / b2b['median']:.2f}x), load {outside['load_average'][:1]}",
+              f"{'in engine':<9} {'wall med/p99/max ms':>22} {'cpu med/p99':>12} {'/b2b':>5} {'ahead':>6} "
+              f"{'computed':>8} {'computed med/p99':>17} {'prepare med/p99':>16}"]
+    for name in ("idle", "loaded"):
+        r = doc.get(name)
+        if r is None or "step" not in r:
+            continue
+        st = r["step"]
+        wall, cpu, comp, prep = st["wall_ms"], st["cpu_ms"], st["computed_wall_ms"], st["prepare_ms"]
+        lines.append(f"{name:<9} {three(wall):>22} {cpu['median']:>5.3f}/{cpu['p99']:<6.3f} "
+                     f"{wall['median'] / b2b['median']:>5.2f} {st['ahead']:>6} {st['computed']:>8} "
+                     f"{comp['median']:>8.3f}/{comp['p99']:<8.3f} {prep['median']:>7.3f}/{prep['p99']:<8.3f}")
     return "\n".join(lines)
 
 

@@ -25,6 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the benchmark's jackd with -R (SCHED_FIFO threads, as a live rig does) "
                         "or with --no-realtime")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--step-ahead", action=argparse.BooleanOptionalAction, default=True,
+                   help="compute each step ahead on a worker thread, as livegen play does "
+                        "(--no-step-ahead: compute the whole step at its deadline, for comparison)")
+    p.add_argument("--spaced-steps", type=int, default=200,
+                   help="model steps timed outside the engine at its period (1000 more back to back)")
 
 
 def options_from(args: argparse.Namespace) -> BenchOptions:
@@ -37,7 +42,8 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     return BenchOptions(model=args.model, seconds=args.seconds, bpm=args.bpm,
                         steps_per_beat=args.steps_per_beat, jack_period=args.jack_period,
-                        jack_realtime=args.jack_realtime, seed=args.seed, conditions=conditions)
+                        jack_realtime=args.jack_realtime, seed=args.seed, conditions=conditions,
+                        step_ahead=args.step_ahead, spaced_steps=max(1, args.spaced_steps))
 
 
 def register(p: argparse.ArgumentParser) -> None:

@@ -31,7 +31,8 @@ import numpy as np
 
 from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState
-from livegen.engine.clock import Clock
+from livegen.engine.ahead import Anticipating, StepAhead
+from livegen.engine.clock import Clock, ManualClock
 from livegen.engine.feel import Feel
 from livegen.engine.midi_clock import CLOCK_LOST_S, ClockEvent, ClockFollower, clock_messages_for_step
 from livegen.engine.modes import TurnTaking
@@ -40,7 +41,7 @@ from livegen.engine.scheduler import Scheduler
 from livegen.music.density import DensityFollower
 from livegen.music.dynamics import PerformerDynamics, answer_velocity
 from livegen.music.frames import FrameBuilder, NoteEvent, NoteTracker
-from livegen.music.keyboard import LOWEST_PITCH
+from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 from livegen.sampling.constraints import RollControls, sampling_view
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,12 @@ class Engine:
             roll from it, and the timed file from the output).
         beat_source: an outside grid to step on (an Ableton Link session): its steps,
             starts and stops drive the engine, and its tempo is the one in force.
+        step_ahead: ``thread``: a voice with ``prepare`` computes each step on a worker
+            thread right after the previous one, from the frame it expects to observe,
+            and the step at the deadline takes that result when the frame came as expected
+            (:mod:`livegen.engine.ahead`; same output); ``inline``: the same on the
+            engine's thread (deterministic, tests); ``off``. None: ``thread`` on a live
+            clock, ``off`` on a :class:`ManualClock`.
     """
 
     def __init__(
@@ -150,6 +157,7 @@ class Engine:
         seed: int | None = None,
         grid: list[tuple[float, mido.Message]] | None = None,
         beat_source: BeatSource | None = None,
+        step_ahead: str | None = None,
     ) -> None:
         self.voice = voice
         self.controls = controls
@@ -168,6 +176,9 @@ class Engine:
         self.feel = Feel(seed)
         self.grid = grid
         self.beat_source = beat_source
+        ahead = step_ahead or ("off" if isinstance(clock, ManualClock) else "thread")
+        self.ahead = StepAhead(voice, threaded=ahead == "thread") \
+            if ahead != "off" and isinstance(voice, Anticipating) else None
         self.builder = FrameBuilder()
         self.tracker = NoteTracker(self._max_note_steps(controls.state))
         self.turns = TurnTaking()
@@ -179,6 +190,8 @@ class Engine:
         self.step_index = 0
         self.last_lateness_s = 0.0
         self._input: list[tuple[float, int, mido.Message]] = []
+        #: the frame last handed to the step-ahead worker (None: none yet)
+        self._expected: np.ndarray | None = None
         self._seq = itertools.count()
         self._stop = asyncio.Event()
         self._pending_reset = False
@@ -213,6 +226,8 @@ class Engine:
                     self._clock_events.put_nowait(event)
             return
         heapq.heappush(self._input, (t, next(self._seq), msg))
+        if msg.type == "note_on":
+            self._expect_key(msg.note)  # the frame the voice will observe may have one more key
 
     def _on_trigger(self, name: str) -> None:
         """``panic``: every note off now, whatever the engine is doing; ``reset``: a fresh
@@ -369,8 +384,35 @@ class Engine:
                 self._release_now()
         self.tracker.max_steps = self._max_note_steps(state)
 
+    def _expect(self) -> None:
+        """Hand the step-ahead worker the frame the voice will observe at the next step, as
+        far as it is known now: what livegen sounds, the keys the performer holds and those
+        struck since (a key struck later makes the voice compute again at the step)."""
+        if self.ahead is None:
+            return
+        frame = self.builder.held | self.tracker.sounding
+        for _, _, msg in self._input:
+            if msg.type == "note_on" and 0 <= msg.note - LOWEST_PITCH < N_KEYS:
+                frame[msg.note - LOWEST_PITCH] = True
+        self._expected = frame
+        self.ahead.submit(frame, self._sampling_view(self.controls.state))
+
+    def _expect_key(self, note: int) -> None:
+        """A key struck since :meth:`_expect`: hand over the frame again only when it adds a
+        key (O(1); at most 88 times a step whatever a flood of input brings)."""
+        if self.ahead is None or self._expected is None or not 0 <= note - LOWEST_PITCH < N_KEYS:
+            return
+        if self._expected[note - LOWEST_PITCH]:
+            return
+        frame = self._expected.copy()
+        frame[note - LOWEST_PITCH] = True
+        self._expected = frame
+        self.ahead.submit(frame, self._sampling_view(self.controls.state))
+
     def _next_frame(self, t: float) -> np.ndarray:
         """Process step time ``t``: read the performer, step the voice, apply the mode."""
+        if self.ahead is not None:
+            self.ahead.wait()  # the voice is the engine's again
         self._drain_input(t)
         state = self.controls.state  # one snapshot for the whole step
         self._apply_pending(state)
@@ -400,6 +442,9 @@ class Engine:
         return sampling_view(state, held)
 
     def _first_frame(self) -> np.ndarray:
+        if self.ahead is not None:  # start the worker now: its first step is slow
+            self.ahead.warm_up(self.builder.held | self.tracker.sounding,
+                               self._sampling_view(self.controls.state))
         if self.primed and self._mode != "call":
             return self.voice.sample(self._sampling_view(self.controls.state))
         return self._next_frame(self.clock.now())
@@ -431,6 +476,7 @@ class Engine:
                 self._record("livegen", when, group)
         if step % self.steps_per_bar == 0 and self.on_downbeat is not None:
             self.on_downbeat(step // self.steps_per_bar, deadline)
+        self._expect()
 
     def status_word(self) -> str:
         """``output lost: <name>`` while the output is gone, ``input lost: <name>`` while the
@@ -496,6 +542,8 @@ class Engine:
             if self.send_clock:
                 self.scheduler.send_now([mido.Message("stop")])
             self.scheduler.flush()
+            if self.ahead is not None:
+                self.ahead.close()
         return self.stats
 
     async def _run_internal(self, bars: int | None) -> None:

@@ -148,6 +148,19 @@ class KeyFollowingVoice:
         self.register.observe(struck)
         self.inner.observe(shift_frame(frame, -self.shift if self.follow else 0))
 
+    def prepare(self, frame: np.ndarray, controls: RollControls | None = None) -> None:
+        """Compute ahead what observing ``frame`` and sampling under ``controls`` will ask
+        of the model, transposed as now (a key or register change heard with the frame
+        makes the step compute again): :meth:`RollGenerator.prepare
+        <livegen.voices.roll.RollGenerator.prepare>`."""
+        follow = controls.follow if controls is not None else self.follow
+        shift = self.shift if follow else 0
+        seen = None
+        if controls is not None:
+            mode = self.key.mode if follow and self.key is not None else None
+            seen = model_view(self._listening(controls), shift, mode)
+        self.inner.prepare(shift_frame(np.asarray(frame, dtype=bool), -shift), seen)
+
     def prime(self, roll: np.ndarray) -> None:
         """Feed a ``(T, 88)`` roll frame by frame."""
         for frame in np.asarray(roll):
