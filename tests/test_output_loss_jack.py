@@ -177,7 +177,7 @@ class Livegen:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.take = tmp / "take.mid"
-        cmd = [sys.executable, "-m", "livegen", "play", "--model", str(model), "--out", "synth",
+        cmd = [sys.executable, "-m", "livegen", *(["-v"] if os.environ.get("LG_VERBOSE") else []), "play", "--model", str(model), "--out", "synth",
                "--mode", mode, "--bpm", str(BPM), "--osc-port", "0", "--no-view", "--seed", "3",
                "--record", str(self.take), "--osc-feedback", f"127.0.0.1:{self.fb.getsockname()[1]}",
                *(["--in", inp] if inp else [])]

@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import queue
+import statistics
 import struct
 import sys
 import threading
@@ -39,8 +40,6 @@ import time
 from array import array
 from collections.abc import Callable
 from typing import Any, BinaryIO
-
-import numpy as np
 
 from livegen.io.jack_frames import FrameClock, FrameTimeline, offset_sample
 from livegen.io.jack_lib import JackCalls, address, jack_module
@@ -53,6 +52,9 @@ log = logging.getLogger("livegen.jack_helper")
 TIMING_RING = 16384
 #: incoming events taken per cycle at most; more are dropped and counted (a flood).
 MAX_IN_PER_CYCLE = 1024
+#: seconds from the cycle's start (JACK's estimate) to the callback's entry that are plausible;
+#: outside them the estimate is not used (after a stall it was ~50 ms off)
+PLAUSIBLE_START_S = (-0.002, 0.025)
 #: output states (:attr:`Helper.output_state`)
 OUTPUT_FLOWING, OUTPUT_HELD, OUTPUT_RESET = 0, 1, 2
 #: seconds between the timeline's stamps to the engine
@@ -215,7 +217,7 @@ class Helper:
                 # it can be far off (seen: output 50 ms off the grid for seconds after a
                 # synchronous server waited for a killed client), then the callback's entry is
                 start = fc.time_at(0)
-                if not 0.0 <= entered_mono - start < 2.0 * fc.frames / fc.rate_hz():
+                if not PLAUSIBLE_START_S[0] <= entered_mono - start < PLAUSIBLE_START_S[1]:
                     start = entered_mono
                     fc.place_cycle(start)
                     self.implausible_cycles += 1
@@ -272,11 +274,11 @@ class Helper:
                 # and no note-off for a note it never got (what sounds is counted afresh)
                 self.output_state = OUTPUT_HELD
                 try:
-                    self.client.connect(request["source"], request["dest"])
+                    self._connect(request["source"], request["dest"])
                 finally:
                     self.output_state = OUTPUT_RESET
             elif kind == b"C":
-                self.client.connect(request["source"], request["dest"])
+                self._connect(request["source"], request["dest"])
             elif kind == b"D":
                 self.client.disconnect(request["source"], request["dest"])
             else:
@@ -289,6 +291,12 @@ class Helper:
             reply["error"] = str(exc) or type(exc).__name__
         self.send(b"A", time.monotonic(), json.dumps(reply).encode())
 
+    def _connect(self, source: str, dest: str) -> None:
+        """Connect two ports; one already connected is left as it is (not an error)."""
+        if dest in [p.name for p in self.client.get_all_connections(source)]:
+            return
+        self.client.connect(source, dest)
+
     def release_all(self) -> None:
         """Note-offs for every note still sounding, at once (after what is due)."""
         now = self.now()
@@ -299,14 +307,15 @@ class Helper:
     def summary(self) -> dict[str, Any]:
         """Counts and callback timing (µs) so far."""
         n = min(self.n_timed, TIMING_RING)
-        work = np.frombuffer(self.work_s, dtype=np.float64)[:n] * 1e6
-        delay = np.frombuffer(self.start_delay_s, dtype=np.float64)[:n] * 1e6
+        work = [x * 1e6 for x in self.work_s[:n]]
+        delay = [x * 1e6 for x in self.start_delay_s[:n]]
 
-        def pct(a: np.ndarray) -> dict[str, float]:
-            if a.size == 0:
+        def pct(a: list[float]) -> dict[str, float]:
+            if len(a) < 2:
                 return {"median": math.nan, "p99": math.nan, "max": math.nan}
-            return {"median": round(float(np.median(a)), 1), "p99": round(float(np.percentile(a, 99)), 1),
-                    "max": round(float(a.max()), 1)}
+            return {"median": round(statistics.median(a), 1),
+                    "p99": round(statistics.quantiles(a, n=100, method="inclusive")[98], 1),
+                    "max": round(max(a), 1)}
 
         s = self.scheduler.stats
         return {"cycles": self.n_timed, "callback_sched_fifo": self.realtime, "latency_frames": self.scheduler.latency,
