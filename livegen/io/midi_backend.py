@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 
 #: the choices of ``--midi-backend``.
 MIDI_BACKENDS = ("auto", "jack", "rtmidi")
-#: whether ``auto`` picks the JACK helper on JACK: off until the end-to-end JACK tests pass with
-#: it in a clean clone (docs/live.md, MIDI backends)
-AUTO_JACK = False
+#: whether ``auto`` picks the JACK helper when MIDI goes through JACK (the end-to-end JACK tests
+#: pass with either backend: scripts/test.sh runs them with both)
+AUTO_JACK = True
 
 
 def jack_client_installed() -> bool:

@@ -1,0 +1,203 @@
+"""livegen's JACK MIDI backend: the frame timeline, the per-cycle writer, the backend choice, and
+``livegen play --midi-backend jack`` on a real JACK server, with a recorder reading the frame of
+every note-on.
+
+The recorder is a JACK client in this process (JACK-Client): what it reads are frame numbers,
+so the end-to-end check is exact arithmetic (every onset a whole number of sixteenths from the
+first), not a timing figure; the timing figures are in ``benchmarks/jack_grid.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from livegen.errors import LivegenError
+from livegen.io import midi_backend
+from livegen.io.jack_frames import MAX_LAG_S, FrameClock, FrameTimeline
+from livegen.io.jack_proc import JackTimelineClock
+from livegen.io.jack_schedule import JackScheduler
+
+RATE = 48000
+
+
+# ---- the frame timeline ----------------------------------------------------------------------
+
+def test_the_timeline_starts_at_its_anchor_and_maps_each_deadline_to_one_frame() -> None:
+    tl = FrameTimeline(RATE, anchor_s=100.0, anchor_mono_s=50.0)
+    tl.set_cycle(256, first_frame=1_000_000, start_mono_s=50.010)  # 10 ms after the anchor
+    assert tl.cycle_start() == pytest.approx(100.010)
+    # sixteenths at 120 BPM (125 ms = 6,000 frames) from the cycle's start: exact frames apart
+    slots = [tl.slot(100.010 + k * 0.125, latency=256) for k in range(1000)]
+    assert all(b - a == 6000 for a, b in zip(slots, slots[1:], strict=False))
+    assert slots[0] == 256  # the cycle's first frame plus one period of latency
+    tl.set_cycle(256, first_frame=1_000_256, start_mono_s=50.0153)
+    assert tl.slot(100.010, latency=256) == 0
+    assert tl.time_at(0) == pytest.approx(100.010 + 256 / RATE)
+
+
+def test_the_timeline_keeps_counting_across_the_frame_counter_wrap() -> None:
+    tl = FrameTimeline(RATE, anchor_s=0.0, anchor_mono_s=0.0)
+    tl.set_cycle(256, first_frame=2**32 - 256, start_mono_s=0.0)
+    tl.set_cycle(256, first_frame=0, start_mono_s=256 / RATE)  # wrapped
+    assert tl.cycle_frame == 256
+    assert tl.cycle_start() == pytest.approx(256 / RATE)
+
+
+def test_the_timeline_holds_small_lags_and_jumps_forward_after_a_stall() -> None:
+    tl = FrameTimeline(RATE, anchor_s=10.0, anchor_mono_s=10.0)
+    tl.set_cycle(256, 0, 10.0)
+    # frames 1% behind the wall clock over 10 s (what the dummy driver does after xruns): kept
+    tl.set_cycle(256, int(9.9 * RATE), 20.0)
+    assert tl.jumps == 0 and tl.cycle_start() == pytest.approx(19.9)
+    # a 5 s stall (a synchronous server waiting for a killed client): frames stopped
+    tl.set_cycle(256, int(9.9 * RATE) + 256, 25.0)
+    assert tl.jumps == 1 and tl.cycle_start() == pytest.approx(25.0)
+    assert MAX_LAG_S < 1.0
+
+
+def test_the_engine_clock_on_the_timeline_never_steps_back() -> None:
+    clock = JackTimelineClock()
+    before = time.monotonic()
+    assert before <= clock.now() <= time.monotonic()  # before any stamp: the engine's own clock
+    m = time.monotonic()
+    clock.stamp(m + 5.0, m)  # the timeline 5 s ahead (a stall it jumped over)
+    t1 = clock.now()
+    assert t1 == pytest.approx(time.monotonic() + 5.0, abs=0.01)
+    clock.stamp(m + 4.0, time.monotonic())  # a stamp behind the extrapolation
+    assert clock.now() >= t1
+    assert clock.mono_at(t1 + 0.5) == pytest.approx(time.monotonic() + 1.5, abs=0.05)
+
+
+# ---- the per-cycle writer --------------------------------------------------------------------
+
+def test_each_event_is_written_at_its_frame_in_order_and_late_ones_at_once() -> None:
+    tl = FrameTimeline(RATE, anchor_s=0.0, anchor_mono_s=0.0)
+    sched = JackScheduler(latency=256)
+    period = 256 / RATE
+    for k in (3, 1, 2):  # out of order: the heap sorts them
+        sched.schedule(k * 0.001, bytes((0x90, 60 + k, 100)))
+    sched.schedule(-1.0, bytes((0x80, 59, 0)))  # long past: late
+    written: list[tuple[int, bytes]] = []
+    tl.set_cycle(256, 0, 0.0)
+    sched.write_cycle(tl, lambda offset, data: written.append((offset, data)) or True, 0.0)
+    # latency 256 frames: the 1 ms events (48 frames apart) fall in the next cycle
+    assert written == [(0, bytes((0x80, 59, 0)))]
+    assert sched.stats.late == 1
+    tl.set_cycle(256, 256, period)
+    written.clear()
+    sched.write_cycle(tl, lambda offset, data: written.append((offset, data)) or True, period)
+    assert [(o, d[1]) for o, d in written] == [(48, 61), (96, 62), (144, 63)]
+
+
+def test_the_jack_clock_map_places_a_cycle_whose_estimate_is_implausible() -> None:
+    fc = FrameClock(frames=256, start_us=1_000_000.0, period_us=256 / RATE * 1e6, offset_s=2.0)
+    assert fc.time_at(0) == pytest.approx(3.0)
+    fc.place_cycle(3.05)
+    assert fc.time_at(0) == pytest.approx(3.05)
+    assert fc.rate_hz() == pytest.approx(RATE)
+
+
+# ---- which backend ---------------------------------------------------------------------------
+
+def test_auto_is_rtmidi_off_jack_and_an_unknown_backend_is_one_line(monkeypatch) -> None:
+    monkeypatch.setenv("MIDO_BACKEND", "mido.backends.rtmidi/LINUX_ALSA")
+    assert midi_backend.resolve_midi_backend("auto") == "rtmidi"
+    assert midi_backend.resolve_midi_backend("rtmidi") == "rtmidi"
+    with pytest.raises(LivegenError, match="unknown MIDI backend 'alsa'"):
+        midi_backend.resolve_midi_backend("alsa")
+
+
+def test_jack_without_jack_client_is_one_line(monkeypatch) -> None:
+    monkeypatch.setattr(midi_backend, "jack_client_installed", lambda: False)
+    with pytest.raises(LivegenError, match="pip install JACK-Client"):
+        midi_backend.resolve_midi_backend("jack")
+
+
+@pytest.mark.jack
+def test_auto_picks_the_jack_helper_when_midi_goes_through_jack(jack_server) -> None:
+    assert midi_backend.midi_goes_through_jack()
+    assert midi_backend.resolve_midi_backend("auto") == "jack"
+
+
+@pytest.mark.jack
+def test_jack_with_no_server_is_one_line(jack_server, monkeypatch) -> None:
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "livegen-no-such-server")
+    with pytest.raises(LivegenError, match="is not running"):
+        midi_backend.resolve_midi_backend("jack")
+
+
+# ---- end to end: the frame of every note-on ----------------------------------------------------
+
+class FrameRecorder:
+    """A JACK client in this process reading the frame of every note-on on its input."""
+
+    def __init__(self, server: str) -> None:
+        jack = pytest.importorskip("jack")
+        self.client = jack.Client("frame-recorder", no_start_server=True, servername=server)
+        self.port = self.client.midi_inports.register("in")
+        self.onsets: list[int] = []
+        self.xruns = 0
+        self._lock = threading.Lock()
+
+        def process(frames: int) -> None:
+            first = self.client.last_frame_time
+            for offset, data in self.port.incoming_midi_events():
+                raw = bytes(data)
+                if len(raw) == 3 and raw[0] & 0xF0 == 0x90 and raw[2] > 0:
+                    self.onsets.append(first + offset)
+
+        def xrun(delay_us: float) -> None:
+            self.xruns += 1
+
+        self.client.set_process_callback(process)
+        self.client.set_xrun_callback(xrun)
+        self.client.activate()
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+@pytest.mark.jack
+@pytest.mark.parametrize("backend", ["jack", "rtmidi"])
+def test_onsets_fall_on_whole_sixteenths_of_frames_with_the_jack_backend(jack_server, backend) -> None:
+    """120 BPM sixteenths are 6,000 frames at 48 kHz: with the JACK backend every onset is a
+    whole number of them from the first (the engine keeps time on frames); rtmidi's land
+    wherever the next period starts (the check is not empty)."""
+    rec = FrameRecorder(jack_server.name)
+    env = dict(os.environ, **jack_server.env, LIVEGEN_MIDI_BACKEND=backend)
+    proc = subprocess.Popen([sys.executable, "-m", "livegen", "play", "--model", "nottingham", "--virtual",
+                             "--mode", "solo", "--bpm", "120", "--steps-per-beat", "4", "--bars", "3", "--density", "1.5",
+                             "--seed", "5", "--no-view", "--osc-port", "0"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 60
+        while not any(p.endswith(":livegen out") for p in jack_server.ports()):
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()[1][-2000:]
+            time.sleep(0.2)
+        source = next(p for p in jack_server.ports() if p.endswith(":livegen out"))
+        rec.client.connect(source, "frame-recorder:in")
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        rec.close()
+    assert proc.returncode == 0, err[-2000:]
+    onsets = sorted(set(rec.onsets))
+    assert len(onsets) >= 12, f"only {len(onsets)} onsets"
+    step = round(60 / 120 / 4 * RATE)
+    off = [(f - onsets[0]) % step for f in onsets]
+    off = [min(o, step - o) for o in off]
+    if backend == "jack":
+        assert max(off) == 0, f"onsets off the frame grid by {off} frames ({rec.xruns} xruns)"
+    else:
+        assert max(off) > 0, "rtmidi's onsets were frame-exact: the check would prove nothing"
+    assert not math.isnan(sum(off))
