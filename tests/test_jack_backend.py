@@ -166,16 +166,17 @@ class FrameRecorder:
 
 
 @pytest.mark.jack
-@pytest.mark.parametrize("backend", ["jack", "rtmidi"])
-def test_onsets_fall_on_whole_sixteenths_of_frames_with_the_jack_backend(jack_server, backend) -> None:
+@pytest.mark.parametrize(("backend", "swing"), [("jack", "0"), ("jack", "50"), ("rtmidi", "0")])
+def test_onsets_fall_on_whole_sixteenths_of_frames_with_the_jack_backend(jack_server, backend, swing) -> None:
     """120 BPM sixteenths are 6,000 frames at 48 kHz: with the JACK backend every onset is a
-    whole number of them from the first (the engine keeps time on frames); rtmidi's land
-    wherever the next period starts (the check is not empty)."""
+    whole number of them from the first (the engine keeps time on frames), and with 50% swing
+    every off-beat lands exactly half a step (3,000 frames) late; rtmidi's land wherever the
+    next period starts (the check is not empty)."""
     rec = FrameRecorder(jack_server.name)
     env = dict(os.environ, **jack_server.env, LIVEGEN_MIDI_BACKEND=backend)
     proc = subprocess.Popen([sys.executable, "-m", "livegen", "play", "--model", "nottingham", "--virtual",
                              "--mode", "solo", "--bpm", "120", "--steps-per-beat", "4", "--bars", "3", "--density", "1.5",
-                             "--seed", "5", "--no-view", "--osc-port", "0"],
+                             "--seed", "5", "--swing", swing, "--no-view", "--osc-port", "0"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         end = time.monotonic() + 60
@@ -193,11 +194,13 @@ def test_onsets_fall_on_whole_sixteenths_of_frames_with_the_jack_backend(jack_se
     assert proc.returncode == 0, err[-2000:]
     onsets = sorted(set(rec.onsets))
     assert len(onsets) >= 12, f"only {len(onsets)} onsets"
-    step = round(60 / 120 / 4 * RATE)
+    step = round(60 / 120 / 4 * RATE) // (2 if swing == "50" else 1)
     off = [(f - onsets[0]) % step for f in onsets]
     off = [min(o, step - o) for o in off]
     if backend == "jack":
         assert max(off) == 0, f"onsets off the frame grid by {off} frames ({rec.xruns} xruns)"
+        if swing == "50":  # onsets on the beat and on the swung off-beats, 3,000 frames apart
+            assert {(f - onsets[0]) % (2 * step) for f in onsets} == {0, step}
     else:
         assert max(off) > 0, "rtmidi's onsets were frame-exact: the check would prove nothing"
     assert not math.isnan(sum(off))
