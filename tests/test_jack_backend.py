@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 
+import mido
 import pytest
 
 from livegen.errors import LivegenError
@@ -204,3 +205,83 @@ def test_onsets_fall_on_whole_sixteenths_of_frames_with_the_jack_backend(jack_se
     else:
         assert max(off) > 0, "rtmidi's onsets were frame-exact: the check would prove nothing"
     assert not math.isnan(sum(off))
+
+
+class FramePlayer:
+    """A JACK client in this process playing note-ons at exact frames into a port."""
+
+    def __init__(self, server: str, notes: list[tuple[int, int]]) -> None:
+        jack = pytest.importorskip("jack")
+        self.client = jack.Client("frame-player", no_start_server=True, servername=server)
+        self.port = self.client.midi_outports.register("out")
+        self.events: list[tuple[int, bytes]] = []  # (absolute frame, bytes), in order
+        self._start: int | None = None
+        self.notes = notes
+
+        def process(frames: int) -> None:
+            self.port.clear_buffer()
+            first = self.client.last_frame_time
+            while self.events and self.events[0][0] < first + frames:
+                frame, data = self.events.pop(0)
+                self.port.write_midi_event(max(0, frame - first), data)
+
+        self.client.set_process_callback(process)
+        self.client.activate()
+
+    def play_from(self, start: int) -> None:
+        """Queue the notes (``(offset frames, pitch)``) from absolute frame ``start``."""
+        events = []
+        for offset, pitch in self.notes:
+            events += [(start + offset, bytes((0x90, pitch, 100))), (start + offset + 3000, bytes((0x80, pitch, 0)))]
+        self.events = sorted(events)
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+@pytest.mark.jack
+@pytest.mark.parametrize("backend", ["jack", "rtmidi"])
+def test_the_performers_notes_are_stamped_with_their_frames(jack_server, backend, tmp_path) -> None:
+    """Sixteen notes played exactly 6,000 frames (125 ms) apart into ``livegen in``: the take
+    (960 ticks a beat at 120 BPM: 240 ticks a note) has them 240 ticks apart, give or take the
+    rounding of one tick, with the JACK backend; rtmidi stamps them when they reach livegen, at
+    the next period (6,000 mod 128 = 112 frames: the delay wraps within 16 notes, so one gap is
+    ~5 ticks short: the check is not empty)."""
+    notes = [(k * 6000, 60 + k) for k in range(16)]
+    player = FramePlayer(jack_server.name, notes)
+    take = tmp_path / "take.mid"
+    env = dict(os.environ, **jack_server.env, LIVEGEN_MIDI_BACKEND=backend)
+    proc = subprocess.Popen([sys.executable, "-m", "livegen", "play", "--model", "nottingham", "--virtual",
+                             "--mode", "accompany", "--bpm", "120", "--bars", "4", "--seed", "5",
+                             "--record", str(take), "--no-view", "--osc-port", "0"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 60
+        while not any(p.endswith(":livegen in") for p in jack_server.ports()):
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()[1][-2000:]
+            time.sleep(0.2)
+        dest = next(p for p in jack_server.ports() if p.endswith(":livegen in"))
+        player.client.connect("frame-player:out", dest)
+        player.play_from(player.client.frame_time + RATE)  # one second from now
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        player.close()
+    assert proc.returncode == 0, err[-2000:]
+    mid = mido.MidiFile(str(take))
+    track = next(t for t in mid.tracks if any(getattr(m, "name", "") == "performer" for m in t))
+    ticks, now = [], 0
+    for msg in track:
+        now += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            ticks.append(now)
+    assert len(ticks) == 16, ticks
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    print(f"\n{backend}: the performer's notes {gaps} ticks apart in the take (played 240 apart)")
+    if backend == "jack":
+        assert all(abs(g - 240) <= 1 for g in gaps), gaps
+    else:
+        assert any(abs(g - 240) > 1 for g in gaps), f"rtmidi's stamps were frame-exact: {gaps}"
