@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import machine
-from livegen.io.jack import JackServer
+from benchmarks.panic import BenchJack
 from livegen.io.jack_lib import jack_module
 
 RESULTS = Path(__file__).resolve().parent / "results" / "jack_grid.json"
@@ -166,21 +166,6 @@ def jack_stats(stderr: str) -> dict[str, Any] | None:
 
 # ---- one run ----------------------------------------------------------------------------------
 
-class GridJack(JackServer):
-    """The benchmark's server, with ``-R`` instead of ``--no-realtime`` when asked."""
-
-    def __init__(self, period: int, realtime: bool) -> None:
-        super().__init__(SERVER, rate=RATE, period=period)
-        self.realtime = realtime
-
-    @property
-    def command(self) -> list[str]:
-        cmd = super().command
-        if self.realtime:
-            cmd[cmd.index("--no-realtime")] = "-R"
-        return cmd
-
-
 def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
@@ -189,7 +174,7 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
     return proc.stdout.readline().strip()
 
 
-def run_one(server: GridJack, backend: str, seconds: float, model: str) -> dict[str, Any]:
+def run_one(server: BenchJack, backend: str, seconds: float, model: str) -> dict[str, Any]:
     """``livegen play --midi-backend backend`` (or the C reference) for ``seconds`` against the recorder."""
     env = server.subprocess_env()
     bars = max(2, round(seconds / (STEP_S * STEPS_PER_BEAT * 4)))
@@ -252,7 +237,7 @@ def run(periods: list[int], conditions: list[str], backends: list[str], seconds:
         realtime: bool) -> dict[str, Any]:
     runs = []
     for period in periods:
-        server = GridJack(period, realtime)
+        server = BenchJack(SERVER, period=period, realtime=realtime)
         if server.running():
             raise SystemExit(f"a JACK server {SERVER!r} is already running; stop it (its period may differ)")
         server.start()

@@ -166,6 +166,27 @@ class FrameRecorder:
         self.client.close()
 
 
+def _play_connected(jack_server, backend: str, args: list[str], port: str, connect) -> None:
+    """``livegen play --virtual ARGS`` on ``backend``; once its port ending in ``port`` exists,
+    ``connect(full name)``; wait for the play to end (exit 0)."""
+    env = dict(os.environ, **jack_server.env, LIVEGEN_MIDI_BACKEND=backend)
+    proc = subprocess.Popen([sys.executable, "-m", "livegen", "play", "--model", "nottingham", "--virtual",
+                             *args, "--seed", "5", "--no-view", "--osc-port", "0"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 60
+        while not any(p.endswith(port) for p in jack_server.ports()):
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()[1][-2000:]
+            time.sleep(0.2)
+        connect(next(p for p in jack_server.ports() if p.endswith(port)))
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+
+
 @pytest.mark.jack
 @pytest.mark.parametrize(("backend", "swing"), [("jack", "0"), ("jack", "50"), ("rtmidi", "0")])
 def test_onsets_fall_on_whole_sixteenths_of_frames_with_the_jack_backend(jack_server, backend, swing) -> None:
@@ -174,25 +195,12 @@ def test_onsets_fall_on_whole_sixteenths_of_frames_with_the_jack_backend(jack_se
     every off-beat lands exactly half a step (3,000 frames) late; rtmidi's land wherever the
     next period starts (the check is not empty)."""
     rec = FrameRecorder(jack_server.name)
-    env = dict(os.environ, **jack_server.env, LIVEGEN_MIDI_BACKEND=backend)
-    proc = subprocess.Popen([sys.executable, "-m", "livegen", "play", "--model", "nottingham", "--virtual",
-                             "--mode", "solo", "--bpm", "120", "--steps-per-beat", "4", "--bars", "3", "--density", "1.5",
-                             "--seed", "5", "--swing", swing, "--no-view", "--osc-port", "0"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        end = time.monotonic() + 60
-        while not any(p.endswith(":livegen out") for p in jack_server.ports()):
-            assert proc.poll() is None and time.monotonic() < end, proc.communicate()[1][-2000:]
-            time.sleep(0.2)
-        source = next(p for p in jack_server.ports() if p.endswith(":livegen out"))
-        rec.client.connect(source, "frame-recorder:in")
-        out, err = proc.communicate(timeout=90)
+        _play_connected(jack_server, backend, ["--mode", "solo", "--bpm", "120", "--steps-per-beat", "4", "--bars", "3",
+                                               "--density", "1.5", "--swing", swing],
+                        ":livegen out", lambda source: rec.client.connect(source, "frame-recorder:in"))
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
         rec.close()
-    assert proc.returncode == 0, err[-2000:]
     onsets = sorted(set(rec.onsets))
     assert len(onsets) >= 12, f"only {len(onsets)} onsets"
     step = round(60 / 120 / 4 * RATE) // (2 if swing == "50" else 1)
@@ -251,26 +259,16 @@ def test_the_performers_notes_are_stamped_with_their_frames(jack_server, backend
     notes = [(k * 6000, 60 + k) for k in range(16)]
     player = FramePlayer(jack_server.name, notes)
     take = tmp_path / "take.mid"
-    env = dict(os.environ, **jack_server.env, LIVEGEN_MIDI_BACKEND=backend)
-    proc = subprocess.Popen([sys.executable, "-m", "livegen", "play", "--model", "nottingham", "--virtual",
-                             "--mode", "accompany", "--bpm", "120", "--bars", "4", "--seed", "5",
-                             "--record", str(take), "--no-view", "--osc-port", "0"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        end = time.monotonic() + 60
-        while not any(p.endswith(":livegen in") for p in jack_server.ports()):
-            assert proc.poll() is None and time.monotonic() < end, proc.communicate()[1][-2000:]
-            time.sleep(0.2)
-        dest = next(p for p in jack_server.ports() if p.endswith(":livegen in"))
+
+    def connect(dest: str) -> None:
         player.client.connect("frame-player:out", dest)
         player.play_from(player.client.frame_time + RATE)  # one second from now
-        out, err = proc.communicate(timeout=90)
+
+    try:
+        _play_connected(jack_server, backend, ["--mode", "accompany", "--bpm", "120", "--bars", "4",
+                                               "--record", str(take)], ":livegen in", connect)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
         player.close()
-    assert proc.returncode == 0, err[-2000:]
     mid = mido.MidiFile(str(take))
     track = next(t for t in mid.tracks if any(getattr(m, "name", "") == "performer" for m in t))
     ticks, now = [], 0
