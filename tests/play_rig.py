@@ -14,9 +14,66 @@ import mido
 import pytest
 from pythonosc.osc_message import OscMessage
 
+from livegen.io import midi_backend
 from livegen.io.ports import open_input, open_output
 
 START_TIMEOUT = 60.0  # s: importing torch on a loaded 2-core machine is slow
+
+
+class FrameRecorder:
+    """A JACK client in this process noting the frame of every note-on on its input.
+
+    Attributes:
+        onsets: ``(monotonic s at the cycle, JACK frame, pitch)`` of every note-on (velocity
+            > 0), in arrival order; the frame is the cycle's ``last_frame_time`` plus the
+            event's offset, exact whatever Python does.
+        rate: the server's sample rate (frames/s).
+        xruns: xruns JACK reported to this client.
+    """
+
+    def __init__(self, server: str, name: str = "frame-recorder") -> None:
+        jack = pytest.importorskip("jack")
+        self.name = name
+        self.client = jack.Client(name, no_start_server=True, servername=server)
+        self.rate = float(self.client.samplerate)
+        self.port = self.client.midi_inports.register("in")
+        self.onsets: list[tuple[float, int, int]] = []
+        self.xruns = 0
+        self.closed = False
+
+        def process(frames: int) -> None:
+            first = self.client.last_frame_time
+            now = time.monotonic()
+            for offset, data in self.port.incoming_midi_events():
+                raw = bytes(data)
+                if len(raw) == 3 and raw[0] & 0xF0 == 0x90 and raw[2] > 0:
+                    self.onsets.append((now, first + offset, raw[1]))
+
+        def xrun(delay_us: float) -> None:
+            self.xruns += 1
+
+        self.client.set_process_callback(process)
+        self.client.set_xrun_callback(xrun)
+        self.client.activate()
+
+    def listen_to(self, source: str) -> None:
+        """Connect the JACK output port ``source`` to this recorder."""
+        self.client.connect(source, f"{self.name}:in")
+
+    def close(self) -> None:
+        """Deactivate and close the client (once)."""
+        if not self.closed:
+            self.closed = True
+            self.client.deactivate()
+            self.client.close()
+
+
+def engine_keeps_jack_frames() -> bool:
+    """Whether ``livegen play`` started now (this process's environment) keeps time on JACK's
+    frames: the JACK backend does (its onsets sit on a grid of frames, and the dummy driver's
+    frames fall behind the wall clock by the cycles an xrun loses); rtmidi keeps wall-clock time."""
+    choice = os.environ.get("LIVEGEN_MIDI_BACKEND", "auto")
+    return midi_backend.resolve_midi_backend(choice) == "jack"
 
 
 class PlayProcess:
@@ -43,6 +100,7 @@ class PlayProcess:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env=dict(os.environ))
         self.inp = self.out = None
+        self.frames: FrameRecorder | None = None
 
     def on_feedback(self, t: float, msg: OscMessage) -> None:
         """Called for each feedback message (``t``: arrival, monotonic s)."""
@@ -83,6 +141,9 @@ class PlayProcess:
         # (it takes the GIL on JACK's thread) can stall a synchronous server for seconds
         self.out = open_output(theirs_in[0], client_name="tester")
         self.inp = open_input(theirs_out[0], lambda m, t: self.received.append((t, m)), client_name="tester")
+        # after the rtmidi ports (their JACK calls hold the GIL): the frame of every onset
+        self.frames = FrameRecorder(server.name, "tester-frames")
+        self.frames.listen_to(theirs_out[0])
 
     def wait_exit(self, timeout: float) -> tuple[int, str, str]:
         """Wait for livegen to exit (killed and failed after ``timeout`` s); exit code, stdout,
@@ -96,12 +157,26 @@ class PlayProcess:
         time.sleep(0.2)
         return self.proc.returncode, out, err
 
+    def grid_onsets(self, start: float = float("-inf"), end: float = float("inf")) -> list[tuple[float, int]]:
+        """``(s, pitch)`` of livegen's note-ons that reached the tester between monotonic times
+        ``start`` and ``end``, timed on the clock livegen keeps: the frame / rate with the JACK
+        backend, the arrival (monotonic s) with rtmidi. Onsets on a steady grid of that clock
+        are what a synth on the port hears in time."""
+        if engine_keeps_jack_frames():
+            assert self.frames is not None, "connect() first"
+            return [(frame / self.frames.rate, pitch) for t, frame, pitch in list(self.frames.onsets)
+                    if start < t < end]
+        return [(t, m.note) for t, m in list(self.received)
+                if m.type == "note_on" and m.velocity > 0 and start < t < end]
+
     def close(self) -> None:
         """Kill livegen if it still runs; close the tester's ports (the input first) and the
         feedback socket."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self.frames is not None:
+            self.frames.close()  # its onsets stay readable
         for port in (self.inp, self.out):
             if port is not None:
                 port.close()

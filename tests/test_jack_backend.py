@@ -13,11 +13,11 @@ import math
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import mido
 import pytest
+from play_rig import FrameRecorder
 
 from livegen.errors import LivegenError
 from livegen.io import midi_backend
@@ -136,36 +136,6 @@ def test_jack_with_no_server_is_one_line(jack_server, monkeypatch) -> None:
 
 # ---- end to end: the frame of every note-on ----------------------------------------------------
 
-class FrameRecorder:
-    """A JACK client in this process reading the frame of every note-on on its input."""
-
-    def __init__(self, server: str) -> None:
-        jack = pytest.importorskip("jack")
-        self.client = jack.Client("frame-recorder", no_start_server=True, servername=server)
-        self.port = self.client.midi_inports.register("in")
-        self.onsets: list[int] = []
-        self.xruns = 0
-        self._lock = threading.Lock()
-
-        def process(frames: int) -> None:
-            first = self.client.last_frame_time
-            for offset, data in self.port.incoming_midi_events():
-                raw = bytes(data)
-                if len(raw) == 3 and raw[0] & 0xF0 == 0x90 and raw[2] > 0:
-                    self.onsets.append(first + offset)
-
-        def xrun(delay_us: float) -> None:
-            self.xruns += 1
-
-        self.client.set_process_callback(process)
-        self.client.set_xrun_callback(xrun)
-        self.client.activate()
-
-    def close(self) -> None:
-        self.client.deactivate()
-        self.client.close()
-
-
 def _play_connected(jack_server, backend: str, args: list[str], port: str, connect) -> None:
     """``livegen play --virtual ARGS`` on ``backend``; once its port ending in ``port`` exists,
     ``connect(full name)``; wait for the play to end (exit 0)."""
@@ -198,10 +168,10 @@ def test_onsets_fall_on_whole_sixteenths_of_frames_with_the_jack_backend(jack_se
     try:
         _play_connected(jack_server, backend, ["--mode", "solo", "--bpm", "120", "--steps-per-beat", "4", "--bars", "3",
                                                "--density", "1.5", "--swing", swing],
-                        ":livegen out", lambda source: rec.client.connect(source, "frame-recorder:in"))
+                        ":livegen out", rec.listen_to)
     finally:
         rec.close()
-    onsets = sorted(set(rec.onsets))
+    onsets = sorted({frame for _, frame, _ in rec.onsets})
     assert len(onsets) >= 12, f"only {len(onsets)} onsets"
     step = round(60 / 120 / 4 * RATE) // (2 if swing == "50" else 1)
     off = [(f - onsets[0]) % step for f in onsets]
