@@ -85,8 +85,10 @@ class Play(PlayProcess):
             assert time.monotonic() < end and self.proc.poll() is None, "no /livegen/beat feedback"
             time.sleep(0.01)
         # every /livegen/beat arrives a little after its beat, some later than others on a
-        # loaded machine: the least delayed one of those seen so far places beat 0 best
-        t0 = min(t - b * BEAT for t, b in list(self.beats))
+        # loaded machine: the least delayed of the latest few places beat 0 best (the latest
+        # only: with the JACK backend livegen's beats follow JACK's frames, which fall behind
+        # the wall clock when the server stalls)
+        t0 = min(t - b * BEAT for t, b in list(self.beats)[-4:])
         return t0 + k * BEAT
 
     def at(self, k: float) -> float:
