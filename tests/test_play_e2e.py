@@ -417,12 +417,14 @@ F_SHARP_CALL = ([(i, i + 0.9, p) for i, p in enumerate([66, 68, 70, 71, 73, 70, 
                                                     (6, (54, 58, 61))] for p in chord])
 
 
-def _answer(model: str, play_factory, jack_server, *extra: str, velocity: int = 100):
-    """The shipped ``model`` in call mode answers :data:`F_SHARP_CALL`; the notes it played after it."""
+def _answer(model: str, play_factory, jack_server, *extra: str, velocity: int = 100,
+            call: list[tuple[float, float, int]] = F_SHARP_CALL):
+    """The shipped ``model`` in call mode answers ``call`` (8 beats of ``(on beat, off beat,
+    pitch)``); the note-ons it played after it."""
     play = play_factory(model, "--bars", "8", "--mode", "call", *extra)
     play.connect(jack_server)
     k = play.next_beat()
-    play.perform([(k + a, k + b, p) for a, b, p in F_SHARP_CALL], velocity=velocity)
+    play.perform([(k + a, k + b, p) for a, b, p in call], velocity=velocity)
     rc, out, err = play.finish(timeout=60.0)
     assert rc == 0, err[-2000:]
     assert hanging(play.notes()) == []
@@ -452,3 +454,27 @@ def test_live_answers_follow_the_performers_dynamics(jack_server, play_factory):
         means[velocity] = sum(m.velocity for m in answer) / len(answer)
     print(f"\nanswer velocity, live: after soft {means[40]:.0f}, after loud {means[110]:.0f}")
     assert means[110] - means[40] >= 30, means
+
+
+#: 8 beats of C major at two densities over a held bass C: half notes (5 onsets: 0.6 a beat)
+#: and eighth notes (17 onsets: 2.1 a beat)
+SPARSE_CALL = [(a, a + 1.9, p) for a, p in zip(range(0, 8, 2), [60, 64, 67, 64], strict=True)] + [(0, 7.9, 48)]
+BUSY_CALL = [(i / 2, i / 2 + 0.45, [60, 62, 64, 65, 67, 65, 64, 62][i % 8]) for i in range(16)] + [(0, 7.9, 48)]
+ANSWER_BEATS = 24  # 8 bars of 4 beats, less the 8-beat call
+
+
+@pytest.mark.slow
+def test_live_answers_follow_the_performers_density(jack_server, play_factory):
+    """A sparse call and a busy one on a real port: with density following at its default the
+    answer after the busy call strikes at least twice as many notes a beat as the answer
+    after the sparse one, each within a factor 2 of its call's rate; with following off the
+    busy call's answer is sparser (the check is not empty)."""
+    rate = {}
+    for name, call, follow in (("sparse", SPARSE_CALL, "1"), ("busy", BUSY_CALL, "1"), ("busy off", BUSY_CALL, "0")):
+        answer = _answer("nottingham", play_factory, jack_server, "--density-follow", follow, call=call)
+        rate[name] = len(answer) / ANSWER_BEATS
+    print(f"\nanswer onsets a beat, live: after sparse {rate['sparse']:.2f}, after busy {rate['busy']:.2f}, "
+          f"after busy with following off {rate['busy off']:.2f}")
+    assert rate["busy"] >= 2 * rate["sparse"], rate
+    assert 0.6 / 2 <= rate["sparse"] <= 0.6 * 2 and 2.1 / 2 <= rate["busy"] <= 2.1 * 2, rate
+    assert rate["busy off"] < rate["busy"], rate
