@@ -44,8 +44,8 @@ from typing import Any
 
 import mido
 import torch
-from pythonosc.osc_message import OscMessage
 
+from benchmarks.feedback_socket import FeedbackSocket
 from benchmarks.panic import BenchJack
 from livegen.io.osc import build_message
 from livegen.io.ports import open_output
@@ -321,36 +321,22 @@ class Livegen:
     with ``time.monotonic()``."""
 
     def __init__(self, model: Path | str, spb: int, env: dict[str, str], *extra: str) -> None:
-        self.fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.fb.bind(("127.0.0.1", 0))
-        self.fb.settimeout(0.1)
+        self.fb = FeedbackSocket()
         self.osc_port = free_udp_port()
-        self.feedback: list[tuple[float, str, tuple[Any, ...]]] = []
+        self.feedback = self.fb.feedback
         self.lines: list[tuple[float, str]] = []
-        self._stop = threading.Event()
         verbose = ["-vv"] if os.environ.get("LIVEGEN_RIG_VERBOSE") else []
         cmd = [sys.executable, "-m", "livegen", *verbose, "play", "--model", str(model), "--virtual", "--clock", "link",
                "--link-start-stop", "--mode", "solo", "--bpm", "120", "--steps-per-beat", str(spb),
                "--max-note-beats", f"{1 / spb:g}", "--velocity", "90", "--accent", "8", "--dynamics", "0",
-               "--osc-port", str(self.osc_port), "--osc-feedback", f"127.0.0.1:{self.fb.getsockname()[1]}",
+               "--osc-port", str(self.osc_port), "--osc-feedback", self.fb.target,
                "--no-view", "--seed", "1", *extra]
         self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                      cwd=ROOT)
-        self._threads = [threading.Thread(target=self._read_feedback, daemon=True),
-                         threading.Thread(target=self._read_stderr, daemon=True)]
+        self._threads = [threading.Thread(target=self._read_stderr, daemon=True)]
         for t in self._threads:
             t.start()
-
-    def _read_feedback(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.fb.recv(65536)
-            except (TimeoutError, OSError):
-                continue
-            t = time.monotonic()
-            msg = OscMessage(data)
-            self.feedback.append((t, msg.address, tuple(msg.params)))
 
     def _read_stderr(self) -> None:
         assert self.proc.stderr is not None
@@ -388,7 +374,6 @@ class Livegen:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._stop.set()
         for t in self._threads:
             t.join(timeout=2.0)
         self.fb.close()

@@ -4,16 +4,15 @@ OSC feedback: the rig the end-to-end tests over real ports share."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import mido
 import pytest
 from pythonosc.osc_message import OscMessage
 
+from benchmarks.feedback_socket import FeedbackSocket
 from livegen.io import midi_backend
 from livegen.io.ports import open_input, open_output
 
@@ -86,17 +85,11 @@ class PlayProcess:
     """
 
     def __init__(self, argv: list[str]) -> None:
-        self.fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.fb.bind(("127.0.0.1", 0))
-        self.fb.settimeout(0.2)
         self.received: list[tuple[float, mido.Message]] = []
-        self.feedback: list[tuple[float, str, tuple[object, ...]]] = []
-        self._stop = threading.Event()
-        self.hello = threading.Event()
-        self._reader = threading.Thread(target=self._read_feedback, daemon=True)
-        self._reader.start()
-        cmd = [sys.executable, "-m", "livegen", "play", *argv, "--no-view",
-               "--osc-feedback", f"127.0.0.1:{self.fb.getsockname()[1]}"]
+        self.fb = FeedbackSocket(lambda t, msg: self.on_feedback(t, msg))
+        self.feedback = self.fb.feedback
+        self.hello = self.fb.hello
+        cmd = [sys.executable, "-m", "livegen", "play", *argv, "--no-view", "--osc-feedback", self.fb.target]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env=dict(os.environ))
         self.inp = self.out = None
@@ -104,18 +97,6 @@ class PlayProcess:
 
     def on_feedback(self, t: float, msg: OscMessage) -> None:
         """Called for each feedback message (``t``: arrival, monotonic s)."""
-
-    def _read_feedback(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.fb.recv(65536)
-            except (TimeoutError, OSError):
-                continue
-            t = time.monotonic()
-            self.hello.set()
-            msg = OscMessage(data)
-            self.feedback.append((t, msg.address, tuple(msg.params)))
-            self.on_feedback(t, msg)
 
     def connect(self, server) -> None:
         """Wait for livegen's ports and connect the tester to both.
@@ -180,6 +161,4 @@ class PlayProcess:
         for port in (self.inp, self.out):
             if port is not None:
                 port.close()
-        self._stop.set()
-        self._reader.join(timeout=1)
         self.fb.close()

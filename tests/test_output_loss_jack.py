@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ import pytest
 import torch
 from pythonosc.osc_message import OscMessage
 
+from benchmarks.feedback_socket import FeedbackSocket
 from livegen.io.jack import JackServer, jack_env, jackd_path, remove_stale_files
 from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM
@@ -168,33 +168,21 @@ class Livegen:
 
     def __init__(self, model: Path, env: dict[str, str], tmp: Path, *, mode: str = "solo",
                  inp: str | None = None) -> None:
-        self.fb = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.fb.bind(("127.0.0.1", 0))
-        self.fb.settimeout(0.2)
         self.beats: list[tuple[float, int]] = []
         self.statuses: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self.fb = FeedbackSocket(self._on_feedback)
         self.take = tmp / "take.mid"
         cmd = [sys.executable, "-m", "livegen", *(["-v"] if os.environ.get("LG_VERBOSE") else []), "play", "--model", str(model), "--out", "synth",
                "--mode", mode, "--bpm", str(BPM), "--osc-port", "0", "--no-view", "--seed", "3",
-               "--record", str(self.take), "--osc-feedback", f"127.0.0.1:{self.fb.getsockname()[1]}",
+               "--record", str(self.take), "--osc-feedback", self.fb.target,
                *(["--in", inp] if inp else [])]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.fb.recv(65536)
-            except (TimeoutError, OSError):
-                continue
-            t = time.monotonic()
-            msg = OscMessage(data)
-            if msg.address == "/livegen/beat":
-                self.beats.append((t, int(msg.params[0])))
-            elif msg.address == "/livegen/status":
-                self.statuses.append((t, str(msg.params[0])))
+    def _on_feedback(self, t: float, msg: OscMessage) -> None:
+        if msg.address == "/livegen/beat":
+            self.beats.append((t, int(msg.params[0])))
+        elif msg.address == "/livegen/status":
+            self.statuses.append((t, str(msg.params[0])))
 
     def wait_playing(self, synth: Synth) -> None:
         end = time.monotonic() + START_TIMEOUT
@@ -233,8 +221,6 @@ class Livegen:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate()
-        self._stop.set()
-        self._reader.join(timeout=1)
         self.fb.close()
 
 

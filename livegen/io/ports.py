@@ -468,6 +468,19 @@ def _open_mido_virtual(opener: Callable[..., Any], name: str) -> Any:
 
 # -- reconnection ----------------------------------------------------------------------------
 
+def _require_port(query: str, lister: Callable[[], list[str]], kind: PortKind,
+                  own_lister: PortLister | None) -> None:
+    """Raise now, naming the candidates, if no port matches ``query``; the lister the caller
+    opened for itself (``own_lister``) is closed first (a leaked JACK client stalls the server
+    at exit)."""
+    try:
+        match_port(query, lister(), kind)
+    except BaseException:
+        if own_lister is not None:
+            own_lister.close()
+        raise
+
+
 class PortLister:
     """Lists current port names of one kind through one long-lived client (cheap to poll).
 
@@ -546,12 +559,7 @@ class _Reconnecting(Generic[PortT]):
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         if require:
-            try:
-                match_port(query, self._lister(), self.kind)  # raise now with the candidates
-            except BaseException:
-                if self._own_lister is not None:
-                    self._own_lister.close()  # a leaked JACK client stalls the server at exit
-                raise
+            _require_port(query, self._lister, self.kind, self._own_lister)
         self.check()
         if background:
             self._thread = threading.Thread(target=self._watch, name=f"livegen-reconnect-{self.kind}", daemon=True)
@@ -724,12 +732,7 @@ class ReconnectingOutput:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         if require:
-            try:
-                match_port(query, self._lister(), self.kind)  # raise now with the candidates
-            except BaseException:
-                if self._own_lister is not None:
-                    self._own_lister.close()  # a leaked JACK client stalls the server at exit
-                raise
+            _require_port(query, self._lister, self.kind, self._own_lister)
         self.check()
         with self._lock:
             self._events.clear()  # the state at the start is told by set_listener
