@@ -438,6 +438,7 @@ def _answer(model: str, play_factory, jack_server, *extra: str, velocity: int = 
     return answer
 
 
+@pytest.mark.slow  # listening is the same on either MIDI backend: it runs once
 def test_live_answers_follow_the_performers_key(jack_server, play_factory):
     """What the shipped model plays on the port after an F# major call stays in F# major with
     following on (as ``render`` does: one code path); off, it leaves it (the check is not empty)."""
@@ -450,6 +451,7 @@ def test_live_answers_follow_the_performers_key(jack_server, play_factory):
     assert shares["0"] < shares["1"], shares
 
 
+@pytest.mark.slow  # listening is the same on either MIDI backend: it runs once
 def test_live_answers_follow_the_performers_dynamics(jack_server, play_factory):
     """The same call played soft (40) and loud (110) on a real port: answers 30 or more apart."""
     means = {}
