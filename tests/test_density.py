@@ -3,11 +3,13 @@ plays with the ``density_follow`` control on and off (the live engine's code pat
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import mido
 import numpy as np
 import pytest
+from engine_helpers import ScriptVoice, make_engine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +70,21 @@ def test_performer_rate_counts_only_steps_they_play() -> None:
     roll[0:4, 40:43] = True  # a chord of three held four steps: 3 onsets over 4 steps
     follower.hear_roll(roll)  # then four silent steps, which do not count
     assert follower.performer.rate() == pytest.approx(0.75)
+
+
+def test_the_live_engine_counts_every_note_on_even_two_on_one_key_in_a_step() -> None:
+    """Live, the performer's rate counts note-ons, not keys: a key struck twice within one
+    step (a trill faster than the grid) is two onsets, as the answer's re-strikes are."""
+    engine, _, _ = make_engine(ScriptVoice(), spb=2)  # steps of 0.25 s from 0.5
+    engine.density = DensityFollower(half_life=1e9)  # a plain mean
+    for k in range(4):  # four steps, each: C4 struck twice and E4 once, released in the step
+        t = 0.55 + 0.25 * k
+        for dt, msg in [(0.00, mido.Message("note_on", note=60, velocity=90)), (0.05, mido.Message("note_off", note=60)),
+                        (0.10, mido.Message("note_on", note=60, velocity=90)), (0.12, mido.Message("note_on", note=64, velocity=90)),
+                        (0.15, mido.Message("note_off", note=60)), (0.16, mido.Message("note_off", note=64))]:
+            engine.feed_midi(msg, t + dt)
+    asyncio.run(engine.run(1))
+    assert engine.density.performer.rate() == pytest.approx(3.0)
 
 
 def test_correction_probability() -> None:

@@ -417,7 +417,7 @@ class Engine:
         state = self.controls.state  # one snapshot for the whole step
         self._apply_pending(state)
         performer = self.builder.tick()
-        self.density.hear_performer(int(self.builder.struck.sum()), bool(performer.any()))
+        self.density.hear_performer(self.builder.onsets, bool(performer.any()))
         observed = performer | self.tracker.sounding
         silence_s = state.silence * 60.0 / self.bpm
         decision = self.turns.decide(self._mode, t, bool(performer.any()), silence_s)

@@ -31,6 +31,9 @@ class FrameBuilder:
         self.held = np.zeros(N_KEYS, dtype=bool)
         self._struck = np.zeros(N_KEYS, dtype=bool)
         self.struck = np.zeros(N_KEYS, dtype=bool)  # the keys struck during the last tick's step
+        self._onsets = 0
+        #: note-ons on the keyboard during the last tick's step (a key struck twice counts twice)
+        self.onsets = 0
         self.events_since_tick = 0
         self.last_event_time: float | None = None
 
@@ -40,6 +43,7 @@ class FrameBuilder:
             return
         self.held[j] = True
         self._struck[j] = True
+        self._onsets += 1
         self.events_since_tick += 1
         self.last_event_time = t
 
@@ -60,6 +64,7 @@ class FrameBuilder:
         frame = self.held | self._struck
         self.struck = self._struck
         self._struck = np.zeros(N_KEYS, dtype=bool)
+        self.onsets, self._onsets = self._onsets, 0
         self.events_since_tick = 0
         return frame
 
