@@ -16,7 +16,9 @@ the models did before):
 - register: mean answer pitch after a low and a high prime two octaves apart (how far it
   moves with the performer);
 - variety: the share of the answer's onsets outside the tonic triad (passing notes and
-  other chords' tones; the key pull's lean towards tonic, third and fifth costs some);
+  other chords' tones; the key pull's lean towards tonic, third and fifth costs some), over
+  all 24 keys and over the models' own keys alone (C major and A minor: there following
+  transposes nothing, so only the lean differs between on and off);
 - density: the answer's onsets per beat (note-ons, a held key struck again included) after a
   sparse prime (block chords, 0.75 onsets a beat) and a busy one (melody over an arpeggio,
   about 2 a beat), in four keys (C major, A minor, G major, E minor) and every seed, with
@@ -92,7 +94,8 @@ def measure(name: str, seeds: int, follow: bool, log: Callable[[str], None]) -> 
     state = ControlState() if follow else ControlState(follow=False, register_follow=0.0, density_follow=0.0)
     per_key: dict[str, list[float]] = {}
     kept: dict[str, int] = {}
-    triad_notes = all_notes = 0
+    triad_notes = all_notes = own_triad = own_all = 0
+    own_keys = (Key(0, "major"), Key(9, "minor"))
     for key in all_keys():
         shares, hits, runs = [], 0, 0
         for kind in ("melody", "chords", "both"):
@@ -103,8 +106,12 @@ def measure(name: str, seeds: int, follow: bool, log: Callable[[str], None]) -> 
                 if len(pcs):
                     shares.append(float(np.array(key.scale_mask())[pcs].mean()))
                 triad = {0, 3 if key.mode == "minor" else 4, 7}
-                triad_notes += sum(int((pc - key.tonic) % 12 in triad) for pc in pcs)
+                in_triad = sum(int((pc - key.tonic) % 12 in triad) for pc in pcs)
+                triad_notes += in_triad
                 all_notes += len(pcs)
+                if key in own_keys:
+                    own_triad += in_triad
+                    own_all += len(pcs)
                 hits += roll_key(r.generated) == key
                 runs += 1
         per_key[key.name] = shares
@@ -150,6 +157,7 @@ def measure(name: str, seeds: int, follow: bool, log: Callable[[str], None]) -> 
         "density_off_after_sparse": round(density_off["chords"], 2),
         "density_off_after_busy": round(density_off["both"], 2),
         "outside_tonic_triad": round(1 - triad_notes / max(1, all_notes), 4),
+        "outside_tonic_triad_own_keys": round(1 - own_triad / max(1, own_all), 4),
         "in_scale_worst": round(min(mean_share.values()), 4),
         "in_scale_mean": round(float(np.mean(list(mean_share.values()))), 4),
         "worst_key": min(mean_share, key=lambda k: mean_share[k]),
@@ -192,7 +200,8 @@ def density_table(rows: list[dict[str, Any]]) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| model | follow | in scale, worst key | in scale, mean | keys kept (of 24) | velocity after 40 / 110 "
-             "| mean pitch after low / high prime | onsets a beat after sparse / busy prime | outside the tonic triad |",
+             "| mean pitch after low / high prime | onsets a beat after sparse / busy prime "
+             "| outside the tonic triad: all keys / C major and A minor |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {'on' if r['follow'] else 'off'} | {r['in_scale_worst']:.1%} "
@@ -200,7 +209,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                      f"{r['velocity_soft']:.0f} / {r['velocity_loud']:.0f} | "
                      f"{r['register_low_prime']:.0f} / {r['register_high_prime']:.0f} | "
                      f"{r['density_after_sparse']:.2f} / {r['density_after_busy']:.2f} | "
-                     f"{r['outside_tonic_triad']:.0%} |")
+                     f"{r['outside_tonic_triad']:.0%} / {r['outside_tonic_triad_own_keys']:.0%} |")
     return "\n".join(lines)
 
 
