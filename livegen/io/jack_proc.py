@@ -55,7 +55,7 @@ from livegen.io.ports import (
     ReconnectingOutput,
     match_port,
 )
-from livegen.io.ratelog import Quoted, RateLimitedLog
+from livegen.io.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 _rt_log = RateLimitedLog(log)
@@ -415,10 +415,11 @@ class JackBackend:
         """MIDI ports of other clients: inputs livegen can play to, or outputs it can hear."""
         return list(self._request(b"L", {"inputs": inputs}).get("names", []))
 
-    def lister(self, *, inputs: bool) -> Callable[[], list[str]]:
-        """``lister()`` for a reconnecting port: a new helper (after one died, or after the
-        server returned) shows an empty listing once, so the port is dropped and opened again
-        on the new client."""
+    def lister(self, *, inputs: bool | None) -> Callable[[], list[str]]:
+        """``lister()`` for a reconnecting port: the MIDI inputs or outputs of other clients,
+        or (``inputs`` None) livegen's own virtual output alone. A new helper (after one died,
+        or after the server returned) shows an empty listing once, so the port is dropped and
+        opened again on the new client."""
         seen = [self.generation]
 
         def names() -> list[str]:
@@ -426,7 +427,7 @@ class JackBackend:
             if generation != seen[0]:
                 seen[0] = generation
                 return []
-            return self.port_names(inputs=inputs)
+            return [self.out_name] if inputs is None else self.port_names(inputs=inputs)
 
         return names
 
@@ -460,16 +461,7 @@ class JackBackend:
         callback = self._callback
         if callback is None:
             return
-        try:
-            messages = self._stream.feed(data)
-        except Exception as exc:
-            _rt_log.warning("bad-bytes", "bad MIDI bytes on %s: %s", self.in_port, exc)
-            return
-        for msg in messages:
-            try:
-                callback(msg, t)
-            except Exception as exc:
-                _rt_log.warning("callback", "MIDI input callback failed on %s: %r", Quoted(msg), exc)
+        self._stream.deliver(data, callback, t, _rt_log, self.in_port)
 
     def close(self) -> dict[str, Any] | None:
         """Stop the helper (it writes what is due and releases what sounds); its figures."""
@@ -566,7 +558,7 @@ def open_jack_ports(out: str | None, inp: str | None, *, virtual: bool, latency:
     try:
         if virtual:
             output = ReconnectingOutput(out_name, virtual=True, opener=backend.connect_output,
-                                        alive=backend.alive, lister=_virtual_lister(backend, out_name),
+                                        alive=backend.alive, lister=backend.lister(inputs=None),
                                         client_name=client_name)
             midi_in = JackInputHandle(backend, None, backend.generation)
         else:
@@ -586,19 +578,6 @@ def open_jack_ports(out: str | None, inp: str | None, *, virtual: bool, latency:
             output.close()
         backend.close()
         raise
-
-
-def _virtual_lister(backend: JackBackend, name: str) -> Callable[[], list[str]]:
-    seen = [backend.generation]
-
-    def names() -> list[str]:
-        generation = backend.ensure()
-        if generation != seen[0]:
-            seen[0] = generation
-            return []
-        return [name]
-
-    return names
 
 
 def _only_port(names: list[str]) -> str:

@@ -28,6 +28,9 @@ from collections.abc import Iterable
 
 import mido
 
+from livegen.io.base import MessageCallback
+from livegen.io.ratelog import Quoted, RateLimitedLog
+
 SYSEX_START = 0xF0
 SYSEX_END = 0xF7
 ACTIVE_SENSE = 0xFE
@@ -66,6 +69,22 @@ class MidiStream:
             else:
                 self._data_byte(byte, out)
         return out
+
+    def deliver(self, data: Iterable[int], callback: MessageCallback, t: float, rate_log: RateLimitedLog,
+                source: str) -> None:
+        """Parse ``data`` and pass each message it completes to ``callback(msg, t)`` (``t``:
+        engine-clock s). Nothing raises: bad bytes and a failing callback are logged,
+        rate-limited, on ``rate_log`` naming ``source`` (this runs on a MIDI driver's thread)."""
+        try:
+            messages = self.feed(data)
+        except Exception as exc:
+            rate_log.warning("bad-bytes", "bad MIDI bytes from %s: %s", source, exc)
+            return
+        for msg in messages:
+            try:
+                callback(msg, t)
+            except Exception as exc:
+                rate_log.warning("callback", "MIDI input callback failed on %s: %r", Quoted(msg), exc)
 
     def _realtime(self, byte: int, out: list[mido.Message]) -> None:
         if byte in _REALTIME:

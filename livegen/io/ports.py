@@ -37,7 +37,7 @@ from livegen.errors import LivegenError
 from livegen.io.base import MessageCallback, MidiIn, MidiOut
 from livegen.io.jack import server_answers, server_name
 from livegen.io.midi_stream import MidiStream
-from livegen.io.ratelog import Quoted, RateLimitedLog
+from livegen.io.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 #: what a device sends can fail at any rate: one line a second per kind
@@ -215,16 +215,7 @@ class RtMidiInput:
         if callback is None:  # closing, or nobody listens: a backlog drains at once
             return
         t = time.monotonic()
-        try:
-            messages = self.stream.feed(event[0])
-        except Exception as exc:  # never let an exception escape into rtmidi's thread
-            _input_log.warning("bad-bytes", "bad MIDI bytes from %s: %s", self.name, exc)
-            return
-        for msg in messages:
-            try:
-                callback(msg, t)
-            except Exception as exc:
-                _input_log.warning("callback", "MIDI input callback failed on %s: %r", Quoted(msg), exc)
+        self.stream.deliver(event[0], callback, t, _input_log, self.name)  # never raises into rtmidi's thread
 
     def close(self) -> None:
         """Stop passing messages on, then close and free the rtmidi input.
