@@ -12,7 +12,8 @@ from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import resolve_model
 from livegen.offline.render import render_roll
 from livegen.sampling.constraints import RollControls, allowed_keys, sampling_view
-from livegen.voices.follow import KeyFollowingVoice, shift_controls, shift_frame
+from livegen.sampling.transpose import shift_controls, shift_frame
+from livegen.voices.follow import KeyFollowingVoice
 from livegen.voices.roll import RollGenerator
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)

@@ -7,7 +7,7 @@ import json
 
 import torch
 
-from livegen.commands.options import number
+from livegen.commands.options import add_control_options, live_state, number
 from livegen.data.polyphonic import load_rolls
 from livegen.errors import LivegenError
 from livegen.nets.char import CharLSTM
@@ -16,7 +16,13 @@ from livegen.nets.manifest import resolve_model
 from livegen.nets.registry import set_memory
 from livegen.nets.runtime import disable_onednn
 from livegen.offline.evaluate import evaluate_roll
+from livegen.offline.keys_eval import KEY_SHIFTS, evaluate_keys
 from livegen.training.char_tasks import evaluate_char_model
+
+#: the controls ``--keys`` scores under (those that change what the voice may draw), with the
+#: same flags and bounds as ``play`` and ``render``; left out, each keeps its default.
+KEYS_CONTROLS = ["temperature", "density", "repeat", "low", "high", "key", "scale", "follow", "key_pull",
+                 "register_follow"]
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -37,6 +43,12 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="score with a copy memory of STEPS steps instead of the checkpoint's (to "
                         "choose one; `livegen models ship --memory` stores it); memory_steps says "
                         "which was used")
+    p.add_argument("--keys", default=None, metavar="all|K,K,...",
+                   help="roll models: score the split transposed into each of the 12 keys (all: -6..+5 "
+                        "semitones; or a list such as -3,0,4) through the live listening path with the "
+                        "listening controls at their defaults; JSON gives each key's NLL, the worst and "
+                        "the data's own key")
+    add_control_options(p, KEYS_CONTROLS)
     p.set_defaults(func=run)
 
 
@@ -57,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
                                      max_sequences=max_seqs, chunk=int(args.chunk))
         if "nats_per_char" in result:
             result = {"nll_per_char": result["nats_per_char"], **result}
+    elif args.keys is not None:
+        data = load_rolls(args.data, meta.get("steps_per_beat"))
+        try:
+            result = evaluate_keys(model, meta, data, args.split, state=live_state(args), stream=args.stream,
+                                   max_sequences=max_seqs, shifts=_key_shifts(args.keys))
+        except ValueError as exc:
+            raise LivegenError(f"--keys: {exc}") from None
     else:
         data = load_rolls(args.data, meta.get("steps_per_beat"))
         result = evaluate_roll(model, data, args.split, stream=args.stream, max_sequences=max_seqs,
@@ -67,3 +86,17 @@ def run(args: argparse.Namespace) -> int:
         for key, value in result.items():
             print(f"{key:>28}: {value}")
     return 0
+
+
+def _key_shifts(text: str) -> tuple[int, ...]:
+    """``--keys``: ``all`` or a comma list of semitones in -6..5."""
+    if text.strip().lower() == "all":
+        return KEY_SHIFTS
+    try:
+        shifts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise LivegenError(f"--keys {text!r}: give all or semitones from -6 to 5, e.g. --keys -3,0,4") from None
+    bad = [s for s in shifts if s not in KEY_SHIFTS]
+    if bad or not shifts:
+        raise LivegenError(f"--keys {text!r}: semitones go from -6 to 5 (the 12 keys), e.g. --keys -3,0,4")
+    return shifts

@@ -299,11 +299,12 @@ _TABLE: tuple[Control, ...] = (
             choices=tuple(SCALES), cc=28),
     Control("mode", "enum", "call", "call: answer after you stop; accompany: play along; solo: play alone",
             choices=MODES, cc=29),
-    Control("follow", "toggle", True, "answer in the key the performer plays in (off: the model's own key)",
+    Control("follow", "toggle", True, "answer in the key the performer plays in (off: a model trained in one "
+            "key stays in it)",
             cc=88),
-    Control("key_pull", "float", 6.0, "following the key: how strongly notes outside the heard key are avoided "
+    Control("key_pull", "float", 0.0, "following the key: how strongly notes outside the heard key are avoided "
             "(0 = not at all; never a hard mask)", minimum=0.0, maximum=10.0, unit="nats", cc=89),
-    Control("register_follow", "float", 1.0, "how strongly the answer stays near the performer's recent "
+    Control("register_follow", "float", 0.0, "how strongly the answer stays near the performer's recent "
             "register: nats off a note an octave away, 4x two octaves (0 = not at all; never a clamp)",
             minimum=0.0, maximum=4.0, unit="nats", cc=92),
     Control("density_follow", "float", 1.0, "how closely the answer's note density (onsets per beat) follows "
@@ -449,8 +450,8 @@ class ControlState:
     scale: str = "chromatic"
     mode: str = "call"
     follow: bool = True
-    key_pull: float = 6.0
-    register_follow: float = 1.0
+    key_pull: float = 0.0
+    register_follow: float = 0.0
     density_follow: float = 1.0
     swing: float = 0.0
     humanize_ms: float = 0.0

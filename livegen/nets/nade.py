@@ -196,9 +196,11 @@ class RollNADE(nn.Module):
         """
         if isinstance(params, CopyOutput):
             nade_logp = -self.frame_nll(params.params, v)
-            # a remembered frame equals v when they agree on every key
-            agree = v @ params.frames.transpose(1, 2) + (1 - v) @ (1 - params.frames).transpose(1, 2)
-            same = (agree > self.config.n_keys - 0.5).to(v.dtype)  # (B, T, J)
+            # a remembered frame equals v when they differ on no key: |v| + |f| - 2 v.f = 0
+            # (0/1 floats: exact)
+            differ = v.sum(-1, keepdim=True) + params.frames.sum(-1).unsqueeze(1) \
+                - 2 * (v @ params.frames.transpose(1, 2))
+            same = (differ < 0.5).to(v.dtype)  # (B, T, J)
             copy = (params.attn * same).sum(-1)
             g = params.gate.squeeze(-1).clamp(1e-6, 1 - 1e-6)
             mixed = torch.logaddexp(torch.log1p(-g) + nade_logp, torch.log(g) + torch.log(copy + 1e-30))

@@ -9,9 +9,10 @@ with an in-memory output port, so a render takes no wall time and is determinist
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mido
 import numpy as np
@@ -29,8 +30,7 @@ from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
 from livegen.nets.nade import RollNADE
 from livegen.nets.roll import RollLSTM
 from livegen.offline.roll_plot import plot_roll
-from livegen.voices.follow import KeyFollowingVoice
-from livegen.voices.roll import RollGenerator
+from livegen.voices.follow import roll_voice
 
 
 @dataclass(frozen=True)
@@ -107,15 +107,17 @@ def messages_to_roll(sent: list[tuple[float, mido.Message]], t0: float, period: 
 
 def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed: int = 0,
                 prime: np.ndarray | None = None, steps_per_beat: int = 2,
-                beats_per_bar: int = 4, prime_velocities: Sequence[int] = ()) -> RenderResult:
+                beats_per_bar: int = 4, prime_velocities: Sequence[int] = (),
+                meta: Mapping[str, Any] | None = None) -> RenderResult:
     """Generate ``bars`` bars after observing ``prime`` (``(P, 88)``, may be None).
 
     ``state`` holds the controls in force (its mode is taken as ``solo``: nobody else
     is playing). ``prime_velocities`` are the prime's note-on velocities in order: the
-    answer follows their loudness as it follows a performer's.
+    answer follows their loudness as it follows a performer's. ``meta`` is the model's
+    checkpoint metadata: it says whether the model knows every key
+    (:func:`~livegen.voices.follow.roll_voice`).
     """
-    gen = KeyFollowingVoice(RollGenerator(model, seed=seed))
-    gen.follow = state.follow
+    gen = roll_voice(model, meta, seed)
     prime_roll = np.zeros((0, N_KEYS), dtype=bool) if prime is None else np.asarray(prime, dtype=bool)
     if len(prime_roll):
         gen.prime(prime_roll)
@@ -184,7 +186,8 @@ def render_roll_files(model: RollLSTM | RollNADE, meta: dict[str, object], reque
             prime = prime[: request.prime_bars * request.beats_per_bar * spb]
         velocities = prime_velocities(request.prime, len(prime) / spb)
     result = render_roll(model, request.bars, request.state, seed=request.seed, prime=prime,
-                         steps_per_beat=spb, beats_per_bar=request.beats_per_bar, prime_velocities=velocities)
+                         steps_per_beat=spb, beats_per_bar=request.beats_per_bar, prime_velocities=velocities,
+                         meta=meta)
     full = np.concatenate([result.prime, result.generated]) if len(result.prime) else result.generated
     tracks = {}
     if len(result.prime):

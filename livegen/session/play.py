@@ -36,8 +36,7 @@ from livegen.session.live import SessionOptions
 from livegen.session.lyrics import LyricsStreamer, build_lyrics_streamer
 from livegen.session.presets import PresetSwitcher
 from livegen.voices.abc import AbcVoice
-from livegen.voices.follow import KeyFollowingVoice
-from livegen.voices.roll import RollGenerator
+from livegen.voices.follow import KeyFollowingVoice, roll_voice
 
 #: ``--demo`` without ``--bars`` plays this many bars.
 DEMO_BARS = 13
@@ -110,7 +109,7 @@ def build_voice(model_spec: str, seed: int | None
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
     if isinstance(model, CharLSTM):
         return AbcVoice.from_checkpoint(model, meta, seed), meta, 4  # ABC tunes: a sixteenth-note grid
-    return KeyFollowingVoice(RollGenerator(model, seed=seed)), meta, int(meta.get("steps_per_beat", 2))
+    return roll_voice(model, meta, seed), meta, int(meta.get("steps_per_beat", 2))
 
 
 def check_port_names(inp: str | None, out: str | None) -> None:

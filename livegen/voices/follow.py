@@ -1,64 +1,54 @@
-"""Answer in the performer's key: transpose what the model hears into its training key, and
-its answer back.
+"""Answer in the performer's key, near the performer's register.
 
-The standard datasets are all transposed to C major or C minor, so the roll models know one
-key well. :class:`KeyFollowingVoice` wraps a :class:`~livegen.voices.roll.RollGenerator`:
-a :class:`~livegen.music.keys.KeyTracker` follows the key of everything that sounds (the
-performer's notes and the answer's), every frame the model observes is moved down by the
-key's tonic (to C) and every frame it plays is moved back up. The sampler's constraints
-(pitch range, key/scale mask, held keys) are moved the same way, so they still hold for
-the notes that sound. A new key takes over only once it has led for ``hold`` steps in a
-row while the performer plays (or at once when they stop), so a passing chord does not jolt
-the model.
+The net does the following itself: its :class:`~livegen.voices.roll.RollGenerator` runs
+it in all 12 transpositions at once, as a mixture over keys weighted by how likely each
+makes what was heard (the module docstring there). A net that knows one key (the standard
+datasets are all in C major or C minor) so answers in the key it hears with its own
+likelihood in every key; for a net trained in every key (``--transpose 6``) the mixture is
+an ensemble over transpositions. No key tracker decides for the net, and the listening
+score (``livegen eval --keys all``) is the voice's likelihood of real music in every key.
+``follow`` off keeps the net in its own key.
 
-The ``follow`` control turns it off: the model then hears and answers in C, untransposed.
+:class:`KeyFollowingVoice` adds what listens around the net:
 
-The same voice follows the performer's register (:mod:`livegen.music.register`): with
-``register_follow`` the sampler leans towards the pitches the performer plays around, a
-soft logit bias, never a clamp.
+- a :class:`~livegen.music.keys.KeyTracker` names the key heard from the performer's notes
+  (the live view shows it); with ``key_pull`` (0 by default) a soft pull towards it: a logit
+  bias against pitch classes outside its scale and a lean towards its tonal hierarchy. It
+  makes real music less likely and the answers flatter (the tonic triad), so it is off
+  unless asked;
+- the performer's register (:mod:`livegen.music.register`): with ``register_follow`` the
+  sampler leans towards the pitches the performer plays around, a soft logit bias, never a
+  clamp.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from livegen.music.keyboard import HIGHEST_PITCH, LOWEST_PITCH, N_KEYS
+from livegen.music.keyboard import N_KEYS
 from livegen.music.keys import MAJOR_PROFILE, MINOR_PROFILE, Key, KeyTracker
 from livegen.music.register import RegisterTracker
+from livegen.nets.nade import RollNADE
+from livegen.nets.roll import RollLSTM
 from livegen.sampling.constraints import RollControls
-from livegen.voices.roll import RollGenerator
+from livegen.voices.roll import EVERY_SHIFT, RollGenerator
+
+def hears_shifts(meta: Mapping[str, Any] | None) -> tuple[int, ...]:
+    """The transpositions a net's generator runs: every key, unless its checkpoint says
+    ``"hears": "own key"``. A net that knows one key needs all 12 to follow the performer;
+    for a net trained in every key they are an ensemble over transpositions (``jsb``: 4.80
+    nats/frame on its test set against 4.97 heard in its own key alone)."""
+    return (0,) if (meta or {}).get("hears") == "own key" else EVERY_SHIFT
 
 
-def shift_frame(frame: np.ndarray, semitones: int) -> np.ndarray:
-    """``(..., 88)`` frame(s) moved up by ``semitones`` (down if negative); keys pushed off
-    the keyboard are dropped, never wrapped."""
-    frame = np.asarray(frame, dtype=bool)
-    out = np.zeros_like(frame)
-    if semitones >= 0:
-        out[..., semitones:] = frame[..., :N_KEYS - semitones]
-    else:
-        out[..., :semitones] = frame[..., -semitones:]
-    return out
-
-
-@functools.lru_cache(maxsize=256)
-def shift_controls(controls: RollControls, semitones: int) -> RollControls:
-    """The constraints as seen ``semitones`` higher: what the model's space must obey so that
-    its answer, moved back down, obeys ``controls``."""
-    low = min(max(controls.low + semitones, LOWEST_PITCH), HIGHEST_PITCH)
-    high = min(max(controls.high + semitones, LOWEST_PITCH), HIGHEST_PITCH)
-    if controls.high + semitones < LOWEST_PITCH or controls.low + semitones > HIGHEST_PITCH:
-        low, high = HIGHEST_PITCH, LOWEST_PITCH  # the whole range fell off the keyboard
-    pcs, bias = controls.pitch_classes, controls.pc_bias
-    centre = controls.register_centre
-    return dataclasses.replace(
-        controls, low=low, high=high, register_centre=None if centre is None else centre + semitones,
-        pitch_classes=None if pcs is None else tuple(pcs[(p - semitones) % 12] for p in range(12)),
-        pc_bias=None if bias is None else tuple(bias[(p - semitones) % 12] for p in range(12)),
-        excluded=frozenset(p + semitones for p in controls.excluded))
+def roll_voice(model: RollLSTM | RollNADE, meta: Mapping[str, Any] | None, seed: int) -> KeyFollowingVoice:
+    """The voice ``play``, ``render`` and ``eval --keys`` build for a roll net."""
+    return KeyFollowingVoice(RollGenerator(model, seed=seed, shifts=hears_shifts(meta)))
 
 
 #: the most the lean within the key moves a note, in nats per standard deviation of its profile.
@@ -70,11 +60,9 @@ def key_pull_bias(key: Key, pull: float) -> tuple[float, ...]:
     """12 logit biases (nats, C first) that draw an answer into ``key``: ``-pull`` for
     pitch classes outside its scale, and within it a lean towards the key's tonal hierarchy
     (its Krumhansl-Kessler profile, centred, ``min(pull, LEAN_NATS)`` per standard
-    deviation), so tonic, fifth and third are favoured the way music in that key favours
-    them. The lean is capped at :data:`LEAN_NATS`: at 6 nats per deviation the answers
-    were nothing but the tonic triad; at 1.5 they kept more passing notes but `nottingham`
-    left the scale in B minor (91.9% in scale) and `nottingham-bernoulli`'s answers kept
-    the key in only 12 of 24 keys (``benchmarks/listening.py``); 3 meets both targets."""
+    deviation), so tonic, fifth and third are favoured. At 3 nats per deviation the answers
+    were mostly the tonic triad (4-14% of notes outside it where the music has 45-55%):
+    a control for a performer who wants it, never a default."""
     profile = np.roll(MAJOR_PROFILE if key.mode == "major" else MINOR_PROFILE, key.tonic)
     lean = (profile - profile.mean()) / profile.std() * min(pull, LEAN_NATS)
     mask = key.scale_mask()
@@ -82,84 +70,54 @@ def key_pull_bias(key: Key, pull: float) -> tuple[float, ...]:
 
 
 @functools.lru_cache(maxsize=256)
-def model_view(controls: RollControls, shift: int, mode: str | None) -> RollControls:
-    """What the model, transposed ``shift`` semitones down, must obey so that its answer
-    moved back obeys ``controls``; with a ``mode`` (the heard key's), plus the key pull
-    towards C ``mode``. Cached: the live engine asks every step with the same few."""
-    seen = shift_controls(controls, -shift)
-    if mode is None or controls.key_pull <= 0:
-        return seen
-    pull = key_pull_bias(Key(0, mode), controls.key_pull)
-    base = seen.pc_bias or (0.0,) * 12
-    return dataclasses.replace(seen, pc_bias=tuple(a + b for a, b in zip(base, pull, strict=True)))
-
-
-def transposition(key: Key | None) -> int:
-    """Semitones from C up to ``key``'s tonic, in -6..5 (the nearest way)."""
-    return 0 if key is None else (key.tonic + 6) % 12 - 6
+def with_pull(controls: RollControls, key: Key | None) -> RollControls:
+    """``controls`` plus the key pull towards ``key`` (none without a key or a pull).
+    Cached: the live engine asks every step with the same few."""
+    if key is None or controls.key_pull <= 0:
+        return controls
+    pull = key_pull_bias(key, controls.key_pull)
+    base = controls.pc_bias or (0.0,) * 12
+    return dataclasses.replace(controls, pc_bias=tuple(a + b for a, b in zip(base, pull, strict=True)))
 
 
 class KeyFollowingVoice:
-    """A roll voice that plays in the key it hears (see the module docstring).
+    """A roll voice that listens: the net (in every key) plus the key pull and register
+    pull (see the module docstring).
 
     Args:
-        inner: the generator whose model knows C major and C minor.
-        half_life: the key tracker's memory, in steps.
-        hold: steps a new key must lead before the transposition changes.
+        inner: the generator.
+        half_life: the key and register trackers' memory, in steps.
     """
 
-    def __init__(self, inner: RollGenerator, *, half_life: float = 32.0, hold: int = 4) -> None:
+    def __init__(self, inner: RollGenerator, *, half_life: float = 32.0) -> None:
         self.inner = inner
         self.tracker = KeyTracker(half_life)
-        self.hold = hold
-        self.shift = 0  # semitones from the model's C to the key in force
-        self.key: Key | None = None
-        self._candidate: Key | None = None
-        self._lead = 0
-        self.follow = True
         self._last_out = np.zeros(N_KEYS, dtype=bool)
         self.register = RegisterTracker(half_life)
         self._performer = np.zeros(N_KEYS, dtype=bool)  # the performer's keys last step
 
-    def _hear(self, frame: np.ndarray) -> None:
-        self.tracker.observe(frame)
-        heard = self.tracker.key()
-        if heard is None or heard == self.key:
-            self._candidate, self._lead = None, 0
-            return
-        if heard == self._candidate:
-            self._lead += 1
-        else:
-            self._candidate, self._lead = heard, 1
-        quiet = not frame.any()  # the performer stopped: nothing newer to wait for
-        if self.key is None or quiet or self._lead >= self.hold:
-            self.key, self._candidate, self._lead = heard, None, 0
-            self.shift = transposition(heard)
+    @property
+    def key(self) -> Key | None:
+        """The key heard in the performer's notes (None before any)."""
+        return self.tracker.key()
 
     def observe(self, frame: np.ndarray) -> None:
-        """Feed one ``(88,)`` frame that sounded (real pitches). The key is heard from the
+        """Feed one ``(88,)`` frame that sounded. The key and register are heard from the
         keys this voice did not play itself (the performer's), so the answer never drags
-        the key along with it."""
+        them along with it."""
         frame = np.asarray(frame, dtype=bool)
         performer = frame & ~self._last_out
-        self._hear(performer)
+        self.tracker.observe(performer)
         struck = performer & ~self._performer
         self._performer = performer
         self.register.observe(struck)
-        self.inner.observe(shift_frame(frame, -self.shift if self.follow else 0))
+        self.inner.observe(frame)
 
     def prepare(self, frame: np.ndarray, controls: RollControls | None = None) -> None:
         """Compute ahead what observing ``frame`` and sampling under ``controls`` will ask
-        of the model, transposed as now (a key or register change heard with the frame
-        makes the step compute again): :meth:`RollGenerator.prepare
-        <livegen.voices.roll.RollGenerator.prepare>`."""
-        follow = controls.follow if controls is not None else self.follow
-        shift = self.shift if follow else 0
-        seen = None
-        if controls is not None:
-            mode = self.key.mode if follow and self.key is not None else None
-            seen = model_view(self._listening(controls), shift, mode)
-        self.inner.prepare(shift_frame(np.asarray(frame, dtype=bool), -shift), seen)
+        of the net (a key or register change heard with the frame makes the step compute
+        again): :meth:`RollGenerator.prepare <livegen.voices.roll.RollGenerator.prepare>`."""
+        self.inner.prepare(np.asarray(frame, dtype=bool), None if controls is None else self._view(controls))
 
     def prime(self, roll: np.ndarray) -> None:
         """Feed a ``(T, 88)`` roll frame by frame."""
@@ -167,31 +125,31 @@ class KeyFollowingVoice:
             self.observe(frame)
 
     def sample(self, controls: RollControls) -> np.ndarray:
-        """The next ``(88,)`` frame, in real pitches, obeying ``controls``."""
-        self.follow = controls.follow
-        shift = self.shift if self.follow else 0
-        mode = self.key.mode if self.follow and self.key is not None else None
-        seen = model_view(self._listening(controls), shift, mode)
-        out = shift_frame(self.inner.sample(seen), shift)
+        """The next ``(88,)`` frame obeying ``controls``."""
+        out = self.inner.sample(self._view(controls))
         self._last_out = out
         return out
 
-    def _listening(self, controls: RollControls) -> RollControls:
-        """``controls`` plus the pull towards the performer's register."""
+    def log_prob(self, frame: np.ndarray, controls: RollControls) -> float:
+        """``log p`` in nats that :meth:`sample` under ``controls`` plays ``frame`` ``(88,)``
+        next: the listening score. Nothing changes."""
+        return self.inner.log_prob(np.asarray(frame, dtype=bool), self._view(controls))
+
+    def _view(self, controls: RollControls) -> RollControls:
+        """``controls`` plus the pulls towards the performer's key and register."""
         centre = self.register.centre if controls.register_follow > 0 else None
-        return controls if centre is None else dataclasses.replace(controls, register_centre=centre)
+        seen = controls if centre is None else dataclasses.replace(controls, register_centre=centre)
+        return with_pull(seen, self.key)
 
     def step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray:
         """Observe ``frame`` then sample the next one: the live loop's single call."""
-        self.follow = controls.follow
         self.observe(frame)
         return self.sample(controls)
 
     def reset(self) -> None:
-        """Forget everything heard: fresh model state and key."""
+        """Forget everything heard: fresh net state, key and register."""
         self.inner.reset()
         self.tracker.reset()
-        self.shift, self.key, self._candidate, self._lead = 0, None, None, 0
         self._last_out = np.zeros(N_KEYS, dtype=bool)
         self._performer = np.zeros(N_KEYS, dtype=bool)
         self.register.reset()

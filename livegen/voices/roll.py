@@ -3,10 +3,23 @@
 The live engine and ``livegen render`` drive the same :class:`RollGenerator`: each step it
 *observes* the frame that just sounded (the performer's notes and its own) and *samples*
 the next one. Everything random draws from the generator's own ``torch.Generator``.
+
+A generator may hear in several keys at once (``shifts``): the net runs once per
+transposition in one batch, component ``k`` hearing every frame moved down by
+``shifts[k]`` semitones (into the net's own key when the music is ``shifts[k]`` above it).
+The components form a switching mixture over keys: each frame's probability is
+``sum_k w_k p_k(frame)``, the weights are the posterior of the key given everything heard
+(Bayes' rule each frame, then a share ``switch`` spread over all keys so a new key can take
+over), and a frame is drawn by drawing a component from the weights and a frame from it,
+moved back up. A net that knows one key (C: the standard datasets) so answers in the key it
+hears, with exactly its own likelihood in every key (up to ``log 12`` nats once, plus
+``switch`` per frame), and no key tracker deciding ahead of the net. With ``shifts=(0,)``
+(the default) it is the net alone, the random stream unchanged.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +31,14 @@ from livegen.nets.roll import RollLSTM
 from livegen.nets.state import LSTMState
 from livegen.sampling.constraints import RollControls
 from livegen.sampling.frame import sample_roll_frame
+from livegen.sampling.likelihood import frame_log_prob
+from livegen.sampling.transpose import shift_controls, shift_frame
+
+#: the 12 transpositions a generator hearing in every key runs: -6..+5 semitones.
+EVERY_SHIFT = tuple(range(-6, 6))
+
+#: default share of the key posterior spread over all keys each frame (fixed share).
+SWITCH = 1e-3
 
 
 @dataclass(frozen=True)
@@ -25,9 +46,10 @@ class Prepared:
     """What :meth:`RollGenerator.prepare` computed ahead for one step.
 
     Attributes:
-        x: the ``(1, 88)`` input frame it was computed for.
+        x: the ``(K, 88)`` input frames (one per transposition) it was computed for.
         base: the state it was stepped from (the kept state must still be this object).
         out, state: the net's prediction and the new state.
+        log_w: the key posterior ``(K,)`` after hearing ``x``.
         controls: the sampling view the frame was drawn under, or None (not drawn).
         frame: the drawn ``(88,)`` bool frame.
         rng_before, rng_after: the generator's state before and after the draw.
@@ -37,6 +59,7 @@ class Prepared:
     base: LSTMState | None
     out: torch.Tensor | CopyOutput
     state: LSTMState
+    log_w: np.ndarray
     controls: RollControls | None = None
     frame: np.ndarray | None = None
     rng_before: torch.Tensor | None = None
@@ -47,22 +70,35 @@ class RollGenerator:
     """Step a piano-roll net one frame at a time with its state kept between calls.
 
     Args:
-        model: a roll net exposing ``step(x (1, 88), state) -> (out, state)``; ``out`` is
+        model: a roll net exposing ``step(x (K, 88), state) -> (out, state)``; ``out`` is
             drawn from by :func:`~livegen.sampling.frame.sample_roll_frame`.
         seed: seed of the private ``torch.Generator``.
+        shifts: the transpositions heard at once (semitones; see the module docstring):
+            ``(0,)`` for a net that knows every key, :data:`EVERY_SHIFT` for one that
+            knows one.
+        switch: the share of the key posterior spread over all keys each frame.
 
     Attributes:
+        log_w: ``(K,)`` log posterior of each transposition given what was heard.
         ahead_hits: observations taken from a :meth:`prepare`.
         ahead_misses: prepared, but another frame or state came (computed at the step).
         drawn_ahead: frames taken from a :meth:`prepare` (same frame, controls and RNG).
     """
 
-    def __init__(self, model: RollLSTM | RollNADE, seed: int = 0) -> None:
+    def __init__(self, model: RollLSTM | RollNADE, seed: int = 0, shifts: tuple[int, ...] = (0,),
+                 switch: float = SWITCH) -> None:
+        if 0 not in shifts:
+            raise ValueError(f"shifts must include 0 (the net's own key), not {shifts}")
+        if not 0.0 <= switch < 1.0:
+            raise ValueError(f"switch is a share in [0, 1), not {switch}")
         self.model = model.eval()
         self.seed = seed
+        self.shifts = tuple(shifts)
+        self.switch = switch
         self.generator = torch.Generator().manual_seed(seed)
         self.state: LSTMState | None = None
         self._out: torch.Tensor | CopyOutput | None = None
+        self.log_w = self._prior()
         self.steps_observed = 0
         self._ahead: Prepared | None = None  # set by prepare, taken by the next observe
         self._drawn: Prepared | None = None  # the observed prepare, for the next sample
@@ -70,30 +106,63 @@ class RollGenerator:
         self.ahead_misses = 0
         self.drawn_ahead = 0
 
+    def _prior(self) -> np.ndarray:
+        return np.full(len(self.shifts), -math.log(len(self.shifts)))
+
+    @property
+    def own(self) -> int:
+        """Index of the component in the net's own key (shift 0)."""
+        return self.shifts.index(0)
+
     def reset(self) -> None:
-        """Forget everything heard: fresh (zero) hidden state. The RNG stream continues."""
+        """Forget everything heard: fresh (zero) hidden state and key posterior. The RNG
+        stream continues."""
         self.state = None
         self._out = None
+        self.log_w = self._prior()
         self._ahead = self._drawn = None
         self.steps_observed = 0
 
+    def _inputs(self, frame: np.ndarray) -> torch.Tensor:
+        """``(K, 88)`` the frame as each component hears it."""
+        f = np.asarray(frame, dtype=bool).reshape(N_KEYS)
+        if self.shifts == (0,):
+            return torch.as_tensor(f.astype(np.float32)).reshape(1, N_KEYS)
+        return torch.as_tensor(np.stack([shift_frame(f, -k) for k in self.shifts]).astype(np.float32))
+
+    def _heard(self, x: torch.Tensor) -> np.ndarray:
+        """The key posterior after hearing ``x`` ``(K, 88)`` under the present prediction."""
+        if len(self.shifts) == 1 or self._out is None:
+            return self.log_w
+        ll = -_frame_nll(self.model, _as_sequence(self._out), x.unsqueeze(1)).reshape(-1).double().numpy()
+        lost = x.sum(1).numpy() < x[self.own].sum().item()  # notes pushed off the keyboard
+        ll[lost] = -np.inf
+        post = self.log_w + ll
+        top = post.max()
+        post = post - (top + math.log(np.exp(post - top).sum()))
+        if self.switch > 0.0:
+            post = np.log((1.0 - self.switch) * np.exp(post) + self.switch / len(self.shifts))
+        return np.asarray(post, dtype=np.float64)
+
     @torch.no_grad()
     def observe(self, frame: np.ndarray) -> None:
-        """Feed one ``(88,)`` frame (bool/0-1) that sounded; update the kept state.
+        """Feed one ``(88,)`` frame (bool/0-1) that sounded; update the kept state and the
+        key posterior.
 
         When :meth:`prepare` was given this frame from the present state, its result is
         taken instead of stepping the model again (the same tensors, computed earlier).
         """
-        x = torch.as_tensor(np.asarray(frame, dtype=np.float32)).reshape(1, N_KEYS)
+        x = self._inputs(frame)
         ahead, self._ahead, self._drawn = self._ahead, None, None
         if ahead is not None:
             if ahead.base is self.state and torch.equal(ahead.x, x):
-                self._out, self.state = ahead.out, ahead.state
+                self._out, self.state, self.log_w = ahead.out, ahead.state, ahead.log_w
                 self._drawn = ahead
                 self.ahead_hits += 1
                 self.steps_observed += 1
                 return
             self.ahead_misses += 1
+        self.log_w = self._heard(x)
         self._out, self.state = self.model.step(x, self.state)
         self.steps_observed += 1
 
@@ -111,23 +180,47 @@ class RollGenerator:
         copy head's memory stays valid: a state stepped twice gets a fresh buffer
         (:func:`~livegen.nets.copy_head.extend_memory`).
         """
-        x = torch.as_tensor(np.asarray(frame, dtype=np.float32)).reshape(1, N_KEYS)
+        x = self._inputs(frame)
         base = self.state
+        log_w = self._heard(x)
         out, state = self.model.step(x, base)
         if controls is None:
-            self._ahead = Prepared(x, base, out, state)
+            self._ahead = Prepared(x, base, out, state, log_w)
             return
         before = self.generator.get_state()
-        drawn = sample_roll_frame(self.model, out, controls, self.generator).reshape(N_KEYS).numpy().astype(bool)
+        drawn = self._draw(out, log_w, controls)
         after = self.generator.get_state()
         self.generator.set_state(before)
-        self._ahead = Prepared(x, base, out, state, controls, drawn, before, after)
+        self._ahead = Prepared(x, base, out, state, log_w, controls, drawn, before, after)
 
     @torch.no_grad()
     def prime(self, roll: np.ndarray) -> None:
         """Feed a ``(T, 88)`` roll frame by frame (what the performer or a file played)."""
         for frame in np.asarray(roll):
             self.observe(frame)
+
+    def _component(self, out: torch.Tensor | CopyOutput, k: int) -> torch.Tensor | CopyOutput:
+        """Component ``k``'s one-step output, batch 1."""
+        if len(self.shifts) == 1:
+            return out
+        if isinstance(out, CopyOutput):
+            return CopyOutput(out.params[k:k + 1], out.attn[k:k + 1], out.gate[k:k + 1], out.frames[k:k + 1])
+        return out[k:k + 1]
+
+    def _draw(self, out: torch.Tensor | CopyOutput, log_w: np.ndarray, controls: RollControls) -> np.ndarray:
+        """A component from the key posterior (the own key alone with ``follow`` off), then a
+        frame from it, moved back into real pitches."""
+        if len(self.shifts) == 1:
+            k = 0
+        elif not controls.follow:
+            k = self.own
+        else:
+            k = int(torch.multinomial(torch.from_numpy(np.exp(log_w)), 1, generator=self.generator))
+        shift = self.shifts[k]
+        seen = shift_controls(controls, -shift) if shift else controls
+        frame = sample_roll_frame(self.model, self._component(out, k), seen, self.generator)
+        drawn = frame.reshape(N_KEYS).numpy().astype(bool)
+        return shift_frame(drawn, shift) if shift else drawn
 
     @torch.no_grad()
     def sample(self, controls: RollControls) -> np.ndarray:
@@ -145,10 +238,49 @@ class RollGenerator:
             self.generator.set_state(drawn.rng_after)
             self.drawn_ahead += 1
             return drawn.frame.copy()
-        frame = sample_roll_frame(self.model, self._out, controls, self.generator)
-        return frame.reshape(N_KEYS).numpy().astype(bool)
+        return self._draw(self._out, self.log_w, controls)
+
+    @torch.no_grad()
+    def log_prob(self, frame: np.ndarray, controls: RollControls) -> float:
+        """``log p`` in nats that :meth:`sample` under ``controls`` draws ``frame`` ``(88,)``
+        next: the mixture over keys (:func:`~livegen.sampling.likelihood.frame_log_prob`
+        for each component). Nothing changes. With no frame observed yet, a silent frame is
+        observed first, as :meth:`sample` does."""
+        if self._out is None:
+            self.observe(np.zeros(N_KEYS, dtype=np.float32))
+        assert self._out is not None
+        x = self._inputs(frame)
+        if len(self.shifts) == 1 or not controls.follow:
+            k = self.own
+            shift = self.shifts[k]
+            seen = shift_controls(controls, -shift) if shift else controls
+            return frame_log_prob(self.model, self._component(self._out, k), seen, x[k])
+        total = -math.inf
+        notes = x[self.own].sum().item()
+        for k, shift in enumerate(self.shifts):
+            if x[k].sum().item() < notes or self.log_w[k] == -np.inf:
+                continue
+            lp = float(self.log_w[k]) + frame_log_prob(self.model, self._component(self._out, k),
+                                                       shift_controls(controls, -shift), x[k])
+            total = np.logaddexp(total, lp)
+        return float(total)
 
     def step(self, frame: np.ndarray, controls: RollControls) -> np.ndarray:
         """Observe ``frame`` then sample the next one: the live loop's single call."""
         self.observe(frame)
         return self.sample(controls)
+
+
+def _as_sequence(out: torch.Tensor | CopyOutput) -> torch.Tensor | CopyOutput:
+    """A one-step output ``(B, ...)`` as a one-step sequence ``(B, 1, ...)``."""
+    if isinstance(out, CopyOutput):
+        return CopyOutput(out.params.unsqueeze(1), out.attn.unsqueeze(1), out.gate.unsqueeze(1), out.frames)
+    return out.unsqueeze(1)
+
+
+def _frame_nll(model: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, v: torch.Tensor) -> torch.Tensor:
+    """``(B, T)`` NLL in nats of frames ``v`` ``(B, T, 88)`` under a sequence output."""
+    if isinstance(model, RollNADE):
+        return model.frame_nll(out, v)
+    assert isinstance(out, torch.Tensor)
+    return model.frame_nll(out, v)
