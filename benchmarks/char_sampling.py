@@ -8,6 +8,7 @@ Each character is one LSTM step plus a draw (softmax multinomial or Gumbel-max),
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
@@ -21,6 +22,7 @@ CHARS = 4000
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     configure_for_stepping(1)
     rows = []
     for name in ("lyrics", "irish"):

@@ -39,17 +39,17 @@ def throughput(model: torch.nn.Module, data, batches: int = 40) -> float:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     chosen = make_batches(task.train, 8, random.Random(0))[:batches]
     model.train()
-    _train_batch(model, opt, task.loss_fn, chosen[0], cfg)  # warm-up
+    _train_batch(model, model, opt, task.loss_fn, chosen[0], cfg)  # warm-up
     rates = []
     for b in chosen[1:]:
         t0 = time.perf_counter()
-        steps, _ = _train_batch(model, opt, task.loss_fn, b, cfg)
+        steps, _ = _train_batch(model, model, opt, task.loss_fn, b, cfg)
         rates.append(steps / (time.perf_counter() - t0))
     return statistics.median(rates)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--skip-time-to-target", action="store_true")
     args = ap.parse_args()
     torch.backends.mkldnn.enabled = False

@@ -11,7 +11,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from livegen.data.catalog import CATALOG, Dataset, lookup
+from livegen.data.catalog import CATALOG, LYRICS_NOTE, Dataset, lookup
 from livegen.data.fetch import fetch_dataset, mirror_base, source_url
 from livegen.data.locations import MIRROR_ENV, install_root, labelled_roots, locate
 
@@ -55,7 +55,7 @@ def run_list(args: argparse.Namespace) -> int:
                      "files": [f.path for f in ds.files], **_where(ds)})
     roots = [{"label": label, "path": str(root)} for label, root in labelled_roots()]
     if args.json:
-        print(json.dumps({"datasets": rows, "search_order": roots, "install_root": str(install_root()),
+        print(json.dumps({"datasets": rows, "lyrics": LYRICS_NOTE, "search_order": roots, "install_root": str(install_root()),
                           "mirror": mirror_base(None)}, indent=2))
         return 0
     for row in rows:
@@ -67,6 +67,7 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"{'':<11} licence: {row['licence']}")
         for url in row["sources"]:
             print(f"{'':<11} source:  {url}")
+    print(LYRICS_NOTE)
     print("searched in order: " + ", ".join(f"{r['path']} ({r['label']})" for r in roots))
     mirror = mirror_base(None)
     print(f"`livegen data fetch NAME` installs into {install_root()}"

@@ -1,4 +1,6 @@
-"""``livegen models``: list the shipped models; ``livegen models ship``: add one (maintainers)."""
+"""``livegen models``: list the shipped models and the user's own; ``livegen models ship``: score a
+checkpoint and add it under a name, in the user's models folder (``--folder models`` for the
+package's own, maintainers)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from livegen.commands.options import number
+from livegen.data.catalog import CATALOG
+from livegen.data.locations import locate
 from livegen.data.polyphonic import load_rolls
 from livegen.errors import LivegenError
 from livegen.nets.char import CharLSTM
 from livegen.nets.checkpoint import load_checkpoint, save_checkpoint, sha256_file
-from livegen.nets.manifest import models_dir, read_manifest, write_manifest
+from livegen.nets.manifest import read_manifest, user_models_dir, write_manifest
 from livegen.nets.registry import Net, memory_steps, set_memory
 from livegen.nets.runtime import disable_onednn
 from livegen.offline.evaluate import evaluate_roll
@@ -24,12 +28,15 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=run_list)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
-    s = actions.add_parser("ship", help="score a checkpoint on its test and valid splits and add it to models/")
+    s = actions.add_parser("ship", help="score a checkpoint on its test and valid splits and add it to your models "
+                                        f"folder ({user_models_dir()})")
     s.add_argument("checkpoint", type=Path)
     s.add_argument("--name", required=True, help="name to address it by (e.g. nottingham)")
     s.add_argument("--data", default=None, help="dataset to score on (default: the one it was trained on)")
     s.add_argument("--description", default="")
-    s.add_argument("--folder", type=Path, default=None, help="models folder (default: the package's)")
+    s.add_argument("--folder", type=Path, default=None,
+                   help=f"models folder (default: {user_models_dir()}, searched before the shipped models; "
+                        "maintainers pass the checkout's models/ to ship with livegen)")
     s.add_argument("--memory", type=number(int, 1, 10**6), default=None, metavar="STEPS",
                    help="give the copy head a memory of STEPS steps, stored in the shipped checkpoint "
                         "(training, eval, render and play all use it; choose it by NLL against step time)")
@@ -38,18 +45,33 @@ def register(p: argparse.ArgumentParser) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    manifest = read_manifest()
+    manifest, user = read_manifest(), read_manifest(user_models_dir())
     if args.json:
-        print(json.dumps(manifest, indent=2, sort_keys=True))
+        print(json.dumps(manifest | user, indent=2, sort_keys=True))
         return 0
-    if not manifest:
+    if not manifest and not user:
         print("no shipped models")
         return 0
-    for name, e in sorted(manifest.items()):
+    for name, e in sorted((manifest | user).items()):
         metrics = ", ".join(f"{k} {v}" for k, v in sorted(e.get("metrics", {}).items())
                             if isinstance(v, float))
-        print(f"{name:<22} {e['kind']:<10} {e.get('data', ''):<14} {metrics}")
+        mine = f"  (yours: {user_models_dir()})" if name in user else ""
+        print(f"{name:<22} {e['kind']:<10} {e.get('data', ''):<14} {metrics}{mine}")
     return 0
+
+
+def data_name(data: str) -> str:
+    """The data set's name (``irish``) when ``data`` is the path of a known set's file, so a
+    manifest records no machine's paths; otherwise ``data`` unchanged."""
+    path = Path(data).expanduser()
+    if not path.exists():
+        return data
+    for ds in CATALOG.values():
+        for f in ds.files:
+            hit = locate(f.path)
+            if hit is not None and hit[1].exists() and hit[1].samefile(path):
+                return ds.name
+    return data
 
 
 def run_ship(args: argparse.Namespace) -> int:
@@ -58,6 +80,7 @@ def run_ship(args: argparse.Namespace) -> int:
     data = args.data or meta.get("data")
     if not data:
         raise LivegenError(f"{args.checkpoint} records no training data; pass --data")
+    data = data_name(str(data))
     if args.memory is not None:
         trained_with = meta.get("memory", {}).get("trained_with", memory_steps(model))
         try:
@@ -70,7 +93,8 @@ def run_ship(args: argparse.Namespace) -> int:
     metrics = _score(model, meta, data)
     meta["metrics"] = {k: v for k, v in meta.get("metrics", {}).items()
                        if not k.startswith(("test_", "valid_"))} | metrics
-    folder = args.folder or models_dir()
+    folder = args.folder or user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
     dest = folder / f"{args.name}.pt"
     save_checkpoint(dest, model, meta)  # config (with its memory) and fresh metrics in the file
     entries = read_manifest(folder)

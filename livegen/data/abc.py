@@ -70,7 +70,10 @@ def read_abc_tunes(path: str | Path) -> list[str]:
     """
     p = Path(path)
     if not p.is_file():
-        raise LivegenError(f"ABC file {p} not found; pass the path of an .abc collection such as {default_abc_path()}")
+        found = find_data(DEFAULT_ABC)
+        where = f"found here at {found}" if found else "`livegen data fetch irish` installs it"
+        raise LivegenError(f"ABC file {p} not found; pass --data irish for the irish collection ({where}), "
+                           "or the path of an .abc file")
     try:
         text = p.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:

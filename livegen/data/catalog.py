@@ -133,6 +133,17 @@ ALIASES: dict[str, str] = {
 }
 
 
+#: names a user may try for lyrics, which have no download (see :data:`LYRICS_NOTE`).
+LYRICS_NAMES = ("lyrics", "public_domain", "public-domain")
+#: the honest line about lyrics data: nothing to fetch, and the shape to bring.
+LYRICS_NOTE = ("lyrics: no set to fetch. The shipped `lyrics` model was trained on eight public-domain "
+               "song collections (Burns, nursery rhymes and six pre-1929 song books), which have no "
+               "pinned download; `--data public_domain` reads them where a data root holds "
+               "lyrics/public_domain/. Bring your own: a .txt file or a folder of "
+               ".txt files (one label per file; songs apart by two blank lines, stanzas by one), or a CSV "
+               "with columns artist,song,link,text; then `livegen train lyrics --data PATH`")
+
+
 def lookup(name: str) -> Dataset:
     """The data set called ``name`` (case-insensitive; :data:`ALIASES` allowed).
 
@@ -141,6 +152,8 @@ def lookup(name: str) -> Dataset:
     """
     key = name.strip().lower()
     key = ALIASES.get(key, key)
+    if key in LYRICS_NAMES:
+        raise LivegenError(LYRICS_NOTE)
     if key not in CATALOG:
         raise LivegenError(f"unknown data set {name!r}: known are {', '.join(CATALOG)} "
                            "(see `livegen data list`)")

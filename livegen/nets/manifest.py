@@ -3,6 +3,10 @@
 The top-level ``models/`` folder installs as the ``livegen_models`` package, so names
 resolve the same way in an editable install and in a built wheel. The manifest lists, per
 model: name, kind, file, data, config, test metrics, sha256.
+
+Models a user ships (``livegen models ship``) go to :func:`user_models_dir` (``models/`` in
+the user data directory, ``~/.local/share/livegen/models`` on Linux), never into the
+package: a name there is found before a shipped one of the same name.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from livegen.errors import LivegenError
 
 MANIFEST = "manifest.json"
@@ -21,6 +27,11 @@ MANIFEST = "manifest.json"
 def models_dir() -> Path:
     """Folder holding the shipped weights and manifest."""
     return Path(str(resources.files("livegen_models")))
+
+
+def user_models_dir() -> Path:
+    """Folder of the models a user ships: ``models/`` in ``platformdirs.user_data_dir("livegen")``."""
+    return Path(platformdirs.user_data_dir("livegen")) / "models"
 
 
 def read_manifest(folder: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -53,11 +64,18 @@ def resolve_model(spec: str | os.PathLike[str]) -> Path:
     path = Path(text).expanduser()
     if path.is_file():
         return path
+    user = read_manifest(user_models_dir())
+    if text in user:
+        found = user_models_dir() / str(user[text]["file"])
+        if not found.is_file():
+            raise LivegenError(f"model {text!r} is listed in {user_models_dir() / MANIFEST} but {found} is "
+                               f"missing; ship it again or remove its entry")
+        return found
     manifest = read_manifest()
     if text in manifest:
         found = models_dir() / str(manifest[text]["file"])
         if not found.is_file():
             raise LivegenError(f"shipped model {text!r} is listed but {found} is missing; reinstall livegen")
         return found
-    names = ", ".join(sorted(manifest)) or "(none shipped)"
+    names = ", ".join(sorted(set(manifest) | set(user))) or "(none shipped)"
     raise LivegenError(f"no model {text!r}: give a checkpoint path or one of the shipped models: {names}")
