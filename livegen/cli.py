@@ -93,7 +93,11 @@ def run() -> None:
     ``livegen.io.ports.RtMidiInput.close``).
     Everything livegen writes (takes, the last notes-off) is done before :func:`main` returns.
     """
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C while a command's modules load (torch takes seconds)
+        print("livegen: interrupted", file=sys.stderr)
+        code = 130
     ports = sys.modules.get("livegen.io.ports")  # only a command that used MIDI imported it
     if ports is not None and ports.rtmidi_inputs_left_open():
         logging.shutdown()

@@ -172,6 +172,9 @@ class Helper:
         work, delay = self.work_s, self.start_delay_s
         out_buf = [0]
         rt_asked = [False]
+        #: what livegen out was connected to in the previous cycle: a port not there before was
+        #: just connected (by livegen or by anyone else, e.g. jack_connect to a --virtual port)
+        connected = [calls.connections(out_addr)]
 
         def write(offset: int, data: bytes) -> bool:
             if len(data) == 3:
@@ -227,9 +230,14 @@ class Helper:
                 buf = out_buf[0] = calls.buffer(out_addr, frames)
                 calls.clear(buf)
                 state = self.output_state
-                if state == OUTPUT_RESET:  # a device was just connected: silence it first
+                now_connected = calls.connections(out_addr)
+                if state == OUTPUT_RESET or not now_connected <= connected[0]:
+                    # a device was just connected: silence it first, and count what sounds
+                    # afresh (it hears no note-off for a note it never got)
                     reset_output()
-                    self.output_state = OUTPUT_FLOWING
+                    if state == OUTPUT_RESET:
+                        self.output_state = OUTPUT_FLOWING
+                connected[0] = now_connected
                 if state != OUTPUT_HELD:
                     scheduler.write_cycle(cycle_map, write, after)
                 if in_addr:

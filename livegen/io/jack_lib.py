@@ -63,6 +63,10 @@ def _library() -> ctypes.PyDLL:
     lib.jack_midi_get_event_count.restype = u32
     lib.jack_midi_event_get.argtypes = [ctypes.POINTER(_MidiEvent), vp, u32]
     lib.jack_midi_event_get.restype = ctypes.c_int
+    lib.jack_port_get_connections.argtypes = [vp]
+    lib.jack_port_get_connections.restype = ctypes.POINTER(ctypes.c_char_p)
+    lib.jack_free.argtypes = [vp]
+    lib.jack_free.restype = None
     return lib
 
 
@@ -113,6 +117,21 @@ class JackCalls:
     def buffer(self, port_address: int, frames: int) -> int:
         """The port's MIDI buffer for this cycle (an address)."""
         return int(self._lib.jack_port_get_buffer(port_address, frames) or 0)
+
+    def connections(self, port_address: int) -> frozenset[bytes]:
+        """The names of the ports the port is connected to in this cycle's graph (a new one
+        shows here in the first cycle it receives anything, even when another went in the
+        same period, which a count of connections would miss)."""
+        names = self._lib.jack_port_get_connections(port_address)
+        if not names:
+            return frozenset()
+        out = []
+        i = 0
+        while names[i] is not None:
+            out.append(names[i])
+            i += 1
+        self._lib.jack_free(ctypes.cast(names, ctypes.c_void_p))
+        return frozenset(out)
 
     def clear(self, buffer: int) -> None:
         """Empty an output buffer (first thing each cycle)."""

@@ -130,7 +130,10 @@ class JackHelperProcess:
                "--out-name", out_name, *(["--in-name", in_name] if in_name else []),
                *(["--latency", str(latency)] if latency else []), *anchor]
         self._timeline = timeline
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        # a session of its own: a terminal's Ctrl-C or hang-up reaches livegen, which then tells
+        # the helper to write what is due and quit (it quits too when its pipe ends); delivered
+        # to the helper as well, it died mid-write with a traceback and was started again
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._fd = self.proc.stdin.fileno()
         self._stdout = self.proc.stdout
