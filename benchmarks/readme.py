@@ -83,17 +83,19 @@ def render(d: dict) -> str:
            "Raw numbers: `benchmarks/results.json`. Reproduce with the command under each table.", ""]
     if "step_latency" in d:
         s = d["step_latency"]
-        spaced = {r["model"]: r for r in s.get("spaced", {}).get("rows", [])}
+        spaced = {(r["model"], r.get("hears", "own key")): r for r in s.get("spaced", {}).get("rows", [])}
         gap = s.get("spaced", {}).get("gap_ms", 62.5)
-        out += ["### Per-step latency (model step + sampling, batch 1, one thread)", "",
-                f"| model | kind | memory | back to back: median / p99 / max ms | sampling median ms "
+        out += ["### Per-step latency (model step + sampling, one thread)", "",
+                f"| model | kind | memory | hears | back to back: median / p99 / max ms | sampling median ms "
                 f"| at the engine's {gap:g} ms spacing: median / p99 ms | spaced / back to back |",
-                "|---|---|---|---|---|---|---|"]
+                "|---|---|---|---|---|---|---|---|"]
         for r in s["rows"]:
-            sp = spaced.get(r["model"])
+            hears = r.get("hears", "own key")
+            sp = spaced.get((r["model"], hears))
             spaced_text = f"{sp['median_ms']:.3f} / {sp['p99_ms']:.3f}" if sp else "—"
             ratio = f"{sp['median_ms'] / r['median_ms']:.2f}x" if sp else "—"
-            out.append(f"| `{r['model']}` | {r['kind']} | {r.get('memory_steps') or '—'} | {r['median_ms']:.3f} / "
+            out.append(f"| `{r['model']}` | {r['kind']} | {r.get('memory_steps') or '—'} | "
+                       f"{'12 keys (batch 12)' if hears == 'every key' else 'own key (batch 1)'} | {r['median_ms']:.3f} / "
                        f"{r['p99_ms']:.3f} / {r['max_ms']:.3f} | {r['sampling_median_ms']:.3f} | {spaced_text} | {ratio} |")
         load = s.get("load_average")
         out += ["", f"`python -m benchmarks.step_latency` ({s['steps']} steps per model back to back, "

@@ -1,4 +1,8 @@
-"""Per-step latency of each shipped roll model: model step + sampling, batch 1, one thread.
+"""Per-step latency of each shipped roll model: model step + sampling, one thread.
+
+Each model is timed as ``livegen play`` runs it, heard in all 12 keys at once (a batch of
+12: the mixture over keys, livegen/voices/roll.py), and beside it the net heard in its own
+key alone (batch 1), in the same run.
 
 The generator observes real test-set frames (Nottingham) and samples the next frame after
 each, exactly as the live engine does every step. oneDNN is disabled and torch uses one
@@ -34,22 +38,24 @@ from livegen.nets.manifest import read_manifest, resolve_model
 from livegen.nets.registry import memory_steps, set_memory
 from livegen.nets.runtime import configure_for_stepping
 from livegen.sampling.constraints import sampling_view
+from livegen.voices.follow import hears_shifts
 from livegen.voices.roll import RollGenerator
 
 GOAL_MEDIAN_MS, GOAL_P99_MS = 0.5, 1.0
 
 
-def measure(configs: list[tuple[str, int | None]], steps: int, frames: np.ndarray,
+def measure(configs: list[tuple[str, int | None, str]], steps: int, frames: np.ndarray,
             gap_s: float = 0.0) -> list[dict[str, object]]:
-    """Time ``steps`` live steps of each ``(model name, memory or None for its own)``,
-    sleeping ``gap_s`` seconds after each round (0: back to back)."""
+    """Time ``steps`` live steps of each ``(model name, memory or None for its own, hears)``
+    (``hears``: ``every key`` as ``play`` runs it, or ``own key``: the net alone), sleeping
+    ``gap_s`` seconds after each round (0: back to back)."""
     controls = sampling_view(ControlState(temperature=1.0))
     gens, kinds = [], []
-    for name, memory in configs:
-        model, _ = load_checkpoint(resolve_model(name))
+    for name, memory, hears in configs:
+        model, meta = load_checkpoint(resolve_model(name))
         if memory is not None:
             set_memory(model, memory)
-        gen = RollGenerator(model, seed=0)
+        gen = RollGenerator(model, seed=0, shifts=hears_shifts({**meta, "hears": hears}))
         for t in range(memory_steps(model) + 50):  # fill the memory, warm up
             gen.step(frames[t % len(frames)], controls)
         gens.append(gen)
@@ -69,9 +75,9 @@ def measure(configs: list[tuple[str, int | None]], steps: int, frames: np.ndarra
         if gap_s:
             time.sleep(gap_s)
     rows: list[dict[str, object]] = []
-    for (name, _), (kind, memory), st, sa in zip(configs, kinds, step_s, sample_s, strict=True):
+    for (name, _, hears), (kind, memory), st, sa in zip(configs, kinds, step_s, sample_s, strict=True):
         p = percentiles(st)
-        rows.append({"model": name, "kind": kind, "memory_steps": memory, **p,
+        rows.append({"model": name, "kind": kind, "memory_steps": memory, "hears": hears, **p,
                      "sampling_median_ms": percentiles(sa)["median_ms"],
                      "meets_goal": p["median_ms"] <= GOAL_MEDIAN_MS and p["p99_ms"] <= GOAL_P99_MS})
     return rows
@@ -90,10 +96,11 @@ def main() -> None:
     configure_for_stepping(1)
     manifest = read_manifest()
     names = args.models or sorted(n for n, e in manifest.items() if e["kind"].startswith("roll"))
-    configs: list[tuple[str, int | None]] = []
+    configs: list[tuple[str, int | None, str]] = []
     for n in names:
         copy_head = bool(manifest[n]["config"].get("copy"))
-        configs += [(n, m) for m in args.memory] if args.memory and copy_head else [(n, None)]
+        for hears in ("every key", "own key"):
+            configs += [(n, m, hears) for m in args.memory] if args.memory and copy_head else [(n, None, hears)]
     frames = np.concatenate(load_rolls("nottingham").split("test")[:40]).astype(bool)
     rows = measure(configs, args.steps, frames)
     spaced = measure(configs, args.spaced_steps, frames, args.gap_ms / 1000) if args.spaced_steps else []

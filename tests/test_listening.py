@@ -16,6 +16,8 @@ from livegen.sampling.transpose import shift_controls, shift_frame
 from livegen.voices.follow import KeyFollowingVoice
 from livegen.voices.roll import RollGenerator
 
+#: share of notes in the key's scale in each corpus's test set (DESIGN.md, musicianship)
+CORPUS_IN_SCALE = {"nottingham": 0.968, "jsb": 0.942}
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10)
 
@@ -80,7 +82,9 @@ def test_follow_off_is_the_plain_model() -> None:
 @pytest.mark.parametrize("model_name", ["nottingham", "jsb"])
 @pytest.mark.parametrize("key", [Key(6, "major"), Key(1, "minor"), Key(10, "major")], ids=lambda k: k.name)
 def test_render_answers_in_the_key_of_the_prime(model_name: str, key: Key) -> None:
-    """Primed in a key the models never saw in training, the answer stays in it (no mask)."""
+    """Primed in a key the models never saw in training, the answer stays in it (no mask) as
+    much as the music it learned does: the corpus's own in-scale share (DESIGN.md) less four
+    standard errors of this small sample."""
     model, meta = load_checkpoint(resolve_model(model_name))
     spb = int(meta["steps_per_beat"])
     prime = np.concatenate([cadence(key, 2 * spb)] * 2)
@@ -90,7 +94,8 @@ def test_render_answers_in_the_key_of_the_prime(model_name: str, key: Key) -> No
         onsets = np.diff(np.vstack([np.zeros((1, N_KEYS), bool), result.generated]).astype(int), axis=0) > 0
         pcs = np.concatenate([pcs, (np.nonzero(onsets)[1] + LOWEST_PITCH) % 12])
     assert len(pcs) >= 8
-    assert np.array(key.scale_mask())[pcs].mean() >= 0.9
+    real = CORPUS_IN_SCALE[model_name]
+    assert np.array(key.scale_mask())[pcs].mean() >= real - 4 * np.sqrt(real * (1 - real) / len(pcs))
     plain = render_roll(model, 4, ControlState(follow=False), seed=2, prime=prime, steps_per_beat=spb)
     assert not (plain.generated == result.generated).all()
 

@@ -31,6 +31,7 @@ from play_rig import START_TIMEOUT, PlayProcess
 from pythonosc.osc_message import OscMessage
 
 from livegen.io.ports import open_input, open_output
+from livegen.music.keys import Key, estimate_key
 from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM
 
@@ -438,17 +439,49 @@ def _answer(model: str, play_factory, jack_server, *extra: str, velocity: int = 
     return answer
 
 
+#: E-flat minor (harmonic minor's D natural in the V chord): the same shapes, another unseen key
+E_FLAT_MINOR = {3, 5, 6, 8, 10, 11, 1, 2}
+E_FLAT_MINOR_CALL = ([(i, i + 0.9, p) for i, p in enumerate([63, 65, 66, 68, 70, 66, 65, 63])]
+                     + [(a, a + 1.9, p) for a, chord in [(0, (51, 54, 58)), (2, (56, 59, 63)), (4, (58, 62, 65)),
+                                                         (6, (51, 54, 58))] for p in chord])
+#: Nottingham's test set (DESIGN.md): share of notes in the key's scale, outside its tonic triad,
+#: and its pitch-class entropy in bits
+NOTTINGHAM_IN_SCALE, NOTTINGHAM_OFF_TRIAD, NOTTINGHAM_ENTROPY = 0.968, 0.468, 3.07
+
+
 @pytest.mark.slow  # listening is the same on either MIDI backend: it runs once
-def test_live_answers_follow_the_performers_key(jack_server, play_factory):
-    """What the shipped model plays on the port after an F# major call stays in F# major with
-    following on (as ``render`` does: one code path); off, it leaves it (the check is not empty)."""
-    shares = {}
-    for follow in ("1", "0"):
-        answer = _answer("nottingham", play_factory, jack_server, "--follow", follow)
-        shares[follow] = sum(m.note % 12 in F_SHARP_MAJOR for m in answer) / len(answer)
-    print(f"\nin F# major, live: following on {shares['1']:.0%}, off {shares['0']:.0%}")
-    assert shares["1"] >= 0.9, shares
-    assert shares["0"] < shares["1"], shares
+@pytest.mark.parametrize("key, call", [(Key(6, "major"), F_SHARP_CALL), (Key(3, "minor"), E_FLAT_MINOR_CALL)],
+                         ids=["F# major", "Eb minor"])
+def test_live_answers_are_in_the_performers_key_and_as_varied_as_the_music(jack_server, play_factory, key, call):
+    """What the shipped model plays on the port after a call in a key it never saw in training,
+    judged as benchmarks/continuations.py judges answers against the music it learned
+    (Nottingham's test set), with bounds sized for a sample of a few dozen notes (four
+    standard errors): in the call's scale as often as the music, outside the tonic triad as
+    often (an answer of the triad alone fails), a pitch-class entropy near the music's, and
+    the call's key. With ``follow`` off the model stays in its own key (the check is not empty)."""
+    answer = _answer("nottingham", play_factory, jack_server, call=call)
+    pcs = [m.note % 12 for m in answer]
+    n = len(pcs)
+    in_scale = sum(pc in (F_SHARP_MAJOR if key.mode == "major" else E_FLAT_MINOR) for pc in pcs) / n
+    triad = {key.tonic, (key.tonic + (3 if key.mode == "minor" else 4)) % 12, (key.tonic + 7) % 12}
+    off_triad = sum(pc not in triad for pc in pcs) / n
+    counts = np.bincount(pcs, minlength=12) / n
+    entropy = float(-(counts[counts > 0] * np.log2(counts[counts > 0])).sum())
+    heard = estimate_key(np.bincount(pcs, minlength=12).astype(float))
+    print(f"\n{key.name}, live: {n} notes, in scale {in_scale:.0%}, outside the triad {off_triad:.0%}, "
+          f"entropy {entropy:.2f} bits, key {heard.name if heard else None}")
+
+    def se(p: float) -> float:
+        return 4 * float(np.sqrt(p * (1 - p) / n))
+
+    assert in_scale >= NOTTINGHAM_IN_SCALE - se(NOTTINGHAM_IN_SCALE), in_scale
+    assert abs(off_triad - NOTTINGHAM_OFF_TRIAD) <= se(NOTTINGHAM_OFF_TRIAD), off_triad
+    assert entropy >= NOTTINGHAM_ENTROPY - 0.6, entropy
+    relative = Key((key.tonic + 3) % 12, "major") if key.mode == "minor" else Key((key.tonic - 3) % 12, "minor")
+    assert heard in (key, relative), heard  # the call's key, or its relative (one key signature)
+    off = _answer("nottingham", play_factory, jack_server, "--follow", "0", call=call)
+    scale = F_SHARP_MAJOR if key.mode == "major" else E_FLAT_MINOR
+    assert sum(m.note % 12 in scale for m in off) / len(off) < in_scale
 
 
 @pytest.mark.slow  # listening is the same on either MIDI backend: it runs once

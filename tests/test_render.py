@@ -11,8 +11,7 @@ from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM
 from livegen.offline.render import render_roll
 from livegen.sampling.constraints import sampling_view
-from livegen.voices.follow import KeyFollowingVoice
-from livegen.voices.roll import RollGenerator
+from livegen.voices.follow import roll_voice
 
 
 def _model() -> RollLSTM:
@@ -29,7 +28,7 @@ def test_render_equals_stepping_the_generator_by_hand() -> None:
     # density_follow 0: the engine's articulation (holding a busy answer) is not stepped by hand here
     result = render_roll(m, 2, ControlState(temperature=0.9, density_follow=0.0), seed=7, prime=prime,
                          steps_per_beat=2)
-    gen = KeyFollowingVoice(RollGenerator(m, seed=7))  # the voice render and play use
+    gen = roll_voice(m, None, 7)  # the voice render and play use
     gen.prime(prime)
     expected = []
     for _ in range(16):

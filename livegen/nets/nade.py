@@ -203,7 +203,9 @@ class RollNADE(nn.Module):
             same = (differ < 0.5).to(v.dtype)  # (B, T, J)
             copy = (params.attn * same).sum(-1)
             g = params.gate.squeeze(-1).clamp(1e-6, 1 - 1e-6)
-            mixed = torch.logaddexp(torch.log1p(-g) + nade_logp, torch.log(g) + torch.log(copy + 1e-30))
+            # log 0 where no remembered frame is v (exact; the clamp keeps the gradient finite)
+            log_copy = torch.where(copy > 0, torch.log(copy.clamp_min(1e-38)), torch.full_like(copy, -math.inf))
+            mixed = torch.logaddexp(torch.log1p(-g) + nade_logp, torch.log(g) + log_copy)
             return -mixed
         logits = self.conditional_logits(params, v)
         return nn.functional.binary_cross_entropy_with_logits(logits, v, reduction="none").sum(-1)

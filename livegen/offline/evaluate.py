@@ -10,12 +10,19 @@ the checkpoint, whatever the chunking):
   (:meth:`~livegen.voices.roll.RollGenerator.sample`); frames 1..T are scored.
 
 Batched scoring runs whole sequences in chunks of ``chunk`` steps; ``stream`` steps the live
-runtime (:class:`~livegen.voices.roll.RollGenerator`, one ``observe`` per frame, the call the
-engine makes) over the same sequences, which must give the same figures.
+runtime (:class:`~livegen.voices.roll.RollGenerator`, one ``observe`` and one ``log_prob``
+per frame, the calls the engine makes) over the same sequences, which must give the same
+figures.
+
+What is scored is what plays: the net heard in the transpositions ``shifts`` at once (every
+key, as ``play`` and ``render`` run it: a mixture over keys, :mod:`livegen.voices.roll`), or
+the net alone with ``shifts=(0,)``. Frame accuracy is the net's own greedy frame in its own
+key either way.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +35,10 @@ from livegen.nets.nade import CopyOutput, RollNADE
 from livegen.nets.protocols import RollNet
 from livegen.nets.registry import memory_steps
 from livegen.nets.roll import RollLSTM
+from livegen.sampling.constraints import RollControls
+from livegen.sampling.transpose import shift_frame
 from livegen.training.scoring import Score, score_sequences
-from livegen.voices.roll import RollGenerator
+from livegen.voices.roll import FOCUS, SWITCH, RollGenerator, focused
 
 #: how the first frame of a piece is treated, for reports.
 FIRST_FRAME = ("nll_per_frame: frames 2..T (frame 1 is the first input); *_every_frame: frames "
@@ -81,7 +90,7 @@ class RollEval:
 
 
 def evaluate_roll(model: RollNet, data: RollDataset, split: str = "test", *, stream: bool = False,
-                  max_sequences: int | None = None, chunk: int = 512) -> RollEval:
+                  max_sequences: int | None = None, chunk: int = 512, shifts: tuple[int, ...] = (0,)) -> RollEval:
     """Frame-weighted and sequence-averaged NLL (nats/frame) under both conventions, and Bay
     et al. frame accuracy.
 
@@ -89,17 +98,25 @@ def evaluate_roll(model: RollNet, data: RollDataset, split: str = "test", *, str
         stream: step the live runtime frame by frame instead of batched chunks.
         max_sequences: score only the first N sequences of the split (file order).
         chunk: steps per chunk of the batched run (any size gives the same figures).
+        shifts: the transpositions the voice hears at once (see the module docstring).
     """
     rolls = data.split(split)[:max_sequences] if max_sequences is not None else data.split(split)
     seqs = [torch.from_numpy(np.ascontiguousarray(s)).float() for s in rolls]
     if stream:
         if not isinstance(model, RollLSTM | RollNADE):
             raise TypeError(f"the live runtime steps RollLSTM and RollNADE nets, not {type(model).__name__}")
-        later, every = stream_scores(model, seqs)
+        later, every = stream_scores(model, seqs, shifts)
     else:
         later = score_sequences(model, seqs, model.frame_nll, predict_frame=model.predict_frame, chunk=chunk)
         silence = torch.zeros(1, N_KEYS)
-        every = score_sequences(model, [torch.cat([silence, s]) for s in seqs], model.frame_nll, chunk=chunk)
+        if shifts != (0,):
+            assert isinstance(model, RollLSTM | RollNADE)
+            accuracy = (later.tp, later.fp, later.fn)
+            later = _mixture_scores(model, shifts, seqs, chunk)
+            later.tp, later.fp, later.fn = accuracy
+            every = _mixture_scores(model, shifts, [torch.cat([silence, s]) for s in seqs], chunk)
+        else:
+            every = score_sequences(model, [torch.cat([silence, s]) for s in seqs], model.frame_nll, chunk=chunk)
     steps = memory_steps(model) if isinstance(model, RollLSTM | RollNADE) else 0
     return RollEval(later.nll_per_step, later.nll_per_sequence, later.frame_accuracy, later.steps,
                     len(later.seq_nll), every.nll_per_step, every.nll_per_sequence, every.steps, steps,
@@ -110,18 +127,82 @@ class _ScoringGenerator(RollGenerator):
     """The live runtime's generator, with its prediction for the next frame readable."""
 
     @property
-    def prediction(self) -> torch.Tensor | CopyOutput:
+    def own_prediction(self) -> torch.Tensor | CopyOutput:
+        """The net's prediction in its own key (component shift 0)."""
         assert self._out is not None, "observe a frame first"
-        return self._out
+        return self._component(self._out, self.own)
+
+
+def _mixture_scores(model: RollLSTM | RollNADE, shifts: tuple[int, ...], seqs: list[torch.Tensor],
+                    chunk: int) -> Score:
+    """Frames 2..T of each sequence under the mixture over ``shifts`` (batched)."""
+    score = Score()
+    for seq in seqs:
+        if len(seq) < 2:
+            continue
+        _add(score, -mixture_log_likelihood(model, shifts, seq.numpy() > 0.5, chunk=chunk), len(seq) - 1)
+    return score
 
 
 @torch.no_grad()
-def stream_scores(model: RollLSTM | RollNADE, seqs: list[torch.Tensor]) -> tuple[Score, Score]:
+def mixture_log_likelihood(model: RollLSTM | RollNADE, shifts: tuple[int, ...], seq: np.ndarray, *,
+                           follow: bool = True, chunk: int = 256) -> float:
+    """``log p`` in nats of frames 2..T of a ``(T, 88)`` bool piece under the net heard in
+    ``shifts`` at once, as :class:`~livegen.voices.roll.RollGenerator` predicts them: every
+    component in one batch (``(K, T, 88)``), then the key posterior's recursion. With
+    ``follow`` False, the net in its own key alone."""
+    own = shifts.index(0)
+    model.eval()
+    x = torch.from_numpy(np.stack([shift_frame(seq, -k) for k in shifts]).astype(np.float32))  # (K, T, 88)
+    ll = np.empty((len(shifts), len(seq) - 1))
+    state = None
+    for i in range(0, len(seq) - 1, chunk):
+        j = min(i + chunk, len(seq) - 1)
+        out, state = model(x[:, i:j], state)
+        ll[:, i:j] = -_sequence_nll(model, out, x[:, i + 1:j + 1]).double().numpy()
+    lost = x[:, 1:].sum(-1).numpy() < x[own, 1:].sum(-1).numpy()  # (K, T-1) notes off the keyboard
+    ll[lost] = -np.inf
+    if len(shifts) == 1 or not follow:
+        return float(ll[own].sum())
+    return key_mixture(ll)
+
+
+def key_mixture(ll: np.ndarray, switch: float = SWITCH, focus: float = FOCUS) -> float:
+    """Log-likelihood of a piece under the switching mixture over keys, from each
+    component's frame log-likelihoods ``(K, T)``: the posterior recursion of
+    :class:`~livegen.voices.roll.RollGenerator` (Bayes' rule each frame, then the share
+    ``switch`` spread over all keys; each frame's mixture weighted by ``focus``)."""
+    k = ll.shape[0]
+    log_w = np.full(k, -math.log(k))
+    total = 0.0
+    for t in range(ll.shape[1]):
+        mixed = focused(log_w, focus) + ll[:, t]
+        top = mixed.max()
+        total += top + math.log(np.exp(mixed - top).sum())
+        joint = log_w + ll[:, t]
+        top = joint.max()
+        post = joint - (top + math.log(np.exp(joint - top).sum()))
+        log_w = np.log((1.0 - switch) * np.exp(post) + switch / k) if switch > 0 else post
+    return total
+
+
+def _sequence_nll(model: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, target: torch.Tensor) -> torch.Tensor:
+    if isinstance(model, RollNADE):
+        return model.frame_nll(out, target)
+    assert isinstance(out, torch.Tensor)
+    return model.frame_nll(out, target)
+
+
+@torch.no_grad()
+def stream_scores(model: RollLSTM | RollNADE, seqs: list[torch.Tensor],
+                  shifts: tuple[int, ...] = (0,)) -> tuple[Score, Score]:
     """Score ``(T, 88)`` sequences by stepping a :class:`~livegen.voices.roll.RollGenerator`
-    one frame at a time, as the engine does; returns the frames 2..T and every-frame scores."""
+    one frame at a time, as the engine does (``observe``, then ``log_prob`` of the next
+    frame under neutral controls); returns the frames 2..T and every-frame scores."""
     later, every = Score(), Score()
-    gen = _ScoringGenerator(model)
+    gen = _ScoringGenerator(model, shifts=shifts)
     silence = np.zeros(N_KEYS, dtype=np.float32)
+    plain = RollControls()
     for seq in seqs:
         if len(seq) < 2:
             continue
@@ -131,8 +212,8 @@ def stream_scores(model: RollLSTM | RollNADE, seqs: list[torch.Tensor]) -> tuple
         outputs = []
         for t in range(len(seq) - 1):
             gen.observe(frames[t])
-            total += _step_nll(model, gen.prediction, seq[t + 1].reshape(1, 1, N_KEYS))
-            out = gen.prediction
+            total -= gen.log_prob(frames[t + 1] > 0.5, plain)
+            out = gen.own_prediction
             outputs.append(out.params if isinstance(out, CopyOutput) else out)
         _add(later, total, len(seq) - 1)
         pred = _predictions(model, torch.cat(outputs))  # the greedy frames, all steps at once
@@ -144,27 +225,11 @@ def stream_scores(model: RollLSTM | RollNADE, seqs: list[torch.Tensor]) -> tuple
         gen.observe(silence)
         total = 0.0
         for t in range(len(seq)):
-            total += _step_nll(model, gen.prediction, seq[t].reshape(1, 1, N_KEYS))
+            total -= gen.log_prob(frames[t] > 0.5, plain)
             if t + 1 < len(seq):
                 gen.observe(frames[t])
         _add(every, total, len(seq))
     return later, every
-
-
-def _as_sequence(out: torch.Tensor | CopyOutput) -> torch.Tensor | CopyOutput:
-    """A one-step output ``(1, ...)`` as a one-step sequence ``(1, 1, ...)``."""
-    if isinstance(out, CopyOutput):
-        return CopyOutput(out.params.unsqueeze(1), out.attn.unsqueeze(1), out.gate.unsqueeze(1), out.frames)
-    return out.unsqueeze(1)
-
-
-def _step_nll(model: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, target: torch.Tensor) -> float:
-    """NLL in nats of a ``(1, 1, 88)`` target frame under a one-step output."""
-    one = _as_sequence(out)
-    if isinstance(model, RollNADE):
-        return float(model.frame_nll(one, target).double().sum())
-    assert isinstance(one, torch.Tensor)
-    return float(model.frame_nll(one, target).double().sum())
 
 
 def _predictions(model: RollLSTM | RollNADE, outputs: torch.Tensor) -> torch.Tensor:

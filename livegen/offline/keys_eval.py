@@ -24,7 +24,6 @@ left out of this score (``density_follow`` is reported as off).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,12 +34,11 @@ import torch
 from livegen.controls.table import ControlState
 from livegen.data.polyphonic import transpose
 from livegen.data.roll_dataset import RollDataset
-from livegen.nets.nade import CopyOutput, RollNADE
+from livegen.nets.nade import RollNADE
 from livegen.nets.roll import RollLSTM
+from livegen.offline.evaluate import mixture_log_likelihood
 from livegen.sampling.constraints import RollControls, sampling_view
-from livegen.sampling.transpose import shift_frame
 from livegen.voices.follow import hears_shifts, roll_voice
-from livegen.voices.roll import SWITCH
 
 #: the 12 keys a split is scored in: semitones from the data's own key.
 KEY_SHIFTS = tuple(range(-6, 6))
@@ -149,53 +147,12 @@ def _stream(model: RollLSTM | RollNADE, meta: Mapping[str, Any], rolls: list[np.
     return total, frames
 
 
-@torch.no_grad()
-def _batched(model: RollLSTM | RollNADE, meta: Mapping[str, Any], rolls: list[np.ndarray], follow: bool,
-             chunk: int = 256) -> tuple[float, int]:
+def _batched(model: RollLSTM | RollNADE, meta: Mapping[str, Any], rolls: list[np.ndarray],
+             follow: bool) -> tuple[float, int]:
     """Total NLL and frames 2..T: every component in one batch, then the key recursion."""
     shifts = hears_shifts(meta)
-    own = shifts.index(0)
-    model.eval()
     total, frames = 0.0, 0
     for roll in rolls:
-        seq = np.asarray(roll, dtype=bool)
-        x = torch.from_numpy(np.stack([shift_frame(seq, -k) for k in shifts]).astype(np.float32))  # (K, T, 88)
-        ll = np.empty((len(shifts), len(seq) - 1))
-        state = None
-        for i in range(0, len(seq) - 1, chunk):
-            j = min(i + chunk, len(seq) - 1)
-            out, state = model(x[:, i:j], state)
-            ll[:, i:j] = -_nll(model, out, x[:, i + 1:j + 1]).double().numpy()
-        lost = x[:, 1:].sum(-1).numpy() < x[own, 1:].sum(-1).numpy()  # (K, T-1) notes off the keyboard
-        ll[lost] = -np.inf
-        if len(shifts) == 1 or not follow:
-            total -= float(ll[own].sum())
-        else:
-            total -= _mixture(ll)
-        frames += len(seq) - 1
+        total -= mixture_log_likelihood(model, shifts, np.asarray(roll, dtype=bool), follow=follow)
+        frames += len(roll) - 1
     return total, frames
-
-
-def _mixture(ll: np.ndarray, switch: float = SWITCH) -> float:
-    """Log-likelihood of a piece under the switching mixture over keys, from each
-    component's frame log-likelihoods ``(K, T)`` (as :class:`~livegen.voices.roll.RollGenerator`
-    updates its posterior)."""
-    k = ll.shape[0]
-    log_w = np.full(k, -math.log(k))
-    total = 0.0
-    for t in range(ll.shape[1]):
-        joint = log_w + ll[:, t]
-        top = joint.max()
-        lp = top + math.log(np.exp(joint - top).sum())
-        total += lp
-        post = joint - lp
-        log_w = np.log((1.0 - switch) * np.exp(post) + switch / k) if switch > 0 else post
-    return total
-
-
-def _nll(model: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, target: torch.Tensor) -> torch.Tensor:
-    if isinstance(model, RollNADE):
-        return model.frame_nll(out, target)
-    assert isinstance(out, torch.Tensor)
-    return model.frame_nll(out, target)
-

@@ -38,6 +38,7 @@ from livegen.nets.roll import RollLSTM
 from livegen.sampling.constraints import RollControls
 from livegen.voices.roll import EVERY_SHIFT, RollGenerator
 
+
 def hears_shifts(meta: Mapping[str, Any] | None) -> tuple[int, ...]:
     """The transpositions a net's generator runs: every key, unless its checkpoint says
     ``"hears": "own key"``. A net that knows one key needs all 12 to follow the performer;

@@ -39,6 +39,17 @@ EVERY_SHIFT = tuple(range(-6, 6))
 
 #: default share of the key posterior spread over all keys each frame (fixed share).
 SWITCH = 1e-3
+#: default exponent on the key posterior in the mixture a frame is drawn from (1: Bayes).
+FOCUS = 1.0
+
+
+def focused(log_w: np.ndarray, focus: float) -> np.ndarray:
+    """``log`` of the mixture weights ``w**focus / sum(w**focus)`` for a log posterior."""
+    if focus == 1.0:
+        return log_w
+    z = focus * log_w
+    top = z.max()
+    return np.asarray(z - (top + math.log(np.exp(z - top).sum())), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -86,11 +97,14 @@ class RollGenerator:
     """
 
     def __init__(self, model: RollLSTM | RollNADE, seed: int = 0, shifts: tuple[int, ...] = (0,),
-                 switch: float = SWITCH) -> None:
+                 switch: float = SWITCH, focus: float = FOCUS) -> None:
         if 0 not in shifts:
             raise ValueError(f"shifts must include 0 (the net's own key), not {shifts}")
         if not 0.0 <= switch < 1.0:
             raise ValueError(f"switch is a share in [0, 1), not {switch}")
+        if not focus >= 1.0:
+            raise ValueError(f"focus is an exponent >= 1, not {focus}")
+        self.focus = focus
         self.model = model.eval()
         self.seed = seed
         self.shifts = tuple(shifts)
@@ -215,7 +229,8 @@ class RollGenerator:
         elif not controls.follow:
             k = self.own
         else:
-            k = int(torch.multinomial(torch.from_numpy(np.exp(log_w)), 1, generator=self.generator))
+            k = int(torch.multinomial(torch.from_numpy(np.exp(focused(log_w, self.focus))), 1,
+                                      generator=self.generator))
         shift = self.shifts[k]
         seen = shift_controls(controls, -shift) if shift else controls
         frame = sample_roll_frame(self.model, self._component(out, k), seen, self.generator)
@@ -257,10 +272,11 @@ class RollGenerator:
             return frame_log_prob(self.model, self._component(self._out, k), seen, x[k])
         total = -math.inf
         notes = x[self.own].sum().item()
+        log_w = focused(self.log_w, self.focus)
         for k, shift in enumerate(self.shifts):
-            if x[k].sum().item() < notes or self.log_w[k] == -np.inf:
+            if x[k].sum().item() < notes or log_w[k] == -np.inf:
                 continue
-            lp = float(self.log_w[k]) + frame_log_prob(self.model, self._component(self._out, k),
+            lp = float(log_w[k]) + frame_log_prob(self.model, self._component(self._out, k),
                                                        shift_controls(controls, -shift), x[k])
             total = np.logaddexp(total, lp)
         return float(total)
