@@ -307,7 +307,7 @@ _TABLE: tuple[Control, ...] = (
     Control("register_follow", "float", 0.0, "how strongly the answer stays near the performer's recent "
             "register: nats off a note an octave away, 4x two octaves (0 = not at all; never a clamp)",
             minimum=0.0, maximum=4.0, unit="nats", cc=92),
-    Control("density_follow", "float", 1.0, "how closely the answer's note density (onsets per beat) follows "
+    Control("density_follow", "float", 0.0, "how closely the answer's note density (onsets per beat) follows "
             "the performer's: too busy, it holds notes; too sparse, it strikes held notes again "
             "(0 = not at all; never a clamp)", minimum=0.0, maximum=4.0, cc=93),
     Control("swing", "float", 0.0, "delay of every second grid step, as a share of a step "
@@ -452,7 +452,7 @@ class ControlState:
     follow: bool = True
     key_pull: float = 0.0
     register_follow: float = 0.0
-    density_follow: float = 1.0
+    density_follow: float = 0.0
     swing: float = 0.0
     humanize_ms: float = 0.0
     humanize_velocity: int = 0
