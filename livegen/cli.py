@@ -93,13 +93,17 @@ def run() -> None:
     ``livegen.io.ports.RtMidiInput.close``).
     Everything livegen writes (takes, the last notes-off) is done before :func:`main` returns.
     """
+    interrupted = False
     try:
         code = main()
     except KeyboardInterrupt:  # Ctrl-C while a command's modules load (torch takes seconds)
         print("livegen: interrupted", file=sys.stderr)
-        code = 130
+        code, interrupted = 130, True
     ports = sys.modules.get("livegen.io.ports")  # only a command that used MIDI imported it
-    if ports is not None and ports.rtmidi_inputs_left_open():
+    # an interrupt inside code an extension ran through PyRun_* (torch's import does) leaves
+    # CPython marked as interrupted however it was handled: a normal exit would then end the
+    # process by SIGINT (exit -2), so an interrupted run ends with os._exit as well
+    if interrupted or code == 130 or (ports is not None and ports.rtmidi_inputs_left_open()):
         logging.shutdown()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):

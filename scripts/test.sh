@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-python3 -m ruff check livegen tests benchmarks
+python3 -m ruff check livegen tests benchmarks conftest.py
 python3 -m mypy --strict livegen
+# the suite, and the docs check: every shell block of README.md and docs/*.md (pyproject testpaths)
 python3 -m pytest -q "$@"
 # the end-to-end JACK tests once more on rtmidi (the pass above plays through livegen's JACK
 # helper, which `auto` picks on JACK): both MIDI backends pass the same tests

@@ -53,6 +53,22 @@ REFUSAL_ECHO_S = 0.05
 CONTROL_BATCH = 256
 #: signals that end a performance cleanly: notes released, take written.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_early_stop = threading.Event()
+
+
+def hold_stop_signals() -> Callable[[], None]:
+    """Note stop signals (main thread) instead of raising, until a session's own handlers take
+    them and stop at once if one came: a Ctrl-C between livegen saying it plays and its event
+    loop's handlers interrupted the loop's set-up. Returns what puts the handlers back."""
+    _early_stop.clear()
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # signals reach the main thread only
+    previous = {sig: signal.signal(sig, lambda signum, frame: _early_stop.set()) for sig in STOP_SIGNALS}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return restore
 
 
 def is_panic(msg: mido.Message) -> bool:
@@ -377,6 +393,10 @@ class LiveSession:
                     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                         loop.add_signal_handler(sig, engine.request_stop)
                         stop_signals.append(sig)
+                # a stop signal noted while the session was being set up (livegen play holds
+                # them from saying "Ctrl-C stops" until here) stops it now
+                if _early_stop.is_set():
+                    engine.request_stop()
             if self.on_status is not None:
                 tasks.append(asyncio.ensure_future(self._status_pump(self.on_status)))
             await engine.run(self.options.bars)

@@ -32,7 +32,7 @@ from livegen.nets.manifest import resolve_model
 from livegen.nets.runtime import configure_for_stepping
 from livegen.session.factory import LiveWiring, follow_lyrics_controls, run_performance
 from livegen.session.link_peer import MISSING_BINDING, LinkPeer, binding_available, describe
-from livegen.session.live import SessionOptions
+from livegen.session.live import SessionOptions, hold_stop_signals
 from livegen.session.lyrics import LyricsStreamer, build_lyrics_streamer
 from livegen.session.presets import PresetSwitcher
 from livegen.voices.abc import AbcVoice
@@ -152,6 +152,7 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
     bars = DEMO_BARS if request.demo and request.bars is None else request.bars
     jack: JackServer | None = None
     performer: subprocess.Popen[bytes] | None = None
+    restore_signals: Callable[[], None] | None = None
     midi_in: MidiIn | None = None
     midi_out: MidiOut | None = None
     lyrics: LyricsStreamer | None = None
@@ -205,6 +206,8 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
             clock_text = ("on the Link session's beat grid"
                           + (", starting and stopping with it" if request.link_start_stop else ""))
         preset_text = f", preset {request.preset}" if request.preset else ""
+        # from "Ctrl-C stops" on, a stop signal is noted until the session's handlers take it
+        restore_signals = hold_stop_signals()
         announce(f"livegen: playing {request.model} ({spb} steps/beat) in {request.state.mode} mode {clock_text}"
                  f"{preset_text}{'' if bars is None else f' for {bars} bars'}; Ctrl-C stops")
         engine = run_performance(voice, controls, options, request.wiring, midi_in=midi_in,
@@ -233,4 +236,6 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
                     port.close()
         if jack is not None:
             jack.stop()
+        if restore_signals is not None:
+            restore_signals()  # once all is released
 
