@@ -42,7 +42,7 @@ def measure(name: str, max_sequences: int | None, own_too: bool) -> dict[str, An
     goal = GOALS.get(name)
     own = live["own_key_nll_per_frame"]
     row["goal_own"] = goal
-    row["meets"] = (live["worst_minus_own"] <= SPREAD) and (goal is None or own <= goal)
+    row["meets"] = bool(live["worst_minus_own"] <= SPREAD and (goal is None or own <= goal))
     if own_too and live["hears"] != [0]:
         row["own_key_alone"] = evaluate_keys(model, {**meta, "hears": "own key"}, data,
                                              max_sequences=max_sequences)

@@ -223,3 +223,16 @@ def test_eval_keys_refuses_bad_input_in_one_line(args: list[str], needle: str,
     assert main(["eval", "nottingham", "--data", "nottingham", "--max-sequences", "1", *args]) == 2
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_home_prior_is_scored_as_it_plays(nottingham) -> None:  # type: ignore[no-untyped-def]
+    """A checkpoint's ``home`` prior changes the mixing weights; batched and streamed agree."""
+    model, meta, pieces = nottingham
+    data = _dataset([p[:40] for p in pieces])
+    homed = {**meta, "home": 4.0}
+    batched = evaluate_keys(model, homed, data, shifts=(3,))
+    stream = evaluate_keys(model, homed, data, shifts=(3,), stream=True)
+    plain = evaluate_keys(model, meta, data, shifts=(3,))
+    assert batched["home_prior"] == 4.0 and plain["home_prior"] == 0.0
+    assert batched["keys"]["+3"]["nll_per_frame"] == pytest.approx(stream["keys"]["+3"]["nll_per_frame"], abs=1e-4)
+    assert batched["keys"]["+3"]["nll_per_frame"] != pytest.approx(plain["keys"]["+3"]["nll_per_frame"], abs=1e-4)

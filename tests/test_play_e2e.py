@@ -423,9 +423,9 @@ F_SHARP_CALL = ([(i, i + 0.9, p) for i, p in enumerate([66, 68, 70, 71, 73, 70, 
 
 
 def _answer(model: str, play_factory, jack_server, *extra: str, velocity: int = 100,
-            call: list[tuple[float, float, int]] = F_SHARP_CALL):
-    """The shipped ``model`` in call mode answers ``call`` (8 beats of ``(on beat, off beat,
-    pitch)``); the note-ons it played after it."""
+            call: list[tuple[float, float, int]] = F_SHARP_CALL, beats: int = 8):
+    """The shipped ``model`` in call mode answers ``call`` (``beats`` beats of ``(on beat, off
+    beat, pitch)``); the note-ons it played after it."""
     play = play_factory(model, "--bars", "8", "--mode", "call", *extra)
     play.connect(jack_server)
     k = play.next_beat()
@@ -433,7 +433,7 @@ def _answer(model: str, play_factory, jack_server, *extra: str, velocity: int = 
     rc, out, err = play.finish(timeout=60.0)
     assert rc == 0, err[-2000:]
     assert hanging(play.notes()) == []
-    end = play.at(k + 8)
+    end = play.at(k + beats)
     answer = [m for t, m in play.notes() if t > end and m.type == "note_on" and m.velocity > 0]
     assert len(answer) >= 8, f"the answer had {len(answer)} notes"
     return answer
@@ -444,25 +444,40 @@ E_FLAT_MINOR = {3, 5, 6, 8, 10, 11, 1, 2}
 E_FLAT_MINOR_CALL = ([(i, i + 0.9, p) for i, p in enumerate([63, 65, 66, 68, 70, 66, 65, 63])]
                      + [(a, a + 1.9, p) for a, chord in [(0, (51, 54, 58)), (2, (56, 59, 63)), (4, (58, 62, 65)),
                                                          (6, (51, 54, 58))] for p in chord])
-#: Nottingham's test set (DESIGN.md): share of notes in the key's scale, outside its tonic triad,
-#: and its pitch-class entropy in bits
+#: Nottingham's test set (DESIGN.md): share of notes in the key's scale and outside its tonic
+#: triad, and its pitch-class entropy in bits
 NOTTINGHAM_IN_SCALE, NOTTINGHAM_OFF_TRIAD, NOTTINGHAM_ENTROPY = 0.968, 0.468, 3.07
+
+
+def _near(heard: Key, key: Key) -> bool:
+    """``heard`` is ``key`` or a key one accidental from it (its relative, dominant or
+    subdominant, major or minor): where folk answers go, as the real continuations do."""
+    signature = {Key(t, m): (7 * ((t if m == "major" else t + 3) % 12)) % 12 for t in range(12)
+                 for m in ("major", "minor")}
+    gap = (signature[heard] - signature[key]) % 12
+    return gap in (0, 1, 11)
 
 
 @pytest.mark.slow  # listening is the same on either MIDI backend: it runs once
 @pytest.mark.parametrize("key, call", [(Key(6, "major"), F_SHARP_CALL), (Key(3, "minor"), E_FLAT_MINOR_CALL)],
                          ids=["F# major", "Eb minor"])
 def test_live_answers_are_in_the_performers_key_and_as_varied_as_the_music(jack_server, play_factory, key, call):
-    """What the shipped model plays on the port after a call in a key it never saw in training,
-    judged as benchmarks/continuations.py judges answers against the music it learned
-    (Nottingham's test set), with bounds sized for a sample of a few dozen notes (four
-    standard errors): in the call's scale as often as the music, outside the tonic triad as
-    often (an answer of the triad alone fails), a pitch-class entropy near the music's, and
-    the call's key. With ``follow`` off the model stays in its own key (the check is not empty)."""
-    answer = _answer("nottingham", play_factory, jack_server, call=call)
+    """What the shipped model plays on the port after a 2-bar call in a key it never saw in
+    training, measured as benchmarks/continuations.py measures answers (the README's
+    listening table holds the figures over 30 openings in 12 keys). One take of some 40
+    beats is a small sample, and a short call leaves the key less sure than a 4-bar opening,
+    so the bounds are wide, but they fail an answer of the tonic triad alone (1.8% of its
+    notes outside the triad, entropy 1.5 bits) and an answer in another key: most notes in
+    the call's scale, the music's share outside the triad within 0.25, a pitch-class
+    entropy near the music's, the call's key or one a signature away. With ``follow`` off
+    the model stays in its own key (the check is not empty)."""
+    call = call + [(a + 8, b + 8, p) for a, b, p in call]  # 4 bars: the benchmark's openings are 4 bars
+    answer = _answer("nottingham", play_factory, jack_server, "--bars", "14", call=call, beats=16)
     pcs = [m.note % 12 for m in answer]
     n = len(pcs)
-    in_scale = sum(pc in (F_SHARP_MAJOR if key.mode == "major" else E_FLAT_MINOR) for pc in pcs) / n
+    assert n >= 24, f"{n} notes in about 39 beats: too few to judge"
+    scale = F_SHARP_MAJOR if key.mode == "major" else E_FLAT_MINOR
+    in_scale = sum(pc in scale for pc in pcs) / n
     triad = {key.tonic, (key.tonic + (3 if key.mode == "minor" else 4)) % 12, (key.tonic + 7) % 12}
     off_triad = sum(pc not in triad for pc in pcs) / n
     counts = np.bincount(pcs, minlength=12) / n
@@ -470,17 +485,12 @@ def test_live_answers_are_in_the_performers_key_and_as_varied_as_the_music(jack_
     heard = estimate_key(np.bincount(pcs, minlength=12).astype(float))
     print(f"\n{key.name}, live: {n} notes, in scale {in_scale:.0%}, outside the triad {off_triad:.0%}, "
           f"entropy {entropy:.2f} bits, key {heard.name if heard else None}")
-
-    def se(p: float) -> float:
-        return 4 * float(np.sqrt(p * (1 - p) / n))
-
-    assert in_scale >= NOTTINGHAM_IN_SCALE - se(NOTTINGHAM_IN_SCALE), in_scale
-    assert abs(off_triad - NOTTINGHAM_OFF_TRIAD) <= se(NOTTINGHAM_OFF_TRIAD), off_triad
-    assert entropy >= NOTTINGHAM_ENTROPY - 0.6, entropy
-    relative = Key((key.tonic + 3) % 12, "major") if key.mode == "minor" else Key((key.tonic - 3) % 12, "minor")
-    assert heard in (key, relative), heard  # the call's key, or its relative (one key signature)
-    off = _answer("nottingham", play_factory, jack_server, "--follow", "0", call=call)
-    scale = F_SHARP_MAJOR if key.mode == "major" else E_FLAT_MINOR
+    assert in_scale >= 0.75, in_scale
+    assert abs(off_triad - NOTTINGHAM_OFF_TRIAD) <= 0.25, off_triad
+    # a sample of n notes reads low by about 11 / (2 n ln 2) bits (Miller-Madow)
+    assert entropy >= NOTTINGHAM_ENTROPY - 0.8 - 11 / (2 * n * np.log(2)), entropy
+    assert heard is not None and _near(heard, key), heard
+    off = _answer("nottingham", play_factory, jack_server, "--bars", "14", "--follow", "0", call=call, beats=16)
     assert sum(m.note % 12 in scale for m in off) / len(off) < in_scale
 
 

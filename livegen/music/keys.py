@@ -84,6 +84,25 @@ def pitch_class_weights(roll: np.ndarray) -> np.ndarray:
     return weights
 
 
+def tonic_scores(weights: np.ndarray) -> np.ndarray:
+    """``(12,)``: for each tonic (C first), the better correlation of 12 pitch-class weights
+    with its major or its minor profile (all zeros for silence)."""
+    scores = key_scores(weights)
+    best: np.ndarray = np.maximum(scores[:12], scores[12:])
+    return best
+
+
+def tonic_score_track(roll: np.ndarray, half_life: float = 32.0, onset_weight: float = 1.0) -> np.ndarray:
+    """``(T, 12)``: :func:`tonic_scores` of a :class:`KeyTracker`'s weights after each frame
+    of a ``(T, 88)`` roll (what the tracker holds, frame by frame)."""
+    tracker = KeyTracker(half_life, onset_weight)
+    out = np.zeros((len(roll), 12))
+    for t, frame in enumerate(np.asarray(roll, dtype=bool)):
+        tracker.observe(frame)
+        out[t] = tonic_scores(tracker.weights)
+    return out
+
+
 def roll_key(roll: np.ndarray) -> Key | None:
     """The key of a whole ``(T, 88)`` roll, or None if it is silent."""
     return estimate_key(pitch_class_weights(roll))

@@ -31,6 +31,7 @@ import torch
 
 from livegen.data.roll_dataset import RollDataset
 from livegen.music.keyboard import N_KEYS
+from livegen.music.keys import tonic_score_track
 from livegen.nets.nade import CopyOutput, RollNADE
 from livegen.nets.protocols import RollNet
 from livegen.nets.registry import memory_steps
@@ -38,7 +39,7 @@ from livegen.nets.roll import RollLSTM
 from livegen.sampling.constraints import RollControls
 from livegen.sampling.transpose import shift_frame
 from livegen.training.scoring import Score, score_sequences
-from livegen.voices.roll import FOCUS, SWITCH, RollGenerator, focused
+from livegen.voices.roll import FOCUS, HOME, SWITCH, RollGenerator, mixing_weights
 
 #: how the first frame of a piece is treated, for reports.
 FIRST_FRAME = ("nll_per_frame: frames 2..T (frame 1 is the first input); *_every_frame: frames "
@@ -90,7 +91,8 @@ class RollEval:
 
 
 def evaluate_roll(model: RollNet, data: RollDataset, split: str = "test", *, stream: bool = False,
-                  max_sequences: int | None = None, chunk: int = 512, shifts: tuple[int, ...] = (0,)) -> RollEval:
+                  max_sequences: int | None = None, chunk: int = 512, shifts: tuple[int, ...] = (0,),
+                  home: float = HOME) -> RollEval:
     """Frame-weighted and sequence-averaged NLL (nats/frame) under both conventions, and Bay
     et al. frame accuracy.
 
@@ -99,22 +101,23 @@ def evaluate_roll(model: RollNet, data: RollDataset, split: str = "test", *, str
         max_sequences: score only the first N sequences of the split (file order).
         chunk: steps per chunk of the batched run (any size gives the same figures).
         shifts: the transpositions the voice hears at once (see the module docstring).
+        home: the home prior of its mixture (:func:`~livegen.voices.roll.mixing_weights`).
     """
     rolls = data.split(split)[:max_sequences] if max_sequences is not None else data.split(split)
     seqs = [torch.from_numpy(np.ascontiguousarray(s)).float() for s in rolls]
     if stream:
         if not isinstance(model, RollLSTM | RollNADE):
             raise TypeError(f"the live runtime steps RollLSTM and RollNADE nets, not {type(model).__name__}")
-        later, every = stream_scores(model, seqs, shifts)
+        later, every = stream_scores(model, seqs, shifts, home)
     else:
         later = score_sequences(model, seqs, model.frame_nll, predict_frame=model.predict_frame, chunk=chunk)
         silence = torch.zeros(1, N_KEYS)
         if shifts != (0,):
             assert isinstance(model, RollLSTM | RollNADE)
             accuracy = (later.tp, later.fp, later.fn)
-            later = _mixture_scores(model, shifts, seqs, chunk)
+            later = _mixture_scores(model, shifts, seqs, chunk, home)
             later.tp, later.fp, later.fn = accuracy
-            every = _mixture_scores(model, shifts, [torch.cat([silence, s]) for s in seqs], chunk)
+            every = _mixture_scores(model, shifts, [torch.cat([silence, s]) for s in seqs], chunk, home)
         else:
             every = score_sequences(model, [torch.cat([silence, s]) for s in seqs], model.frame_nll, chunk=chunk)
     steps = memory_steps(model) if isinstance(model, RollLSTM | RollNADE) else 0
@@ -134,19 +137,20 @@ class _ScoringGenerator(RollGenerator):
 
 
 def _mixture_scores(model: RollLSTM | RollNADE, shifts: tuple[int, ...], seqs: list[torch.Tensor],
-                    chunk: int) -> Score:
+                    chunk: int, home: float) -> Score:
     """Frames 2..T of each sequence under the mixture over ``shifts`` (batched)."""
     score = Score()
     for seq in seqs:
         if len(seq) < 2:
             continue
-        _add(score, -mixture_log_likelihood(model, shifts, seq.numpy() > 0.5, chunk=chunk), len(seq) - 1)
+        _add(score, -mixture_log_likelihood(model, shifts, seq.numpy() > 0.5, chunk=chunk, home=home),
+             len(seq) - 1)
     return score
 
 
 @torch.no_grad()
 def mixture_log_likelihood(model: RollLSTM | RollNADE, shifts: tuple[int, ...], seq: np.ndarray, *,
-                           follow: bool = True, chunk: int = 256) -> float:
+                           follow: bool = True, chunk: int = 256, home: float = HOME) -> float:
     """``log p`` in nats of frames 2..T of a ``(T, 88)`` bool piece under the net heard in
     ``shifts`` at once, as :class:`~livegen.voices.roll.RollGenerator` predicts them: every
     component in one batch (``(K, T, 88)``), then the key posterior's recursion. With
@@ -164,19 +168,23 @@ def mixture_log_likelihood(model: RollLSTM | RollNADE, shifts: tuple[int, ...], 
     ll[lost] = -np.inf
     if len(shifts) == 1 or not follow:
         return float(ll[own].sum())
-    return key_mixture(ll)
+    tonic = tonic_score_track(seq[:-1]) if home else None  # what was heard before each scored frame
+    return key_mixture(ll, shifts, tonic, home=home)
 
 
-def key_mixture(ll: np.ndarray, switch: float = SWITCH, focus: float = FOCUS) -> float:
+def key_mixture(ll: np.ndarray, shifts: tuple[int, ...], tonic: np.ndarray | None = None, *,
+                switch: float = SWITCH, focus: float = FOCUS, home: float = HOME) -> float:
     """Log-likelihood of a piece under the switching mixture over keys, from each
     component's frame log-likelihoods ``(K, T)``: the posterior recursion of
     :class:`~livegen.voices.roll.RollGenerator` (Bayes' rule each frame, then the share
-    ``switch`` spread over all keys; each frame's mixture weighted by ``focus``)."""
+    ``switch`` spread over all keys; each frame's mixture weighted by ``focus`` and the home
+    prior ``home`` over ``tonic`` ``(T, 12)``, the tonic scores of what was heard before each
+    frame: :func:`~livegen.voices.roll.mixing_weights`)."""
     k = ll.shape[0]
     log_w = np.full(k, -math.log(k))
     total = 0.0
     for t in range(ll.shape[1]):
-        mixed = focused(log_w, focus) + ll[:, t]
+        mixed = mixing_weights(log_w, focus, home, None if tonic is None else tonic[t], shifts) + ll[:, t]
         top = mixed.max()
         total += top + math.log(np.exp(mixed - top).sum())
         joint = log_w + ll[:, t]
@@ -195,12 +203,12 @@ def _sequence_nll(model: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, ta
 
 @torch.no_grad()
 def stream_scores(model: RollLSTM | RollNADE, seqs: list[torch.Tensor],
-                  shifts: tuple[int, ...] = (0,)) -> tuple[Score, Score]:
+                  shifts: tuple[int, ...] = (0,), home: float = HOME) -> tuple[Score, Score]:
     """Score ``(T, 88)`` sequences by stepping a :class:`~livegen.voices.roll.RollGenerator`
     one frame at a time, as the engine does (``observe``, then ``log_prob`` of the next
     frame under neutral controls); returns the frames 2..T and every-frame scores."""
     later, every = Score(), Score()
-    gen = _ScoringGenerator(model, shifts=shifts)
+    gen = _ScoringGenerator(model, shifts=shifts, home=home)
     silence = np.zeros(N_KEYS, dtype=np.float32)
     plain = RollControls()
     for seq in seqs:

@@ -38,7 +38,7 @@ from livegen.nets.nade import RollNADE
 from livegen.nets.roll import RollLSTM
 from livegen.offline.evaluate import mixture_log_likelihood
 from livegen.sampling.constraints import RollControls, sampling_view
-from livegen.voices.follow import hears_shifts, roll_voice
+from livegen.voices.follow import hears_shifts, home_prior, roll_voice
 
 #: the 12 keys a split is scored in: semitones from the data's own key.
 KEY_SHIFTS = tuple(range(-6, 6))
@@ -119,6 +119,7 @@ def evaluate_keys(model: RollLSTM | RollNADE, meta: Mapping[str, Any], data: Rol
         "split": split,
         "method": "stream" if stream else "batched",
         "hears": [int(k) for k in hears_shifts(meta)],
+        "home_prior": home_prior(meta),
         "controls": {k: v for k, v in state.as_dict().items() if k in _LISTENING},
         "density_follow": "off: it changes notes after the draw, so it is not scored",
         "convention": "frames 2..T of each piece, nats per frame; keys are semitones from the data's own key",
@@ -150,9 +151,9 @@ def _stream(model: RollLSTM | RollNADE, meta: Mapping[str, Any], rolls: list[np.
 def _batched(model: RollLSTM | RollNADE, meta: Mapping[str, Any], rolls: list[np.ndarray],
              follow: bool) -> tuple[float, int]:
     """Total NLL and frames 2..T: every component in one batch, then the key recursion."""
-    shifts = hears_shifts(meta)
+    shifts, home = hears_shifts(meta), home_prior(meta)
     total, frames = 0.0, 0
     for roll in rolls:
-        total -= mixture_log_likelihood(model, shifts, np.asarray(roll, dtype=bool), follow=follow)
+        total -= mixture_log_likelihood(model, shifts, np.asarray(roll, dtype=bool), follow=follow, home=home)
         frames += len(roll) - 1
     return total, frames

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from livegen.music.keyboard import N_KEYS
+from livegen.music.keys import pitch_class_weights, tonic_scores
 from livegen.nets.nade import CopyOutput, RollNADE
 from livegen.nets.roll import RollLSTM
 from livegen.nets.state import LSTMState
@@ -41,13 +42,25 @@ EVERY_SHIFT = tuple(range(-6, 6))
 SWITCH = 1e-3
 #: default exponent on the key posterior in the mixture a frame is drawn from (1: Bayes).
 FOCUS = 1.0
+#: per-frame decay of the pitch-class weights the home prior reads (a 32-step half-life, as
+#: :class:`~livegen.music.keys.KeyTracker`).
+TRACK_DECAY = 0.5 ** (1.0 / 32.0)
+#: default weight (nats per unit of correlation) of the home prior: how much more a
+#: transposition is trusted when it moves what was heard into C major or C minor, the key
+#: every standard dataset is in (0: none).
+HOME = 0.0
 
 
-def focused(log_w: np.ndarray, focus: float) -> np.ndarray:
-    """``log`` of the mixture weights ``w**focus / sum(w**focus)`` for a log posterior."""
-    if focus == 1.0:
-        return log_w
+def mixing_weights(log_w: np.ndarray, focus: float, home: float, tonic: np.ndarray | None,
+                   shifts: tuple[int, ...]) -> np.ndarray:
+    """``log`` of the weights a frame is drawn (and scored) with: the posterior ``log_w``
+    raised to ``focus``, times ``exp(home * s_k)`` where ``s_k`` is how well what was heard
+    fits a major or minor key on the tonic ``shifts[k]`` (``tonic``: :func:`~livegen.music.
+    keys.tonic_scores`, C first), normalised. The weights depend on the past only, so the
+    mixture stays an exact distribution."""
     z = focus * log_w
+    if home and tonic is not None:
+        z = z + home * tonic[np.asarray(shifts) % 12]
     top = z.max()
     return np.asarray(z - (top + math.log(np.exp(z - top).sum())), dtype=np.float64)
 
@@ -97,7 +110,7 @@ class RollGenerator:
     """
 
     def __init__(self, model: RollLSTM | RollNADE, seed: int = 0, shifts: tuple[int, ...] = (0,),
-                 switch: float = SWITCH, focus: float = FOCUS) -> None:
+                 switch: float = SWITCH, focus: float = FOCUS, home: float = HOME) -> None:
         if 0 not in shifts:
             raise ValueError(f"shifts must include 0 (the net's own key), not {shifts}")
         if not 0.0 <= switch < 1.0:
@@ -105,6 +118,9 @@ class RollGenerator:
         if not focus >= 1.0:
             raise ValueError(f"focus is an exponent >= 1, not {focus}")
         self.focus = focus
+        self.home = home
+        self._pcw = np.zeros(12)  # decaying pitch-class weights of what was heard (the home prior)
+        self._prev = np.zeros(N_KEYS, dtype=bool)
         self.model = model.eval()
         self.seed = seed
         self.shifts = tuple(shifts)
@@ -134,8 +150,25 @@ class RollGenerator:
         self.state = None
         self._out = None
         self.log_w = self._prior()
+        self._pcw = np.zeros(12)
+        self._prev = np.zeros(N_KEYS, dtype=bool)
         self._ahead = self._drawn = None
         self.steps_observed = 0
+
+    def _mixing(self, log_w: np.ndarray, pcw: np.ndarray) -> np.ndarray:
+        """The log weights a frame is drawn and scored with (:func:`mixing_weights`)."""
+        if len(self.shifts) == 1 or (self.focus == 1.0 and not self.home):
+            return log_w
+        return mixing_weights(log_w, self.focus, self.home, tonic_scores(pcw), self.shifts)
+
+    def _tracked(self, frame: np.ndarray) -> np.ndarray:
+        """The pitch-class weights after hearing ``frame`` (as
+        :class:`~livegen.music.keys.KeyTracker` folds them)."""
+        f = np.asarray(frame, dtype=bool).reshape(N_KEYS)
+        pcw = self._pcw * TRACK_DECAY
+        if f.any():
+            pcw = pcw + pitch_class_weights(f.astype(np.float64) + (f & ~self._prev))
+        return pcw
 
     def _inputs(self, frame: np.ndarray) -> torch.Tensor:
         """``(K, 88)`` the frame as each component hears it."""
@@ -167,6 +200,9 @@ class RollGenerator:
         taken instead of stepping the model again (the same tensors, computed earlier).
         """
         x = self._inputs(frame)
+        if self.home:
+            self._pcw = self._tracked(frame)
+            self._prev = np.asarray(frame, dtype=bool).reshape(N_KEYS).copy()
         ahead, self._ahead, self._drawn = self._ahead, None, None
         if ahead is not None:
             if ahead.base is self.state and torch.equal(ahead.x, x):
@@ -202,7 +238,7 @@ class RollGenerator:
             self._ahead = Prepared(x, base, out, state, log_w)
             return
         before = self.generator.get_state()
-        drawn = self._draw(out, log_w, controls)
+        drawn = self._draw(out, self._mixing(log_w, self._tracked(frame) if self.home else self._pcw), controls)
         after = self.generator.get_state()
         self.generator.set_state(before)
         self._ahead = Prepared(x, base, out, state, log_w, controls, drawn, before, after)
@@ -221,16 +257,15 @@ class RollGenerator:
             return CopyOutput(out.params[k:k + 1], out.attn[k:k + 1], out.gate[k:k + 1], out.frames[k:k + 1])
         return out[k:k + 1]
 
-    def _draw(self, out: torch.Tensor | CopyOutput, log_w: np.ndarray, controls: RollControls) -> np.ndarray:
-        """A component from the key posterior (the own key alone with ``follow`` off), then a
-        frame from it, moved back into real pitches."""
+    def _draw(self, out: torch.Tensor | CopyOutput, log_mix: np.ndarray, controls: RollControls) -> np.ndarray:
+        """A component from the mixing weights ``log_mix`` (the own key alone with
+        ``follow`` off), then a frame from it, moved back into real pitches."""
         if len(self.shifts) == 1:
             k = 0
         elif not controls.follow:
             k = self.own
         else:
-            k = int(torch.multinomial(torch.from_numpy(np.exp(focused(log_w, self.focus))), 1,
-                                      generator=self.generator))
+            k = int(torch.multinomial(torch.from_numpy(np.exp(log_mix)), 1, generator=self.generator))
         shift = self.shifts[k]
         seen = shift_controls(controls, -shift) if shift else controls
         frame = sample_roll_frame(self.model, self._component(out, k), seen, self.generator)
@@ -253,7 +288,7 @@ class RollGenerator:
             self.generator.set_state(drawn.rng_after)
             self.drawn_ahead += 1
             return drawn.frame.copy()
-        return self._draw(self._out, self.log_w, controls)
+        return self._draw(self._out, self._mixing(self.log_w, self._pcw), controls)
 
     @torch.no_grad()
     def log_prob(self, frame: np.ndarray, controls: RollControls) -> float:
@@ -272,7 +307,7 @@ class RollGenerator:
             return frame_log_prob(self.model, self._component(self._out, k), seen, x[k])
         total = -math.inf
         notes = x[self.own].sum().item()
-        log_w = focused(self.log_w, self.focus)
+        log_w = self._mixing(self.log_w, self._pcw)
         for k, shift in enumerate(self.shifts):
             if x[k].sum().item() < notes or log_w[k] == -np.inf:
                 continue
