@@ -47,12 +47,12 @@ def main() -> None:
     spb = int(meta.get("steps_per_beat") or 2)
     bar = BEATS_PER_BAR * spb
     need = (PRIME_BARS + ANSWER_BARS) * bar
-    for index, piece in enumerate(load_rolls(str(meta["data"]), spb).split("test")):
-        key = roll_key(piece[:PRIME_BARS * bar].astype(bool)) if len(piece) >= need else None
-        if key is not None and key.mode == "major":
-            break
-    else:
+    pieces = load_rolls(str(meta["data"]), spb).split("test")
+    openings = [(i, p, roll_key(p[:PRIME_BARS * bar].astype(bool))) for i, p in enumerate(pieces) if len(p) >= need]
+    found = next(((i, p, k) for i, p, k in openings if k is not None and k.mode == "major"), None)
+    if found is None:
         raise SystemExit("no test piece with a major opening")
+    index, piece, key = found
     shift = (TARGET.tonic - key.tonic + 6) % 12 - 6
     moved = transpose(piece, shift).astype(bool)[:need]
     opening, real = moved[:PRIME_BARS * bar], moved[PRIME_BARS * bar:]

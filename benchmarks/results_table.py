@@ -66,7 +66,8 @@ def results() -> dict[str, Any]:
 
 def latencies() -> dict[str, dict[str, Any]]:
     """Model name -> its row of the last ``benchmarks.step_latency`` run (shipped memories)."""
-    return {str(r["model"]): r for r in results().get("step_latency", {}).get("rows", [])}
+    return {str(r["model"]): r for r in results().get("step_latency", {}).get("rows", [])
+            if r.get("hears", "every key") == "every key"}
 
 
 def memory_sweep(memories: list[int]) -> None:
@@ -202,6 +203,8 @@ def render(manifest: dict[str, dict[str, Any]], measured: dict[str, dict[str, An
         head = "NADE" if entry["kind"] == "roll-nade" else "Bernoulli"
         if r["memory_steps"]:
             head += f" + copy head, memory {r['memory_steps']}"
+        if len(r.get("hears", [0])) > 1:
+            head += ", heard in 12 keys"
         row = {s: r["nll_per_frame"] if s == r["data"] else None for s in SETS}
         lines.append(f"| **livegen `{name}`** ({head}) | "
                      + " | ".join(f"**{row[s]:.3f}**" if row[s] is not None else "—" for s in SETS)
@@ -239,7 +242,11 @@ def render(manifest: dict[str, dict[str, Any]], measured: dict[str, dict[str, An
             "Test-set negative log-likelihood in nats per frame (lower is better): frame-weighted, "
             "summed over the 88 keys, frame t predicted from frames < t. The NADE models' figures "
             "are exact likelihoods, not bounds. Produced by `python -m benchmarks.results_table` "
-            "from `livegen eval` runs.\n\n"
+            "from `livegen eval` runs. Each model is scored as it plays: heard in all 12 keys at "
+            "once (the mixture over transpositions, docs/live.md *How livegen listens*); heard in "
+            "its own key alone it scores what the manifest records from when it was shipped "
+            "(`nottingham` 1.188, `jsb` 4.974), and far worse in other keys "
+            "(`python -m benchmarks.keys_nll`).\n\n"
             "**Memory.** A copy head (README, Offline) mixes in exact copies of frames that followed "
             "similar moments earlier in the same piece, which the published models do not do. Each "
             "model attends to the last *N* steps of the piece (the memory column): *N* is stored in "
