@@ -18,7 +18,7 @@ from livegen.nets.runtime import disable_onednn
 from livegen.offline.evaluate import evaluate_roll
 from livegen.offline.keys_eval import KEY_SHIFTS, evaluate_keys
 from livegen.training.char_tasks import evaluate_char_model
-from livegen.voices.follow import hears_shifts, home_prior
+from livegen.voices.follow import hears_shifts, home_prior, home_register
 
 #: the controls ``--keys`` scores under (those that change what the voice may draw), with the
 #: same flags and bounds as ``play`` and ``render``; left out, each keeps its default.
@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         shifts = hears_shifts(meta)
         result = evaluate_roll(model, data, args.split, stream=args.stream, max_sequences=max_seqs,
                                chunk=int(args.chunk), shifts=shifts,
-                               home=home_prior(meta)).to_dict()
+                               home=home_prior(meta),
+                               register=home_register(meta)).to_dict()
         result["hears"] = list(shifts)
     if args.json:
         print(json.dumps(result, sort_keys=True))

@@ -21,6 +21,7 @@ from livegen.nets.registry import Net, memory_steps, set_memory
 from livegen.nets.runtime import disable_onednn
 from livegen.offline.evaluate import evaluate_roll
 from livegen.training.char_tasks import ABC_SPLIT_METHOD, evaluate_char_model
+from livegen.voices.follow import hears_shifts, home_prior, home_register
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -131,7 +132,9 @@ def _score(model: Net, meta: dict[str, Any], data: str) -> dict[str, Any]:
                 meta["split"] = {**meta.get("split", {}), "method": ABC_SPLIT_METHOD, f"{split}": result["songs"]}
             main = "nats_per_char"
         else:
-            result = evaluate_roll(model, load_rolls(data, meta.get("steps_per_beat")), split).to_dict()
+            result = evaluate_roll(model, load_rolls(data, meta.get("steps_per_beat")), split,
+                                   shifts=hears_shifts(meta), home=home_prior(meta),
+                               register=home_register(meta)).to_dict()
             main = "nll_per_frame"
         out |= {f"{split}_{k}": v for k, v in result.items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _NOT_FIGURES}

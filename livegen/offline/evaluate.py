@@ -39,7 +39,7 @@ from livegen.nets.roll import RollLSTM
 from livegen.sampling.constraints import RollControls
 from livegen.sampling.transpose import shift_frame
 from livegen.training.scoring import Score, score_sequences
-from livegen.voices.roll import FOCUS, HOME, SWITCH, RollGenerator, mixing_weights
+from livegen.voices.roll import FOCUS, HOME, SWITCH, RollGenerator, centred_shifts, mixing_weights
 
 #: how the first frame of a piece is treated, for reports.
 FIRST_FRAME = ("nll_per_frame: frames 2..T (frame 1 is the first input); *_every_frame: frames "
@@ -92,7 +92,7 @@ class RollEval:
 
 def evaluate_roll(model: RollNet, data: RollDataset, split: str = "test", *, stream: bool = False,
                   max_sequences: int | None = None, chunk: int = 512, shifts: tuple[int, ...] = (0,),
-                  home: float = HOME) -> RollEval:
+                  home: float = HOME, register: float | None = None) -> RollEval:
     """Frame-weighted and sequence-averaged NLL (nats/frame) under both conventions, and Bay
     et al. frame accuracy.
 
@@ -101,23 +101,24 @@ def evaluate_roll(model: RollNet, data: RollDataset, split: str = "test", *, str
         max_sequences: score only the first N sequences of the split (file order).
         chunk: steps per chunk of the batched run (any size gives the same figures).
         shifts: the transpositions the voice hears at once (see the module docstring).
-        home: the home prior of its mixture (:func:`~livegen.voices.roll.mixing_weights`).
+        home, register: the home prior and home register of its mixture
+            (:class:`~livegen.voices.roll.RollGenerator`).
     """
     rolls = data.split(split)[:max_sequences] if max_sequences is not None else data.split(split)
     seqs = [torch.from_numpy(np.ascontiguousarray(s)).float() for s in rolls]
     if stream:
         if not isinstance(model, RollLSTM | RollNADE):
             raise TypeError(f"the live runtime steps RollLSTM and RollNADE nets, not {type(model).__name__}")
-        later, every = stream_scores(model, seqs, shifts, home)
+        later, every = stream_scores(model, seqs, shifts, home, register)
     else:
         later = score_sequences(model, seqs, model.frame_nll, predict_frame=model.predict_frame, chunk=chunk)
         silence = torch.zeros(1, N_KEYS)
         if shifts != (0,):
             assert isinstance(model, RollLSTM | RollNADE)
             accuracy = (later.tp, later.fp, later.fn)
-            later = _mixture_scores(model, shifts, seqs, chunk, home)
+            later = _mixture_scores(model, shifts, seqs, chunk, home, register)
             later.tp, later.fp, later.fn = accuracy
-            every = _mixture_scores(model, shifts, [torch.cat([silence, s]) for s in seqs], chunk, home)
+            every = _mixture_scores(model, shifts, [torch.cat([silence, s]) for s in seqs], chunk, home, register)
         else:
             every = score_sequences(model, [torch.cat([silence, s]) for s in seqs], model.frame_nll, chunk=chunk)
     steps = memory_steps(model) if isinstance(model, RollLSTM | RollNADE) else 0
@@ -137,25 +138,30 @@ class _ScoringGenerator(RollGenerator):
 
 
 def _mixture_scores(model: RollLSTM | RollNADE, shifts: tuple[int, ...], seqs: list[torch.Tensor],
-                    chunk: int, home: float) -> Score:
+                    chunk: int, home: float, register: float | None) -> Score:
     """Frames 2..T of each sequence under the mixture over ``shifts`` (batched)."""
     score = Score()
     for seq in seqs:
         if len(seq) < 2:
             continue
-        _add(score, -mixture_log_likelihood(model, shifts, seq.numpy() > 0.5, chunk=chunk, home=home),
-             len(seq) - 1)
+        _add(score, -mixture_log_likelihood(model, shifts, seq.numpy() > 0.5, chunk=chunk, home=home,
+                                            register=register), len(seq) - 1)
     return score
 
 
 @torch.no_grad()
 def mixture_log_likelihood(model: RollLSTM | RollNADE, shifts: tuple[int, ...], seq: np.ndarray, *,
-                           follow: bool = True, chunk: int = 256, home: float = HOME) -> float:
+                           follow: bool = True, chunk: int = 256, home: float = HOME,
+                           register: float | None = None) -> float:
     """``log p`` in nats of frames 2..T of a ``(T, 88)`` bool piece under the net heard in
     ``shifts`` at once, as :class:`~livegen.voices.roll.RollGenerator` predicts them: every
     component in one batch (``(K, T, 88)``), then the key posterior's recursion. With
-    ``follow`` False, the net in its own key alone."""
-    own = shifts.index(0)
+    ``follow`` False, the net in its own key alone; with a ``register``, the shifts centred
+    on the piece's first sounding frame (:func:`~livegen.voices.roll.centred_shifts`)."""
+    sounding = np.flatnonzero(seq.any(axis=1))
+    if register is not None and len(shifts) > 1 and sounding.size:
+        shifts = centred_shifts(shifts, seq[sounding[0]], register)
+    own = next(k for k, s in enumerate(shifts) if s % 12 == 0)
     model.eval()
     x = torch.from_numpy(np.stack([shift_frame(seq, -k) for k in shifts]).astype(np.float32))  # (K, T, 88)
     ll = np.empty((len(shifts), len(seq) - 1))
@@ -164,7 +170,7 @@ def mixture_log_likelihood(model: RollLSTM | RollNADE, shifts: tuple[int, ...], 
         j = min(i + chunk, len(seq) - 1)
         out, state = model(x[:, i:j], state)
         ll[:, i:j] = -_sequence_nll(model, out, x[:, i + 1:j + 1]).double().numpy()
-    lost = x[:, 1:].sum(-1).numpy() < x[own, 1:].sum(-1).numpy()  # (K, T-1) notes off the keyboard
+    lost = x[:, 1:].sum(-1).numpy() < seq[1:].sum(-1)  # (K, T-1) notes pushed off the keyboard
     ll[lost] = -np.inf
     if len(shifts) == 1 or not follow:
         return float(ll[own].sum())
@@ -203,12 +209,13 @@ def _sequence_nll(model: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, ta
 
 @torch.no_grad()
 def stream_scores(model: RollLSTM | RollNADE, seqs: list[torch.Tensor],
-                  shifts: tuple[int, ...] = (0,), home: float = HOME) -> tuple[Score, Score]:
+                  shifts: tuple[int, ...] = (0,), home: float = HOME,
+                  register: float | None = None) -> tuple[Score, Score]:
     """Score ``(T, 88)`` sequences by stepping a :class:`~livegen.voices.roll.RollGenerator`
     one frame at a time, as the engine does (``observe``, then ``log_prob`` of the next
     frame under neutral controls); returns the frames 2..T and every-frame scores."""
     later, every = Score(), Score()
-    gen = _ScoringGenerator(model, shifts=shifts, home=home)
+    gen = _ScoringGenerator(model, shifts=shifts, home=home, register=register)
     silence = np.zeros(N_KEYS, dtype=np.float32)
     plain = RollControls()
     for seq in seqs:

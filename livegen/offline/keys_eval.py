@@ -38,7 +38,7 @@ from livegen.nets.nade import RollNADE
 from livegen.nets.roll import RollLSTM
 from livegen.offline.evaluate import mixture_log_likelihood
 from livegen.sampling.constraints import RollControls, sampling_view
-from livegen.voices.follow import hears_shifts, home_prior, roll_voice
+from livegen.voices.follow import hears_shifts, home_prior, home_register, roll_voice
 
 #: the 12 keys a split is scored in: semitones from the data's own key.
 KEY_SHIFTS = tuple(range(-6, 6))
@@ -120,6 +120,7 @@ def evaluate_keys(model: RollLSTM | RollNADE, meta: Mapping[str, Any], data: Rol
         "method": "stream" if stream else "batched",
         "hears": [int(k) for k in hears_shifts(meta)],
         "home_prior": home_prior(meta),
+        "home_register": home_register(meta),
         "controls": {k: v for k, v in state.as_dict().items() if k in _LISTENING},
         "density_follow": "off: it changes notes after the draw, so it is not scored",
         "convention": "frames 2..T of each piece, nats per frame; keys are semitones from the data's own key",
@@ -151,9 +152,10 @@ def _stream(model: RollLSTM | RollNADE, meta: Mapping[str, Any], rolls: list[np.
 def _batched(model: RollLSTM | RollNADE, meta: Mapping[str, Any], rolls: list[np.ndarray],
              follow: bool) -> tuple[float, int]:
     """Total NLL and frames 2..T: every component in one batch, then the key recursion."""
-    shifts, home = hears_shifts(meta), home_prior(meta)
+    shifts, home, register = hears_shifts(meta), home_prior(meta), home_register(meta)
     total, frames = 0.0, 0
     for roll in rolls:
-        total -= mixture_log_likelihood(model, shifts, np.asarray(roll, dtype=bool), follow=follow, home=home)
+        total -= mixture_log_likelihood(model, shifts, np.asarray(roll, dtype=bool), follow=follow, home=home,
+                                        register=register)
         frames += len(roll) - 1
     return total, frames

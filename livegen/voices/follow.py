@@ -55,9 +55,17 @@ def home_prior(meta: Mapping[str, Any] | None) -> float:
     return float((meta or {}).get("home") or 0.0)
 
 
+def home_register(meta: Mapping[str, Any] | None) -> float | None:
+    """The net's home register (MIDI pitch; its checkpoint's ``register``: the mean pitch of
+    the first sounding frame of its training pieces), or None (the shifts stay as they are)."""
+    value = (meta or {}).get("register")
+    return None if value is None else float(value)
+
+
 def roll_voice(model: RollLSTM | RollNADE, meta: Mapping[str, Any] | None, seed: int) -> KeyFollowingVoice:
     """The voice ``play``, ``render`` and ``eval --keys`` build for a roll net."""
-    return KeyFollowingVoice(RollGenerator(model, seed=seed, shifts=hears_shifts(meta), home=home_prior(meta)))
+    return KeyFollowingVoice(RollGenerator(model, seed=seed, shifts=hears_shifts(meta), home=home_prior(meta),
+                                           register=home_register(meta)))
 
 
 #: the most the lean within the key moves a note, in nats per standard deviation of its profile.

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from livegen.music.keyboard import N_KEYS
+from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 from livegen.music.keys import pitch_class_weights, tonic_scores
 from livegen.nets.nade import CopyOutput, RollNADE
 from livegen.nets.roll import RollLSTM
@@ -71,6 +71,7 @@ class Prepared:
 
     Attributes:
         x: the ``(K, 88)`` input frames (one per transposition) it was computed for.
+        shifts: the transpositions they were heard in.
         base: the state it was stepped from (the kept state must still be this object).
         out, state: the net's prediction and the new state.
         log_w: the key posterior ``(K,)`` after hearing ``x``.
@@ -84,6 +85,7 @@ class Prepared:
     out: torch.Tensor | CopyOutput
     state: LSTMState
     log_w: np.ndarray
+    shifts: tuple[int, ...]
     controls: RollControls | None = None
     frame: np.ndarray | None = None
     rng_before: torch.Tensor | None = None
@@ -101,6 +103,14 @@ class RollGenerator:
             ``(0,)`` for a net that knows every key, :data:`EVERY_SHIFT` for one that
             knows one.
         switch: the share of the key posterior spread over all keys each frame.
+        focus, home: see :func:`mixing_weights`.
+        register: the net's home register (MIDI pitch: the mean pitch of the first sounding
+            frame of its training pieces), or None. With it, the transpositions are centred
+            on what is heard: at the first frame that sounds, every shift moves by that
+            frame's mean pitch less ``register`` (rounded), so the net hears the music near
+            the register it learned whatever key and octave it comes in, and a piece moved
+            by any interval is heard exactly as before (the components' states are all
+            alike until then: they heard only silence).
 
     Attributes:
         log_w: ``(K,)`` log posterior of each transposition given what was heard.
@@ -110,7 +120,8 @@ class RollGenerator:
     """
 
     def __init__(self, model: RollLSTM | RollNADE, seed: int = 0, shifts: tuple[int, ...] = (0,),
-                 switch: float = SWITCH, focus: float = FOCUS, home: float = HOME) -> None:
+                 switch: float = SWITCH, focus: float = FOCUS, home: float = HOME,
+                 register: float | None = None) -> None:
         if 0 not in shifts:
             raise ValueError(f"shifts must include 0 (the net's own key), not {shifts}")
         if not 0.0 <= switch < 1.0:
@@ -123,7 +134,9 @@ class RollGenerator:
         self._prev = np.zeros(N_KEYS, dtype=bool)
         self.model = model.eval()
         self.seed = seed
-        self.shifts = tuple(shifts)
+        self.base = tuple(shifts)
+        self.shifts = self.base
+        self.register = register if len(self.base) > 1 else None
         self.switch = switch
         self.generator = torch.Generator().manual_seed(seed)
         self.state: LSTMState | None = None
@@ -141,14 +154,21 @@ class RollGenerator:
 
     @property
     def own(self) -> int:
-        """Index of the component in the net's own key (shift 0)."""
-        return self.shifts.index(0)
+        """Index of the component in the net's own key (a shift of whole octaves)."""
+        return next(k for k, s in enumerate(self.shifts) if s % 12 == 0)
+
+    def _centred(self, frame: np.ndarray) -> tuple[int, ...]:
+        """The shifts to hear ``frame`` in: centred on it when it is the first that sounds."""
+        if self.register is None or self.shifts is not self.base or not frame.any():
+            return self.shifts
+        return centred_shifts(self.base, frame, self.register)
 
     def reset(self) -> None:
         """Forget everything heard: fresh (zero) hidden state and key posterior. The RNG
         stream continues."""
         self.state = None
         self._out = None
+        self.shifts = self.base
         self.log_w = self._prior()
         self._pcw = np.zeros(12)
         self._prev = np.zeros(N_KEYS, dtype=bool)
@@ -170,19 +190,21 @@ class RollGenerator:
             pcw = pcw + pitch_class_weights(f.astype(np.float64) + (f & ~self._prev))
         return pcw
 
-    def _inputs(self, frame: np.ndarray) -> torch.Tensor:
-        """``(K, 88)`` the frame as each component hears it."""
+    def _inputs(self, frame: np.ndarray) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """``(K, 88)`` the frame as each component hears it, and the shifts it is heard in."""
         f = np.asarray(frame, dtype=bool).reshape(N_KEYS)
         if self.shifts == (0,):
-            return torch.as_tensor(f.astype(np.float32)).reshape(1, N_KEYS)
-        return torch.as_tensor(np.stack([shift_frame(f, -k) for k in self.shifts]).astype(np.float32))
+            return torch.as_tensor(f.astype(np.float32)).reshape(1, N_KEYS), self.shifts
+        shifts = self._centred(f)
+        return torch.as_tensor(np.stack([shift_frame(f, -k) for k in shifts]).astype(np.float32)), shifts
 
-    def _heard(self, x: torch.Tensor) -> np.ndarray:
-        """The key posterior after hearing ``x`` ``(K, 88)`` under the present prediction."""
+    def _heard(self, x: torch.Tensor, notes: int) -> np.ndarray:
+        """The key posterior after hearing ``x`` ``(K, 88)`` (a frame of ``notes`` notes) under
+        the present prediction."""
         if len(self.shifts) == 1 or self._out is None:
             return self.log_w
         ll = -_frame_nll(self.model, _as_sequence(self._out), x.unsqueeze(1)).reshape(-1).double().numpy()
-        lost = x.sum(1).numpy() < x[self.own].sum().item()  # notes pushed off the keyboard
+        lost = x.sum(1).numpy() < notes  # notes pushed off the keyboard
         ll[lost] = -np.inf
         post = self.log_w + ll
         top = post.max()
@@ -199,20 +221,22 @@ class RollGenerator:
         When :meth:`prepare` was given this frame from the present state, its result is
         taken instead of stepping the model again (the same tensors, computed earlier).
         """
-        x = self._inputs(frame)
+        x, shifts = self._inputs(frame)
+        notes = int(np.asarray(frame, dtype=bool).sum())
         if self.home:
             self._pcw = self._tracked(frame)
             self._prev = np.asarray(frame, dtype=bool).reshape(N_KEYS).copy()
         ahead, self._ahead, self._drawn = self._ahead, None, None
+        self.shifts = shifts
         if ahead is not None:
-            if ahead.base is self.state and torch.equal(ahead.x, x):
+            if ahead.base is self.state and ahead.shifts == shifts and torch.equal(ahead.x, x):
                 self._out, self.state, self.log_w = ahead.out, ahead.state, ahead.log_w
                 self._drawn = ahead
                 self.ahead_hits += 1
                 self.steps_observed += 1
                 return
             self.ahead_misses += 1
-        self.log_w = self._heard(x)
+        self.log_w = self._heard(x, notes)
         self._out, self.state = self.model.step(x, self.state)
         self.steps_observed += 1
 
@@ -230,18 +254,19 @@ class RollGenerator:
         copy head's memory stays valid: a state stepped twice gets a fresh buffer
         (:func:`~livegen.nets.copy_head.extend_memory`).
         """
-        x = self._inputs(frame)
+        x, shifts = self._inputs(frame)
         base = self.state
-        log_w = self._heard(x)
+        log_w = self._heard(x, int(np.asarray(frame, dtype=bool).sum()))
         out, state = self.model.step(x, base)
         if controls is None:
-            self._ahead = Prepared(x, base, out, state, log_w)
+            self._ahead = Prepared(x, base, out, state, log_w, shifts)
             return
         before = self.generator.get_state()
-        drawn = self._draw(out, self._mixing(log_w, self._tracked(frame) if self.home else self._pcw), controls)
+        drawn = self._draw(out, self._mixing(log_w, self._tracked(frame) if self.home else self._pcw), controls,
+                           shifts)
         after = self.generator.get_state()
         self.generator.set_state(before)
-        self._ahead = Prepared(x, base, out, state, log_w, controls, drawn, before, after)
+        self._ahead = Prepared(x, base, out, state, log_w, shifts, controls, drawn, before, after)
 
     @torch.no_grad()
     def prime(self, roll: np.ndarray) -> None:
@@ -257,16 +282,18 @@ class RollGenerator:
             return CopyOutput(out.params[k:k + 1], out.attn[k:k + 1], out.gate[k:k + 1], out.frames[k:k + 1])
         return out[k:k + 1]
 
-    def _draw(self, out: torch.Tensor | CopyOutput, log_mix: np.ndarray, controls: RollControls) -> np.ndarray:
+    def _draw(self, out: torch.Tensor | CopyOutput, log_mix: np.ndarray, controls: RollControls,
+              shifts: tuple[int, ...] | None = None) -> np.ndarray:
         """A component from the mixing weights ``log_mix`` (the own key alone with
         ``follow`` off), then a frame from it, moved back into real pitches."""
-        if len(self.shifts) == 1:
+        shifts = self.shifts if shifts is None else shifts
+        if len(shifts) == 1:
             k = 0
         elif not controls.follow:
-            k = self.own
+            k = next(i for i, s in enumerate(shifts) if s % 12 == 0)
         else:
             k = int(torch.multinomial(torch.from_numpy(np.exp(log_mix)), 1, generator=self.generator))
-        shift = self.shifts[k]
+        shift = shifts[k]
         seen = shift_controls(controls, -shift) if shift else controls
         frame = sample_roll_frame(self.model, self._component(out, k), seen, self.generator)
         drawn = frame.reshape(N_KEYS).numpy().astype(bool)
@@ -299,14 +326,17 @@ class RollGenerator:
         if self._out is None:
             self.observe(np.zeros(N_KEYS, dtype=np.float32))
         assert self._out is not None
-        x = self._inputs(frame)
+        x = torch.as_tensor(np.stack([shift_frame(np.asarray(frame, dtype=bool).reshape(N_KEYS), -k)
+                                      for k in self.shifts]).astype(np.float32))
+        notes = int(np.asarray(frame, dtype=bool).sum())
         if len(self.shifts) == 1 or not controls.follow:
             k = self.own
             shift = self.shifts[k]
             seen = shift_controls(controls, -shift) if shift else controls
+            if x[k].sum().item() < notes:
+                return -math.inf
             return frame_log_prob(self.model, self._component(self._out, k), seen, x[k])
         total = -math.inf
-        notes = x[self.own].sum().item()
         log_w = self._mixing(self.log_w, self._pcw)
         for k, shift in enumerate(self.shifts):
             if x[k].sum().item() < notes or log_w[k] == -np.inf:
@@ -320,6 +350,15 @@ class RollGenerator:
         """Observe ``frame`` then sample the next one: the live loop's single call."""
         self.observe(frame)
         return self.sample(controls)
+
+
+def centred_shifts(base: tuple[int, ...], frame: np.ndarray, register: float) -> tuple[int, ...]:
+    """``base`` moved by the mean pitch of the sounding ``(88,)`` ``frame`` less ``register``
+    (semitones, rounded): the transpositions a generator with a home register hears in
+    (see :class:`RollGenerator`)."""
+    pitches = np.flatnonzero(np.asarray(frame, dtype=bool)) + LOWEST_PITCH
+    d = int(np.floor(pitches.mean() - register + 0.5))
+    return tuple(s + d for s in base)
 
 
 def _as_sequence(out: torch.Tensor | CopyOutput) -> torch.Tensor | CopyOutput:
