@@ -169,8 +169,8 @@ def _fmt(feature: str, x: float) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     """One line per model: answer / real in the worst key for each feature, and the mean polyphony."""
     head = "| model | " + " | ".join(f"{LABELS[f]}: answer / real (worst key)" for f in GOALS) + \
-        " | notes at once: answer / real | goals met |"
-    lines = [head, "|" + "---|" * (len(GOALS) + 3)]
+        " | in scale, key kept: mean of the 12 keys | notes at once: answer / real | goals met |"
+    lines = [head, "|" + "---|" * (len(GOALS) + 4)]
     for r in rows:
         cells = []
         for f in GOALS:
@@ -179,7 +179,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         poly_a = np.mean([v["answer"]["polyphony"] for v in r["keys"].values()])
         poly_r = np.mean([v["real"]["polyphony"] for v in r["keys"].values()])
         met = sum(w["met"] for w in r["worst"].values())
-        lines.append(f"| {r['model']} | " + " | ".join(cells) + f" | {poly_a:.2f} / {poly_r:.2f} | {met} of {len(GOALS)} |")
+        means = {f: (np.mean([v["answer"][f] for v in r["keys"].values()]),
+                     np.mean([v["real"][f] for v in r["keys"].values()])) for f in ("in_scale", "key_kept")}
+        mean_text = (f"{means['in_scale'][0]:.1%} / {means['in_scale'][1]:.1%}, "
+                     f"{means['key_kept'][0]:.0%} / {means['key_kept'][1]:.0%}")
+        lines.append(f"| {r['model']} | " + " | ".join(cells) + f" | {mean_text} | {poly_a:.2f} / {poly_r:.2f} | "
+                     f"{met} of {len(GOALS)} |")
     return "\n".join(lines)
 
 
