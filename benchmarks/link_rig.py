@@ -306,7 +306,7 @@ def drone_model(path: Path, steps_per_beat: int) -> Path:
         net.head.weight.zero_()
         net.head.bias.fill_(-30.0)
         net.head.bias[60 - 21] = 30.0
-    save_checkpoint(path, net, {"data": "test", "steps_per_beat": steps_per_beat})
+    save_checkpoint(path, net, {"data": "test", "steps_per_beat": steps_per_beat, "hears": "own key"})
     return path
 
 

@@ -214,7 +214,7 @@ def _chord_model(path: Path) -> Path:
         net.head.bias.fill_(-30.0)
         for p in CHORD:
             net.head.bias[p - 21] = 30.0
-    save_checkpoint(path, net, {"data": "test", "steps_per_beat": 2})
+    save_checkpoint(path, net, {"data": "test", "steps_per_beat": 2, "hears": "own key"})  # plays its pitches as set
     return path
 
 

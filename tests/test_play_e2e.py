@@ -54,7 +54,7 @@ def _model(path: Path, pitches: range | list[int], bias: float) -> Path:
         net.head.bias.fill_(-30.0)
         for p in pitches:
             net.head.bias[p - 21] = bias
-    save_checkpoint(path, net, {"data": "test", "steps_per_beat": 2})
+    save_checkpoint(path, net, {"data": "test", "steps_per_beat": 2, "hears": "own key"})  # plays its pitches as set
     return path
 
 

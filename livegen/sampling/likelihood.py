@@ -26,7 +26,7 @@ from livegen.sampling.constraints import MIN_TEMPERATURE, RollControls, allowed_
 
 @torch.no_grad()
 def frame_log_prob(net: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, controls: RollControls,
-                   frame: torch.Tensor) -> float:
+                   frame: torch.Tensor, logits: torch.Tensor | None = None) -> float:
     """``log p(frame)`` in nats under the sampler of ``net``'s one-step output ``out``.
 
     Args:
@@ -35,6 +35,9 @@ def frame_log_prob(net: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, con
             ``(1, 88 + H)`` or a one-step :class:`~livegen.nets.nade.CopyOutput`.
         controls: the sampling view in force.
         frame: ``(88,)`` 0/1 (or bool) the frame to score.
+        logits: a NADE's conditional logits for ``frame`` (``(88,)``, from
+            :meth:`~livegen.nets.nade.RollNADE.conditional_logits`), when the caller computed
+            them already (for several outputs in one batch).
 
     Returns:
         A float ``<= 0``; ``-inf`` when the sampler cannot draw ``frame`` (a key it must
@@ -52,9 +55,10 @@ def frame_log_prob(net: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, con
     if isinstance(net, RollLSTM):
         assert isinstance(out, torch.Tensor)
         return _keys_log_prob(out.reshape(-1).double(), v, controls, allowed)
-    params = out.params if isinstance(out, CopyOutput) else out
-    logits = net.conditional_logits(params.reshape(1, -1), v.reshape(1, -1).to(params.dtype)).reshape(-1).double()
-    nade = _keys_log_prob(logits, v, controls, allowed)
+    if logits is None:
+        params = out.params if isinstance(out, CopyOutput) else out
+        logits = net.conditional_logits(params.reshape(1, -1), v.reshape(1, -1).to(params.dtype)).reshape(-1)
+    nade = _keys_log_prob(logits.double(), v, controls, allowed)
     if not isinstance(out, CopyOutput) or out.attn.numel() == 0:
         return nade
     g = float(out.gate.reshape(-1)[0])

@@ -345,11 +345,16 @@ class RollGenerator:
             return frame_log_prob(self.model, self._component(self._out, k), seen, x[k])
         total = -math.inf
         log_w = self._mixing(self.log_w, self._pcw)
+        logits = None  # a NADE's conditional logits for every component in one batch
+        if isinstance(self.model, RollNADE):
+            params = self._out.params if isinstance(self._out, CopyOutput) else self._out
+            logits = self.model.conditional_logits(params, x.to(params.dtype))
         for k, shift in enumerate(self.shifts):
             if x[k].sum().item() < notes or log_w[k] == -np.inf:
                 continue
             lp = float(log_w[k]) + frame_log_prob(self.model, self._component(self._out, k),
-                                                       shift_controls(controls, -shift), x[k])
+                                                       shift_controls(controls, -shift), x[k],
+                                                       None if logits is None else logits[k])
             total = np.logaddexp(total, lp)
         return float(total)
 
