@@ -251,3 +251,21 @@ def test_a_net_with_a_home_register_hears_every_key_alike() -> None:
     for key in ("-6", "+5"):
         assert batched["keys"][key]["nll_per_frame"] == pytest.approx(own, abs=1e-3)
         assert stream["keys"][key]["nll_per_frame"] == pytest.approx(own, abs=1e-3)
+
+
+def test_the_answer_never_drags_the_key_it_hears(nottingham) -> None:  # type: ignore[no-untyped-def]
+    """A frame of the voice's own notes alone leaves the key posterior as it was; the
+    performer's notes (and silence) move it. Scores are unchanged: in eval every note is heard."""
+    model, meta, pieces = nottingham
+    voice = roll_voice(model, meta, seed=1)
+    call = transpose(pieces[0], 4).astype(bool)[:32]
+    voice.prime(call)
+    after_call = voice.inner.log_w.copy()
+    controls = _listening()
+    for _ in range(8):  # the answer, nobody else playing: its frames hold only its own notes
+        frame = voice.sample(controls)
+        voice.observe(frame)
+        if frame.any():
+            assert np.array_equal(voice.inner.log_w, after_call)
+    voice.observe(call[0] | voice._last_out)  # the performer plays again: heard
+    assert not np.array_equal(voice.inner.log_w, after_call)

@@ -121,20 +121,27 @@ class KeyFollowingVoice:
     def observe(self, frame: np.ndarray) -> None:
         """Feed one ``(88,)`` frame that sounded. The key and register are heard from the
         keys this voice did not play itself (the performer's), so the answer never drags
-        them along with it."""
+        them along with it; a frame of its own notes alone leaves the net's key posterior
+        as it was."""
         frame = np.asarray(frame, dtype=bool)
         performer = frame & ~self._last_out
         self.tracker.observe(performer)
         struck = performer & ~self._performer
         self._performer = performer
         self.register.observe(struck)
-        self.inner.observe(frame)
+        self.inner.observe(frame, heard=self._heard(frame))
 
     def prepare(self, frame: np.ndarray, controls: RollControls | None = None) -> None:
         """Compute ahead what observing ``frame`` and sampling under ``controls`` will ask
         of the net (a key or register change heard with the frame makes the step compute
         again): :meth:`RollGenerator.prepare <livegen.voices.roll.RollGenerator.prepare>`."""
-        self.inner.prepare(np.asarray(frame, dtype=bool), None if controls is None else self._view(controls))
+        frame = np.asarray(frame, dtype=bool)
+        self.inner.prepare(frame, None if controls is None else self._view(controls), heard=self._heard(frame))
+
+    def _heard(self, frame: np.ndarray) -> bool:
+        """Whether ``frame`` tells the net's key posterior anything: not when it holds
+        nothing but this voice's own notes (its answer must not drag the key it hears)."""
+        return not frame.any() or bool((frame & ~self._last_out).any())
 
     def prime(self, roll: np.ndarray) -> None:
         """Feed a ``(T, 88)`` roll frame by frame."""

@@ -79,6 +79,7 @@ class Prepared:
     Attributes:
         x: the ``(K, 88)`` input frames (one per transposition) it was computed for.
         shifts: the transpositions they were heard in.
+        heard: whether the frame updated the key posterior.
         base: the state it was stepped from (the kept state must still be this object).
         out, state: the net's prediction and the new state.
         log_w: the key posterior ``(K,)`` after hearing ``x``.
@@ -93,6 +94,7 @@ class Prepared:
     state: LSTMState
     log_w: np.ndarray
     shifts: tuple[int, ...]
+    heard: bool = True
     controls: RollControls | None = None
     frame: np.ndarray | None = None
     rng_before: torch.Tensor | None = None
@@ -221,9 +223,10 @@ class RollGenerator:
         return np.asarray(post, dtype=np.float64)
 
     @torch.no_grad()
-    def observe(self, frame: np.ndarray) -> None:
-        """Feed one ``(88,)`` frame (bool/0-1) that sounded; update the kept state and the
-        key posterior.
+    def observe(self, frame: np.ndarray, heard: bool = True) -> None:
+        """Feed one ``(88,)`` frame (bool/0-1) that sounded; update the kept state and, when
+        ``heard``, the key posterior (a voice passes False for a frame of nothing but its own
+        notes, so its answer never drags the key it hears along with it).
 
         When :meth:`prepare` was given this frame from the present state, its result is
         taken instead of stepping the model again (the same tensors, computed earlier).
@@ -236,19 +239,21 @@ class RollGenerator:
         ahead, self._ahead, self._drawn = self._ahead, None, None
         self.shifts = shifts
         if ahead is not None:
-            if ahead.base is self.state and ahead.shifts == shifts and torch.equal(ahead.x, x):
+            if ahead.base is self.state and ahead.shifts == shifts and ahead.heard == heard \
+                    and torch.equal(ahead.x, x):
                 self._out, self.state, self.log_w = ahead.out, ahead.state, ahead.log_w
                 self._drawn = ahead
                 self.ahead_hits += 1
                 self.steps_observed += 1
                 return
             self.ahead_misses += 1
-        self.log_w = self._heard(x, notes)
+        if heard:
+            self.log_w = self._heard(x, notes)
         self._out, self.state = self.model.step(x, self.state)
         self.steps_observed += 1
 
     @torch.no_grad()
-    def prepare(self, frame: np.ndarray, controls: RollControls | None = None) -> None:
+    def prepare(self, frame: np.ndarray, controls: RollControls | None = None, heard: bool = True) -> None:
         """Compute ahead what the next :meth:`observe` of ``frame`` (and the :meth:`sample`
         under ``controls`` after it) will give; nothing the generator plays changes.
 
@@ -263,17 +268,17 @@ class RollGenerator:
         """
         x, shifts = self._inputs(frame)
         base = self.state
-        log_w = self._heard(x, int(np.asarray(frame, dtype=bool).sum()))
+        log_w = self._heard(x, int(np.asarray(frame, dtype=bool).sum())) if heard else self.log_w
         out, state = self.model.step(x, base)
         if controls is None:
-            self._ahead = Prepared(x, base, out, state, log_w, shifts)
+            self._ahead = Prepared(x, base, out, state, log_w, shifts, heard)
             return
         before = self.generator.get_state()
         drawn = self._draw(out, self._mixing(log_w, self._tracked(frame) if self.home else self._pcw), controls,
                            shifts)
         after = self.generator.get_state()
         self.generator.set_state(before)
-        self._ahead = Prepared(x, base, out, state, log_w, shifts, controls, drawn, before, after)
+        self._ahead = Prepared(x, base, out, state, log_w, shifts, heard, controls, drawn, before, after)
 
     @torch.no_grad()
     def prime(self, roll: np.ndarray) -> None:
