@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS, record
-from livegen.nets.manifest import read_manifest
+from livegen.nets.manifest import read_manifest, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = ("nottingham", "jsb", "musedata", "piano-midi")
@@ -149,7 +149,12 @@ def main() -> None:
     ap.add_argument("--memory-sweep", nargs="+", type=int, default=None, metavar="STEPS")
     ap.add_argument("--models", nargs="+", default=None,
                     help="measure only these roll models again; the others keep their last figures")
+    ap.add_argument("--manifest-only", action="store_true",
+                    help="only copy the last measured figures into the manifest (metrics_live)")
     args = ap.parse_args()
+    if args.manifest_only:
+        live_metrics(results().get("models", {}).get("measured", {}))
+        return
     if args.memory_sweep:
         memory_sweep(args.memory_sweep)
         return
@@ -194,7 +199,22 @@ def main() -> None:
     a, b = doc.index(start) + len(start), doc.index(end)
     readme.write_text(doc[:a] + "\n" + body + doc[b:])
     record("models", {"measured": measured, "text": text, "goals": GOALS})
+    live_metrics(measured)
     print(body)
+
+
+def live_metrics(measured: dict[str, dict[str, Any]]) -> None:
+    """Copy each roll model's measured test figures into its manifest entry as
+    ``metrics_live``: what ``livegen eval`` scores as the model plays (heard in 12 keys);
+    ``metrics`` keeps what it scored when it was shipped (the net alone, in its own key)."""
+    entries = read_manifest()
+    for name, r in measured.items():
+        if name in entries:
+            entries[name]["metrics_live"] = {
+                "test_nll_per_frame": r["nll_per_frame"], "test_nll_per_frame_every_frame": r["nll_per_frame_every_frame"],
+                "test_nll_per_sequence": r["nll_per_sequence"], "test_frames": r["frames"],
+                "hears": r.get("hears"), "command": f"livegen eval {name} --data {r['data']} --json"}
+    write_manifest(entries)
 
 
 def render(manifest: dict[str, dict[str, Any]], measured: dict[str, dict[str, Any]],
