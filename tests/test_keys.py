@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from shared_data import DataSets
 
 from livegen.cli import main
 from livegen.controls.table import ControlState
@@ -116,10 +117,10 @@ def test_a_frame_the_sampler_may_not_draw_has_no_likelihood() -> None:
 
 
 @pytest.fixture(scope="module")
-def nottingham() -> tuple[RollNADE, dict[str, object], list[np.ndarray]]:
+def nottingham(datasets: DataSets) -> tuple[RollNADE, dict[str, object], list[np.ndarray]]:
     model, meta = load_checkpoint(resolve_model("nottingham"))
     assert isinstance(model, RollNADE)
-    pieces = load_rolls("nottingham").split("test")[:2]
+    pieces = load_rolls(str(datasets.polyphonic / "Nottingham.mat")).split("test")[:2]
     return model, meta, [p[:80] for p in pieces]
 
 
@@ -203,7 +204,8 @@ def test_follow_off_keeps_a_net_in_its_own_key(nottingham) -> None:  # type: ign
     assert on.log_prob(moved[40], off_controls) == pytest.approx(alone.log_prob(moved[40], _listening()), abs=1e-4)
 
 
-def test_eval_keys_all_prints_every_key_the_worst_and_the_own(capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_keys_all_prints_every_key_the_worst_and_the_own(capsys: pytest.CaptureFixture[str],
+                                                              named_datasets: DataSets) -> None:
     assert main(["eval", "nottingham", "--data", "nottingham", "--keys", "all", "--max-sequences", "1",
                  "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -218,8 +220,8 @@ def test_eval_keys_all_prints_every_key_the_worst_and_the_own(capsys: pytest.Cap
     (["--keys", "x"], "give all or semitones"),
     (["--keys", "0", "--register-follow", "1"], "--stream"),
 ])
-def test_eval_keys_refuses_bad_input_in_one_line(args: list[str], needle: str,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_keys_refuses_bad_input_in_one_line(args: list[str], needle: str, capsys: pytest.CaptureFixture[str],
+                                                 named_datasets: DataSets) -> None:
     assert main(["eval", "nottingham", "--data", "nottingham", "--max-sequences", "1", *args]) == 2
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1
@@ -238,12 +240,12 @@ def test_a_home_prior_is_scored_as_it_plays(nottingham) -> None:  # type: ignore
     assert batched["keys"]["+3"]["nll_per_frame"] != pytest.approx(plain["keys"]["+3"]["nll_per_frame"], abs=1e-4)
 
 
-def test_a_net_with_a_home_register_hears_every_key_alike() -> None:
+def test_a_net_with_a_home_register_hears_every_key_alike(datasets: DataSets) -> None:
     """``jsb`` (trained in every key) hears in 12 keys centred on what it hears first: a piece
     moved by any interval is scored exactly as before (batched and streamed agree)."""
     model, meta = load_checkpoint(resolve_model("jsb"))
     assert meta["register"] == 73.6
-    data = _dataset([p[:30] for p in load_rolls("jsb").split("test")[:2]])
+    data = _dataset([p[:30] for p in load_rolls(str(datasets.polyphonic / "JSB_Chorales.mat")).split("test")[:2]])
     batched = evaluate_keys(model, meta, data, shifts=(-6, 0, 5))
     stream = evaluate_keys(model, meta, data, shifts=(-6, 5), stream=True)
     own = batched["keys"]["+0"]["nll_per_frame"]

@@ -159,6 +159,7 @@ def mixture_log_likelihood(model: RollLSTM | RollNADE, shifts: tuple[int, ...], 
     ``follow`` False, the net in its own key alone; with a ``register``, the shifts centred
     on the piece's first sounding frame (:func:`~livegen.voices.roll.centred_shifts`)."""
     sounding = np.flatnonzero(seq.any(axis=1))
+    base = shifts
     if register is not None and len(shifts) > 1 and sounding.size:
         shifts = centred_shifts(shifts, seq[sounding[0]], register)
     own = next(k for k, s in enumerate(shifts) if s % 12 == 0)
@@ -172,20 +173,42 @@ def mixture_log_likelihood(model: RollLSTM | RollNADE, shifts: tuple[int, ...], 
         ll[:, i:j] = -_sequence_nll(model, out, x[:, i + 1:j + 1]).double().numpy()
     lost = x[:, 1:].sum(-1).numpy() < seq[1:].sum(-1)  # (K, T-1) notes pushed off the keyboard
     ll[lost] = -np.inf
+    update = ll  # what the posterior learns from each frame
+    if shifts != base and sounding[0] >= 1:
+        # the first sounding frame is drawn (and scored) in the shifts as they were: the
+        # generator centres them when it observes that frame, after every component heard
+        # the same silence
+        f0 = int(sounding[0])
+        update, ll = ll, ll.copy()
+        moved = torch.from_numpy(np.stack([shift_frame(seq[f0], -k) for k in base]).astype(np.float32))
+        out, _ = model(torch.zeros(1, f0, seq.shape[1]))
+        ll[:, f0 - 1] = -_sequence_nll(model, _last_step(out, len(base)), moved.unsqueeze(1)).double().numpy()[:, 0]
+        ll[moved.sum(-1).numpy() < seq[f0].sum(), f0 - 1] = -np.inf
     if len(shifts) == 1 or not follow:
         return float(ll[own].sum())
     tonic = tonic_score_track(seq[:-1]) if home else None  # what was heard before each scored frame
-    return key_mixture(ll, shifts, tonic, home=home)
+    return key_mixture(ll, shifts, tonic, home=home, update=update)
+
+
+def _last_step(out: torch.Tensor | CopyOutput, k: int) -> torch.Tensor | CopyOutput:
+    """The last step of a batch-1 output, repeated for ``k`` components: ``(k, 1, ...)``."""
+    if isinstance(out, CopyOutput):
+        return CopyOutput(out.params[:, -1:].expand(k, -1, -1), out.attn[:, -1:].expand(k, -1, -1),
+                          out.gate[:, -1:].expand(k, -1, -1), out.frames.expand(k, -1, -1))
+    return out[:, -1:].expand(k, -1, -1)
 
 
 def key_mixture(ll: np.ndarray, shifts: tuple[int, ...], tonic: np.ndarray | None = None, *,
-                switch: float = SWITCH, focus: float = FOCUS, home: float = HOME) -> float:
+                switch: float = SWITCH, focus: float = FOCUS, home: float = HOME,
+                update: np.ndarray | None = None) -> float:
     """Log-likelihood of a piece under the switching mixture over keys, from each
     component's frame log-likelihoods ``(K, T)``: the posterior recursion of
     :class:`~livegen.voices.roll.RollGenerator` (Bayes' rule each frame, then the share
     ``switch`` spread over all keys; each frame's mixture weighted by ``focus`` and the home
     prior ``home`` over ``tonic`` ``(T, 12)``, the tonic scores of what was heard before each
-    frame: :func:`~livegen.voices.roll.mixing_weights`)."""
+    frame: :func:`~livegen.voices.roll.mixing_weights`); ``update`` ``(K, T)``, when given, is
+    what the posterior learns from each frame instead of ``ll`` (they differ at the frame a
+    home register centres the shifts)."""
     k = ll.shape[0]
     log_w = np.full(k, -math.log(k))
     total = 0.0
@@ -193,7 +216,7 @@ def key_mixture(ll: np.ndarray, shifts: tuple[int, ...], tonic: np.ndarray | Non
         mixed = mixing_weights(log_w, focus, home, None if tonic is None else tonic[t], shifts) + ll[:, t]
         top = mixed.max()
         total += top + math.log(np.exp(mixed - top).sum())
-        joint = log_w + ll[:, t]
+        joint = log_w + (ll if update is None else update)[:, t]
         top = joint.max()
         post = joint - (top + math.log(np.exp(joint - top).sum()))
         log_w = np.log((1.0 - switch) * np.exp(post) + switch / k) if switch > 0 else post
