@@ -247,14 +247,17 @@ def stream_scores(model: RollLSTM | RollNADE, seqs: list[torch.Tensor],
         frames = seq.numpy()
         gen.reset()
         total = 0.0
-        outputs = []
+        outputs, own = [], []
         for t in range(len(seq) - 1):
             gen.observe(frames[t])
             total -= gen.log_prob(frames[t + 1] > 0.5, plain)
             out = gen.own_prediction
             outputs.append(out.params if isinstance(out, CopyOutput) else out)
+            own.append(gen.shifts[gen.own])  # whole octaves: 0 unless a home register moved it
         _add(later, total, len(seq) - 1)
         pred = _predictions(model, torch.cat(outputs))  # the greedy frames, all steps at once
+        if any(own):  # heard an octave away: the greedy frame moved back to where it sounds
+            pred = torch.from_numpy(np.stack([shift_frame(p.numpy(), k) for p, k in zip(pred, own, strict=True)]))
         truth = seq[1:] > 0.5
         later.tp += int((pred & truth).sum())
         later.fp += int((pred & ~truth).sum())
