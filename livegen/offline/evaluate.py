@@ -239,6 +239,7 @@ def stream_scores(model: RollLSTM | RollNADE, seqs: list[torch.Tensor],
     frame under neutral controls); returns the frames 2..T and every-frame scores."""
     later, every = Score(), Score()
     gen = _ScoringGenerator(model, shifts=shifts, home=home, register=register)
+    alone = gen if shifts == (0,) else _ScoringGenerator(model)  # frame accuracy: the net in its own key
     silence = np.zeros(N_KEYS, dtype=np.float32)
     plain = RollControls()
     for seq in seqs:
@@ -247,17 +248,18 @@ def stream_scores(model: RollLSTM | RollNADE, seqs: list[torch.Tensor],
         frames = seq.numpy()
         gen.reset()
         total = 0.0
-        outputs, own = [], []
+        outputs = []
+        if alone is not gen:
+            alone.reset()
         for t in range(len(seq) - 1):
             gen.observe(frames[t])
             total -= gen.log_prob(frames[t + 1] > 0.5, plain)
-            out = gen.own_prediction
+            if alone is not gen:
+                alone.observe(frames[t])
+            out = alone.own_prediction
             outputs.append(out.params if isinstance(out, CopyOutput) else out)
-            own.append(gen.shifts[gen.own])  # whole octaves: 0 unless a home register moved it
         _add(later, total, len(seq) - 1)
         pred = _predictions(model, torch.cat(outputs))  # the greedy frames, all steps at once
-        if any(own):  # heard an octave away: the greedy frame moved back to where it sounds
-            pred = torch.from_numpy(np.stack([shift_frame(p.numpy(), k) for p, k in zip(pred, own, strict=True)]))
         truth = seq[1:] > 0.5
         later.tp += int((pred & truth).sum())
         later.fp += int((pred & ~truth).sum())
