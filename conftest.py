@@ -40,5 +40,20 @@ def docs_devices() -> Iterator[None]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def docs_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The data sets the documented commands read (``--data nottingham``): the shared ones
+    beside the checkout, or in a fresh clone the tests' small synthetic stand-ins, through
+    ``LIVEGEN_DATA``."""
+    from shared_data import build, shared
+
+    import docs_check
+
+    found = shared() or build(tmp_path_factory.mktemp("docs-data"))
+    docs_check.DATA_ROOT = found.root
+    yield
+    docs_check.DATA_ROOT = None
+
+
 pytest_collect_file = Sybil(parsers=[parse], patterns=["README.md", "docs/*.md"],
-                            fixtures=["docs_devices"]).pytest()
+                            fixtures=["docs_devices", "docs_data"]).pytest()

@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ("livegen ", "python ", "python3 ", "scripts/", "jack_", "pip ", "torchrun ", "export ", "fluidsynth ")
 #: device names the docs give to --in / --out, held by a stand-in JACK client during the check
 DEVICES = ("Keyboard", "IAC Bus 1", "IAC Bus 2", "Keystation", "JD-Xi", "Synth", "to livegen", "from livegen")
+#: where the documented commands find the data sets (set by the root conftest's docs_data)
+DATA_ROOT: Path | None = None
 START_S = 90.0  # livegen play: torch, the model and JACK on a loaded 2-core machine
 RUN_S = 300.0
 
@@ -144,6 +146,8 @@ class Runner:
         self.env = {**os.environ, "XDG_DATA_HOME": str(self.dir / "xdg"), "PYTHONPATH": str(ROOT),
                     **env_defs}
         self.env.pop("LIVEGEN_DATA", None)
+        if DATA_ROOT is not None:  # the shared sets, or the stand-ins of a fresh clone (conftest.py)
+            self.env["LIVEGEN_DATA"] = str(DATA_ROOT)
         self.playing: list[tuple[Command, subprocess.Popen[str]]] = []
         self.readers: dict[int, tuple[threading.Thread, list[str]]] = {}
 
