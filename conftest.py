@@ -12,7 +12,9 @@ from sybil import Sybil
 
 sys.path.insert(0, str(Path(__file__).parent / "tests"))
 
+import docs_check  # noqa: E402
 from docs_check import DEVICES, parse  # noqa: E402
+from shared_data import build, shared  # noqa: E402
 
 from livegen.io.jack import INSTALL_HINT, JackServer, jackd_path  # noqa: E402
 
@@ -45,10 +47,6 @@ def docs_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The data sets the documented commands read (``--data nottingham``): the shared ones
     beside the checkout, or in a fresh clone the tests' small synthetic stand-ins, through
     ``LIVEGEN_DATA``."""
-    from shared_data import build, shared
-
-    import docs_check
-
     found = shared() or build(tmp_path_factory.mktemp("docs-data"))
     docs_check.DATA_ROOT = found.root
     yield
