@@ -39,7 +39,15 @@ from livegen.nets.roll import RollLSTM
 from livegen.sampling.constraints import RollControls
 from livegen.sampling.transpose import shift_frame
 from livegen.training.scoring import Score, score_sequences
-from livegen.voices.roll import FOCUS, HOME, SWITCH, RollGenerator, centred_shifts, mixing_weights
+from livegen.voices.roll import (
+    FOCUS,
+    HOME,
+    SWITCH,
+    RollGenerator,
+    centred_shifts,
+    mixing_weights,
+    sequence_nll,
+)
 
 #: how the first frame of a piece is treated, for reports.
 FIRST_FRAME = ("nll_per_frame: frames 2..T (frame 1 is the first input); *_every_frame: frames "
@@ -170,7 +178,7 @@ def mixture_log_likelihood(model: RollLSTM | RollNADE, shifts: tuple[int, ...], 
     for i in range(0, len(seq) - 1, chunk):
         j = min(i + chunk, len(seq) - 1)
         out, state = model(x[:, i:j], state)
-        ll[:, i:j] = -_sequence_nll(model, out, x[:, i + 1:j + 1]).double().numpy()
+        ll[:, i:j] = -sequence_nll(model, out, x[:, i + 1:j + 1]).double().numpy()
     lost = x[:, 1:].sum(-1).numpy() < seq[1:].sum(-1)  # (K, T-1) notes pushed off the keyboard
     ll[lost] = -np.inf
     update = ll  # what the posterior learns from each frame
@@ -182,7 +190,7 @@ def mixture_log_likelihood(model: RollLSTM | RollNADE, shifts: tuple[int, ...], 
         update, ll = ll, ll.copy()
         moved = torch.from_numpy(np.stack([shift_frame(seq[f0], -k) for k in base]).astype(np.float32))
         out, _ = model(torch.zeros(1, f0, seq.shape[1]))
-        ll[:, f0 - 1] = -_sequence_nll(model, _last_step(out, len(base)), moved.unsqueeze(1)).double().numpy()[:, 0]
+        ll[:, f0 - 1] = -sequence_nll(model, _last_step(out, len(base)), moved.unsqueeze(1)).double().numpy()[:, 0]
         ll[moved.sum(-1).numpy() < seq[f0].sum(), f0 - 1] = -np.inf
     if len(shifts) == 1 or not follow:
         return float(ll[own].sum())
@@ -221,13 +229,6 @@ def key_mixture(ll: np.ndarray, shifts: tuple[int, ...], tonic: np.ndarray | Non
         post = joint - (top + math.log(np.exp(joint - top).sum()))
         log_w = np.log((1.0 - switch) * np.exp(post) + switch / k) if switch > 0 else post
     return total
-
-
-def _sequence_nll(model: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, target: torch.Tensor) -> torch.Tensor:
-    if isinstance(model, RollNADE):
-        return model.frame_nll(out, target)
-    assert isinstance(out, torch.Tensor)
-    return model.frame_nll(out, target)
 
 
 @torch.no_grad()

@@ -212,7 +212,7 @@ class RollGenerator:
         the present prediction."""
         if len(self.shifts) == 1 or self._out is None:
             return self.log_w
-        ll = -_frame_nll(self.model, _as_sequence(self._out), x.unsqueeze(1)).reshape(-1).double().numpy()
+        ll = -sequence_nll(self.model, _as_sequence(self._out), x.unsqueeze(1)).reshape(-1).double().numpy()
         lost = x.sum(1).numpy() < notes  # notes pushed off the keyboard
         ll[lost] = -np.inf
         post = self.log_w + ll
@@ -385,7 +385,7 @@ def _as_sequence(out: torch.Tensor | CopyOutput) -> torch.Tensor | CopyOutput:
     return out.unsqueeze(1)
 
 
-def _frame_nll(model: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, v: torch.Tensor) -> torch.Tensor:
+def sequence_nll(model: RollLSTM | RollNADE, out: torch.Tensor | CopyOutput, v: torch.Tensor) -> torch.Tensor:
     """``(B, T)`` NLL in nats of frames ``v`` ``(B, T, 88)`` under a sequence output."""
     if isinstance(model, RollNADE):
         return model.frame_nll(out, v)
