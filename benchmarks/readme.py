@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -165,6 +166,9 @@ def render(d: dict) -> str:
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description="Write benchmarks/results.json into README.md's benchmark section "
+                    "(between <!-- bench:start --> and <!-- bench:end -->) and print it.").parse_args()
     d = json.loads((ROOT / "benchmarks" / "results.json").read_text())
     readme = ROOT / "README.md"
     text = readme.read_text()

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from livegen import __version__
+from livegen import __version__, interrupts
 from livegen.commands.options import OneLineParser
 from livegen.errors import LivegenError
 
@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a bad option (one line already printed)
         return exc.code if isinstance(exc.code, int) else 2
+    if not getattr(args, "defers_interrupts", False):
+        interrupts.allow()  # the command's modules (torch) are loaded: Ctrl-C raises again
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if args.func is None:
@@ -94,6 +96,7 @@ def run() -> None:
     Everything livegen writes (takes, the last notes-off) is done before :func:`main` returns.
     """
     interrupted = False
+    interrupts.defer()  # a Ctrl-C while torch loads is raised once it is safe (livegen.interrupts)
     try:
         code = main()
     except KeyboardInterrupt:  # Ctrl-C while a command's modules load (torch takes seconds)

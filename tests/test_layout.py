@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent / "livegen"
 #: sub-packages (or top-level modules) by layer, lowest first; one layer may hold several
 #: packages that never import each other's way up.
 LAYERS: list[set[str]] = [
-    {"errors"},
+    {"errors", "interrupts"},
     {"music"},
     {"controls"},
     {"nets"},
@@ -90,9 +90,9 @@ def test_every_module_sits_in_a_layer_and_imports_only_downward() -> None:
     assert wrong == []
 
 
-def test_only_cli_errors_and_entry_points_at_the_top() -> None:
+def test_only_cli_errors_interrupts_and_entry_points_at_the_top() -> None:
     top = sorted(p.name for p in ROOT.glob("*.py"))
-    assert top == ["__init__.py", "__main__.py", "cli.py", "errors.py"]
+    assert top == ["__init__.py", "__main__.py", "cli.py", "errors.py", "interrupts.py"]
 
 
 def test_imports_inside_functions_only_in_commands_or_for_optional_dependencies() -> None:

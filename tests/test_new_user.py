@@ -25,8 +25,9 @@ from livegen.nets.roll import RollConfig, RollLSTM
 ROOT = Path(__file__).resolve().parent.parent
 
 #: every benchmark a page of the docs names (``python -m benchmarks.NAME``)
-BENCHMARKS = ("abc_meter", "char_sampling", "checkpointing", "engine_bench", "jack_grid", "link_grid",
-              "listening", "midi_fuzz", "osc_flood", "panic", "results_table", "step_latency", "training")
+#: every benchmark with a command line (a ``main``); helpers (common, readme, the rigs) have none
+BENCHMARKS = tuple(sorted(path.stem for path in (ROOT / "benchmarks").glob("*.py")
+                          if "\ndef main(" in path.read_text()))
 
 
 def one_error_line(err: str) -> str:

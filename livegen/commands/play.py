@@ -82,7 +82,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lyrics-prime", default="", help="text the first lyrics line starts with")
     p.add_argument("--demo", action="store_true",
                    help="no hardware needed: start JACK, play a built-in phrase into livegen, record both")
-    p.set_defaults(func=run)
+    # Ctrl-C stays noted, not raised, until the session takes it (livegen.interrupts): loading
+    # the model and opening JACK run Python from C++ code that an exception cannot unwind
+    p.set_defaults(func=run, defers_interrupts=True)
 
 
 def _first(*values: T | None) -> T:

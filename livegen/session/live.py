@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import mido
 
+from livegen import interrupts
 from livegen.controls.state import LiveControls
 from livegen.controls.table import FEEDBACK, ControlChange, ControlError, ControlState, Value, from_cc
 from livegen.engine.clock import Clock
@@ -59,7 +60,11 @@ _early_stop = threading.Event()
 def hold_stop_signals() -> Callable[[], None]:
     """Note stop signals (main thread) instead of raising, until a session's own handlers take
     them and stop at once if one came: a Ctrl-C between livegen saying it plays and its event
-    loop's handlers interrupted the loop's set-up. Returns what puts the handlers back."""
+    loop's handlers interrupted the loop's set-up. Returns what puts the handlers back.
+
+    A Ctrl-C noted while livegen loaded (:mod:`livegen.interrupts`) is raised here, before
+    anything plays, as ``KeyboardInterrupt``."""
+    interrupts.checkpoint()
     _early_stop.clear()
     if threading.current_thread() is not threading.main_thread():
         return lambda: None  # signals reach the main thread only

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from livegen import interrupts
 from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState, Value
 from livegen.engine.engine import EngineStats
@@ -139,6 +140,7 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
     configure_for_stepping(1)
     sys.setswitchinterval(0.0005)  # let the precise send thread get the GIL quickly
     voice, _meta, spb = build_voice(request.model, request.seed)
+    interrupts.checkpoint()  # a Ctrl-C while the model loaded ends livegen before a port opens
     if not isinstance(voice, AbcVoice):
         spb = request.steps_per_beat or spb
     if (request.clock == "midi" or request.send_clock) and 24 % spb:
