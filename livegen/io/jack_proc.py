@@ -62,6 +62,10 @@ _rt_log = RateLimitedLog(log)
 
 #: seconds to wait for a new helper's ready frame (importing numpy and JACK-Client)
 START_TIMEOUT_S = 15.0
+#: seconds to wait for a new helper's first stamp of its frame timeline, so the engine's clock
+#: is on frames from its first reading (read before it, ``time.monotonic()`` can be ahead of
+#: the timeline that stamps the input, and the clock holds still until the timeline catches up)
+FIRST_STAMP_TIMEOUT_S = 2.0
 #: seconds to wait for the answer to a port request
 REQUEST_TIMEOUT_S = 3.0
 #: seconds a closing helper gets to write what is due and release what sounds
@@ -356,6 +360,9 @@ class JackBackend:
         self._death_told = False
         self._stream = MidiStream()
         log.info("JACK helper %d on server %r: %s", self.helper.proc.pid, self.server, self.helper.info)
+        if self.clock is not None and not self.clock.stamped.wait(FIRST_STAMP_TIMEOUT_S):
+            log.warning("the JACK server ran no cycle in %.0f s: livegen keeps time on the wall clock "
+                        "until it does", FIRST_STAMP_TIMEOUT_S)
 
     # ---- liveness ---------------------------------------------------------------------------
 
