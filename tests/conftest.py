@@ -1,7 +1,7 @@
 """Shared fixtures.
 
-``jack_server``: one headless JACK server (``livegen-jack``, dummy driver, synchronous
-mode) for the whole test session, started or reused through
+``jack_server``: one headless JACK server (``livegen-test-PID``, dummy driver, synchronous
+mode) for the whole test session, started through
 :class:`livegen.io.jack.JackServer`; it also points ``MIDO_BACKEND`` at rtmidi's JACK API.
 Tests that use it skip only when jackd is not installed.
 
@@ -13,6 +13,7 @@ set names (``jsb``, ``irish``, ``public_domain``) resolving to it for the test's
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -25,7 +26,10 @@ from livegen.io.jack import INSTALL_HINT, JackServer, jackd_path
 def jack_server() -> Iterator[JackServer]:
     if jackd_path() is None:
         pytest.skip(f"jackd is not installed ({INSTALL_HINT})")
-    server = JackServer()
+    # a name of this run's own: a livegen left running by an earlier run (or a user's, on the
+    # default livegen-jack) reconnects to any new server of its server's name and would hold
+    # 'livegen in' and 'livegen out' before the tests' own livegen does
+    server = JackServer(f"livegen-test-{os.getpid()}")
     server.start()
     try:
         yield server

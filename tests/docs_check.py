@@ -226,7 +226,7 @@ def export(runner: Runner, cmd: Command, why: str) -> str:
     for item in shlex.split(cmd.text)[1:]:
         name, _, value = item.partition("=")
         if name == "MIDO_BACKEND" or name == "JACK_DEFAULT_SERVER":
-            continue  # the test server's own settings stay (livegen-jack)
+            continue  # the test server's own settings stay
         runner.env[name] = value
     return ""
 
