@@ -16,7 +16,7 @@ import docs_check  # noqa: E402
 from docs_check import DEVICES, parse  # noqa: E402
 from shared_data import build, shared  # noqa: E402
 
-from livegen.io.jack import INSTALL_HINT, JackServer, jackd_path  # noqa: E402
+from livegen.io.jackd import INSTALL_HINT, JackServer, jackd_path  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,8 @@ from benchmarks.common import machine, record
 from livegen.data.abc import read_abc_tunes
 from livegen.data.locations import find_data
 from livegen.errors import LivegenError
-from livegen.music.abc import write_midi
-from livegen.music.abc_meter import check_tune
+from livegen.music.abc.meter import check_tune
+from livegen.music.abc.parse import write_midi
 from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import resolve_model
 from livegen.nets.runtime import configure_for_stepping

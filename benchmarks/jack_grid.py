@@ -51,7 +51,7 @@ import numpy as np
 
 from benchmarks.common import machine
 from benchmarks.panic import BenchJack
-from livegen.io.jack_lib import jack_module
+from livegen.io.jack.lib import jack_module
 
 RESULTS = Path(__file__).resolve().parent / "results" / "jack_grid.json"
 SERVER = "livegen-jack-grid"

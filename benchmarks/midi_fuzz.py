@@ -42,7 +42,7 @@ import rtmidi
 from benchmarks.common import machine
 from benchmarks.panic import BenchJack, Rig, load_average, sounding
 from livegen.controls.table import CONTROLS, OSC_PREFIX
-from livegen.io.jack import JackServer
+from livegen.io.jackd import JackServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "midi_fuzz.json"
 BURST = 1000  # events per 10k-notes/s burst

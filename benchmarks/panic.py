@@ -40,7 +40,7 @@ from pythonosc.osc_message import OscMessage
 
 from benchmarks.common import machine, percentiles
 from livegen.io.base import MidiIn, MidiOut
-from livegen.io.jack import JackServer
+from livegen.io.jackd import JackServer
 from livegen.io.osc import build_message
 from livegen.io.ports import open_input, open_output
 

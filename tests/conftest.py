@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 from shared_data import DataSets, build, shared
 
-from livegen.io.jack import INSTALL_HINT, JackServer, jackd_path
+from livegen.io.jackd import INSTALL_HINT, JackServer, jackd_path
 
 
 @pytest.fixture(scope="session")

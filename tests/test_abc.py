@@ -1,4 +1,4 @@
-"""ABC parsing (livegen.music.abc) and the ABC collection reader (livegen.data.abc).
+"""ABC parsing (livegen.music.abc.parse) and the ABC collection reader (livegen.data.abc).
 
 Hand-written tunes with known notes, every tune of the shared irish.abc (or of a synthetic
 stand-in), the deterministic train/valid/test split, repair of generated garbage, and a
@@ -20,9 +20,9 @@ from shared_data import SYNTHETIC_CROSS_CHECK, SYNTHETIC_REPAIRED, SYNTHETIC_TUN
 
 from livegen.data.abc import load_abc_splits, read_abc_tunes, split_tunes
 from livegen.errors import LivegenError
-from livegen.music.abc import AbcTune, parse_abc, split_abc, tune_to_midi, write_midi
-from livegen.music.abc_header import parse_key, parse_meter
-from livegen.music.abc_timeline import BEAT_VELOCITY, DOWNBEAT_VELOCITY, OFFBEAT_VELOCITY
+from livegen.music.abc.header import parse_key, parse_meter
+from livegen.music.abc.parse import AbcTune, parse_abc, split_abc, tune_to_midi, write_midi
+from livegen.music.abc.timeline import BEAT_VELOCITY, DOWNBEAT_VELOCITY, OFFBEAT_VELOCITY
 
 TINY = Path(__file__).parent / "data" / "tiny.abc"
 

@@ -17,7 +17,7 @@ from livegen.data.abc import (
     split_tunes,
     tune_families,
 )
-from livegen.music.abc_transpose import AbcTransposeError, key_targets, transpose_abc
+from livegen.music.abc.transpose import AbcTransposeError, key_targets, transpose_abc
 from livegen.training.char_tasks import ABC_TEST, ABC_VALID
 
 _LETTERS = "DEFGABcdefg"

@@ -10,10 +10,10 @@ import pretty_midi
 import pytest
 
 from livegen.cli import main as cli_main
-from livegen.music.abc import parse_abc, write_midi
-from livegen.music.abc_body import parse_length
-from livegen.music.abc_meter import MeterGuard, check_tune
-from livegen.music.abc_print import print_tune
+from livegen.music.abc.body import parse_length
+from livegen.music.abc.meter import MeterGuard, check_tune
+from livegen.music.abc.parse import parse_abc, write_midi
+from livegen.music.abc.write import print_tune
 from livegen.nets.checkpoint import load_checkpoint
 from livegen.offline.abc_peer import midi_notes, run_abc2midi, same_notes
 from livegen.voices.abc_tunes import AbcTuneSampler

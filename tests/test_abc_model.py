@@ -11,7 +11,7 @@ from engine_helpers import balanced, make_engine
 
 from livegen.cli import main as cli_main
 from livegen.errors import LivegenError
-from livegen.music.abc import parse_abc
+from livegen.music.abc.parse import parse_abc
 from livegen.music.frames import NoteTracker
 from livegen.nets.checkpoint import load_checkpoint
 from livegen.sampling.constraints import RollControls

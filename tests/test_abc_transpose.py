@@ -1,4 +1,4 @@
-"""ABC transposition (livegen.music.abc_transpose) and the key augmentation built on it.
+"""ABC transposition (livegen.music.abc.transpose) and the key augmentation built on it.
 
 The strongest check reads every tune of the shared irish.abc (or of a synthetic stand-in) in
 every target key with the ABC parser and demands the same notes at the same times, each
@@ -15,8 +15,8 @@ import pytest
 from shared_data import DataSets
 
 from livegen.data.abc import read_abc_tunes
-from livegen.music.abc import parse_abc
-from livegen.music.abc_transpose import AbcTransposeError, key_targets, tonic_name, transpose_abc
+from livegen.music.abc.parse import parse_abc
+from livegen.music.abc.transpose import AbcTransposeError, key_targets, tonic_name, transpose_abc
 from livegen.training.char_tasks import abc_key_augment, build_vocab, encode_song
 
 

@@ -23,9 +23,9 @@ from play_rig import FrameRecorder
 
 from livegen.errors import LivegenError
 from livegen.io import midi_backend
-from livegen.io.jack_frames import MAX_LAG_S, FrameClock, FrameTimeline
-from livegen.io.jack_proc import JackTimelineClock
-from livegen.io.jack_schedule import JackScheduler
+from livegen.io.jack.backend import JackTimelineClock
+from livegen.io.jack.frames import MAX_LAG_S, FrameClock, FrameTimeline
+from livegen.io.jack.schedule import JackScheduler
 
 RATE = 48000
 

@@ -8,6 +8,7 @@ are allowed only in ``commands/`` (fast ``--help``) and for optional heavy depen
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +127,27 @@ def test_the_keyboard_constants_are_defined_once() -> None:
                 if names & {"N_KEYS", "LOWEST_PITCH"}:
                     defining.append(module)
     assert set(defining) == {"livegen.music.keyboard"}
+
+
+#: rooms inside a package: (package, its sub-package). The sub-package may import the
+#: package's own modules; those never import it (its room is entered from above only).
+ROOMS = [("livegen.io", "livegen.io.jack"), ("livegen.music", "livegen.music.abc")]
+
+
+def test_the_rooms_inside_io_and_music_are_entered_from_above_only() -> None:
+    wrong = []
+    for package, room in ROOMS:
+        for module, path in modules():
+            if not module.startswith(package + ".") or module == room or module.startswith(room + "."):
+                continue
+            wrong += [f"{module} -> {target}" for target, _ in imports(path)
+                      if target == room or target.startswith(room + ".")]
+    assert wrong == []
+    assert len([p for p in (ROOT / "io").glob("*.py") if p.stem.startswith("jack")]) == 1  # jackd.py
+    assert not [p for p in (ROOT / "music").glob("abc*.py")]
+
+
+def test_every_sub_package_is_listed_for_the_wheel() -> None:
+    listed = set(tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT.parent).parts) for p in ROOT.rglob("__init__.py")}
+    assert found - listed == set()

@@ -38,7 +38,7 @@ from livegen.engine.engine import Engine
 from livegen.engine.link_clock import LOOKAHEAD_S, POLL_S, LinkClock, LinkState
 from livegen.engine.scheduler import ManualScheduler
 from livegen.errors import LivegenError
-from livegen.io.jack import INSTALL_HINT, jackd_path
+from livegen.io.jackd import INSTALL_HINT, jackd_path
 from livegen.io.memory import MemoryOutput
 from livegen.session import link_peer
 from livegen.voices.script import ScriptVoice

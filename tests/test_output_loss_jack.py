@@ -30,7 +30,7 @@ import torch
 from pythonosc.osc_message import OscMessage
 
 from benchmarks.feedback_socket import FeedbackSocket
-from livegen.io.jack import JackServer, jack_env, jackd_path, remove_stale_files
+from livegen.io.jackd import JackServer, jack_env, jackd_path, remove_stale_files
 from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM
 

@@ -16,7 +16,7 @@ from livegen.errors import LivegenError
 from livegen.io import jack as jack_mod
 from livegen.io import ports
 from livegen.io.base import MidiIn, MidiOut
-from livegen.io.jack import JackServer
+from livegen.io.jackd import JackServer
 from livegen.io.memory import MemoryInput, MemoryOutput
 from livegen.io.ports import (
     ReconnectingInput,

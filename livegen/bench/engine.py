@@ -72,7 +72,7 @@ from livegen.controls.table import ControlState
 from livegen.engine.clock import LiveClock
 from livegen.engine.scheduler import ThreadScheduler
 from livegen.errors import LivegenError
-from livegen.io.jack import JackServer
+from livegen.io.jackd import JackServer
 from livegen.io.ports import list_ports, open_input, open_output
 from livegen.nets.char import CharLSTM
 from livegen.nets.checkpoint import load_checkpoint

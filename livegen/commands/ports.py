@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from livegen.io.jack import JackServer
+from livegen.io.jackd import JackServer
 from livegen.io.ports import list_ports
 
 

@@ -35,9 +35,9 @@ from pathlib import Path
 
 from livegen.data.locations import find_data, install_root, searched
 from livegen.errors import LivegenError
-from livegen.music.abc import AbcTune, parse_abc, split_abc
-from livegen.music.abc_header import LETTER_SEMITONES
-from livegen.music.abc_timeline import DOWNBEAT_VELOCITY
+from livegen.music.abc.header import LETTER_SEMITONES
+from livegen.music.abc.parse import AbcTune, parse_abc, split_abc
+from livegen.music.abc.timeline import DOWNBEAT_VELOCITY
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Which MIDI backend ``livegen play`` uses: its own JACK client, or rtmidi.
 
 ``--midi-backend jack`` plays through livegen's JACK helper process
-(:mod:`livegen.io.jack_proc`, sample-accurate); ``rtmidi`` through python-rtmidi. ``auto``
+(:mod:`livegen.io.jack.backend`, sample-accurate); ``rtmidi`` through python-rtmidi. ``auto``
 (the default; ``LIVEGEN_MIDI_BACKEND`` sets another) takes JACK when :data:`AUTO_JACK` is on
 and MIDI goes through JACK: ``MIDO_BACKEND`` names python-rtmidi's JACK API
 (``mido.backends.rtmidi/UNIX_JACK``, what :class:`~livegen.io.jack.JackServer` and
@@ -15,7 +15,7 @@ import importlib.util
 import logging
 
 from livegen.errors import LivegenError
-from livegen.io.jack import server_answers, server_name
+from livegen.io.jackd import server_answers, server_name
 from livegen.io.ports import current_backend
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Real MIDI ports through mido/python-rtmidi: listing, fuzzy names, virtual ports, reconnection.
 
 The backend follows ``MIDO_BACKEND`` *at call time* (``mido.backends.rtmidi/UNIX_JACK``
-for JACK, see :mod:`livegen.io.jack`), so a :class:`~livegen.io.jack.JackServer` started
+for JACK, see :mod:`livegen.io.jackd`), so a :class:`~livegen.io.jack.JackServer` started
 after ``import mido`` still takes effect.
 
 Inputs are opened on python-rtmidi directly rather than through ``mido.open_input``:
@@ -35,7 +35,7 @@ import rtmidi
 
 from livegen.errors import LivegenError
 from livegen.io.base import MessageCallback, MidiIn, MidiOut
-from livegen.io.jack import server_answers, server_name
+from livegen.io.jackd import server_answers, server_name
 from livegen.io.midi_stream import MidiStream
 from livegen.io.ratelog import RateLimitedLog
 

@@ -21,7 +21,7 @@ from typing import Any
 import pretty_midi
 
 from livegen.errors import LivegenError
-from livegen.music.abc import write_midi
+from livegen.music.abc.parse import write_midi
 from livegen.music.audio import render_wav
 from livegen.nets.registry import Net
 from livegen.offline.render import RenderRequest, picture_title

@@ -23,8 +23,8 @@ from livegen.controls.table import ControlState, Value
 from livegen.engine.engine import EngineStats
 from livegen.errors import LivegenError
 from livegen.io.base import MidiIn, MidiOut
-from livegen.io.jack import DEFAULT_SERVER_NAME, JackServer
-from livegen.io.jack_proc import JackPorts, open_jack_ports
+from livegen.io.jack.backend import JackPorts, open_jack_ports
+from livegen.io.jackd import DEFAULT_SERVER_NAME, JackServer
 from livegen.io.midi_backend import resolve_midi_backend
 from livegen.io.ports import ReconnectingInput, list_ports, match_port, open_input, open_output
 from livegen.nets.char import CharLSTM

@@ -21,7 +21,7 @@ import torch
 from livegen.data.abc import load_abc_splits
 from livegen.data.lyrics import Song, labels_of, read_lyrics, split_songs
 from livegen.errors import LivegenError
-from livegen.music.abc_transpose import AbcTransposeError, key_targets, transpose_abc
+from livegen.music.abc.transpose import AbcTransposeError, key_targets, transpose_abc
 from livegen.nets.char import CharConfig, CharLSTM, Vocab, char_loss
 from livegen.nets.checkpoint import load_checkpoint, save_checkpoint, warm_start
 from livegen.training.loop import Progress, SeqTask, TrainConfig, TrainResult, train
@@ -107,7 +107,7 @@ def abc_key_augment(
     """Transposition augmentation for ABC: every epoch each training tune is shown in a random
     key of its own mode, its own key or one whose signature has ``fifths_range[0]`` to
     ``fifths_range[1]`` sharps (negative = flats), rewritten by
-    :func:`livegen.music.abc_transpose.transpose_abc` (tunes it cannot move stay as they are).
+    :func:`livegen.music.abc.transpose.transpose_abc` (tunes it cannot move stay as they are).
 
     Args:
         tunes: the training tunes' texts; ``encoded``: their ``(T,)`` id tensors (same order).

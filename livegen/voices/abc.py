@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from livegen.errors import LivegenError
-from livegen.music.abc import AbcTune
+from livegen.music.abc.parse import AbcTune
 from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 from livegen.nets.char import CharLSTM
 from livegen.sampling.constraints import RollControls

@@ -32,9 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from livegen.errors import LivegenError
-from livegen.music.abc import AbcTune, parse_abc
-from livegen.music.abc_meter import MeterGuard, check_bars
-from livegen.music.abc_print import print_tune
+from livegen.music.abc.meter import MeterGuard, check_bars
+from livegen.music.abc.parse import AbcTune, parse_abc
+from livegen.music.abc.write import print_tune
 from livegen.music.scales import NOTE_NAMES, SCALES, tonic_pitch_class
 from livegen.nets.char import CharLSTM, Vocab
 from livegen.nets.registry import Net
@@ -60,7 +60,7 @@ class GeneratedTune:
     """One accepted tune.
 
     Attributes:
-        text: the tune as played, written back as ABC (:func:`~livegen.music.abc_print.print_tune`:
+        text: the tune as played, written back as ABC (:func:`~livegen.music.abc.write.print_tune`:
             the repairs applied, and read note for note alike by livegen and abc2midi).
         tune: the parsed tune (notes in quarter-note beats).
         rejected: drafts rejected before this one was accepted.
@@ -165,7 +165,7 @@ class AbcTuneSampler:
         min_notes: fewer notes than this rejects a draft.
         max_repairs: more repairs (skipped symbols, fixed headers) than this rejects a draft.
         meter: keep every bar within its meter while sampling
-            (:class:`~livegen.music.abc_meter.MeterGuard`: a note that would overfill its
+            (:class:`~livegen.music.abc.meter.MeterGuard`: a note that would overfill its
             bar, or a bar line closing a bar of the wrong length, is not drawn).
     """
 

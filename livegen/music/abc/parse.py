@@ -34,7 +34,7 @@ notes merged. What is understood:
   inside a tune are skipped rather than ending it (two tunes of ``irish.abc`` have one right
   after ``K:``).
 
-Repeats are expanded as :mod:`livegen.music.abc_timeline` describes.
+Repeats are expanded as :mod:`livegen.music.abc.timeline` describes.
 
 Unknown symbols are skipped and counted in :attr:`AbcTune.repairs` in both modes. With
 ``repair=False`` missing ``X:``/``K:`` headers, unclosed chords and out-of-range pitches raise
@@ -56,8 +56,8 @@ from typing import TypeVar
 import pretty_midi
 
 from livegen.errors import LivegenError
-from livegen.music.abc_body import TICKS_PER_WHOLE, BodyParser, Item, Sound
-from livegen.music.abc_header import (
+from livegen.music.abc.body import TICKS_PER_WHOLE, BodyParser, Item, Sound
+from livegen.music.abc.header import (
     C_MAJOR,
     COMMON_TIME,
     AbcKey,
@@ -68,8 +68,8 @@ from livegen.music.abc_header import (
     parse_tempo,
     parse_unit_length,
 )
-from livegen.music.abc_repair import RepairLog
-from livegen.music.abc_timeline import playback_order, timed_notes
+from livegen.music.abc.repair import RepairLog
+from livegen.music.abc.timeline import playback_order, timed_notes
 
 __all__ = [
     "DEFAULT_BPM",
@@ -130,7 +130,7 @@ class AbcTune:
         repairs: what was skipped, assumed or fixed (empty for clean text).
         text: the text that was parsed.
         body: the body's sounds, bar lines, endings and meter changes in written order
-            (see :mod:`livegen.music.abc_body`), as read with the repairs.
+            (see :mod:`livegen.music.abc.body`), as read with the repairs.
     """
 
     number: int

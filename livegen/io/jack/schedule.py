@@ -1,10 +1,10 @@
 """Timed MIDI bytes for a JACK process callback: each event written at the frame of its deadline.
 
-:class:`JackScheduler` lives in the JACK helper process (:mod:`livegen.io.jack_helper`). Its
+:class:`JackScheduler` lives in the JACK helper process (:mod:`livegen.io.jack.helper`). Its
 pipe reader hands it ``(deadline, bytes)`` as the engine scheduled them; the bytes wait in a
 heap ordered by deadline. In each JACK cycle the process callback calls
 :meth:`JackScheduler.write_cycle`, which writes every event whose frame falls in that cycle at
-its own offset: the frame of its deadline (:meth:`~livegen.io.jack_frames.FrameClock.slot`)
+its own offset: the frame of its deadline (:meth:`~livegen.io.jack.frames.FrameClock.slot`)
 plus a fixed latency of ``latency`` frames (one period by default). The latency is what lets
 an event queued up to one period late (a panic sent "now") still land on its exact frame: no
 jitter, only a constant delay. An event later than that goes out at the cycle's first frame
@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from livegen.io.jack_frames import FrameClock, FrameTimeline
+from livegen.io.jack.frames import FrameClock, FrameTimeline
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """ABC header field values: key signatures (K:), meters (M:), unit lengths (L:), tempo (Q:).
 
-Pure string -> value parsing used by :mod:`livegen.music.abc`. Lengths are exact
+Pure string -> value parsing used by :mod:`livegen.music.abc.parse`. Lengths are exact
 :class:`~fractions.Fraction` s of a whole note (``Fraction(1, 8)`` is an eighth note).
 """
 

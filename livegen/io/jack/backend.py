@@ -1,8 +1,8 @@
 """The engine's side of the JACK helper process: a scheduler, ports and a watch on both.
 
 With ``--midi-backend jack`` livegen's JACK client runs in a helper process
-(:mod:`livegen.io.jack_helper`) with its own GIL. :class:`JackBackend` starts it and talks to
-it over a pipe (:mod:`livegen.io.jack_pipe`):
+(:mod:`livegen.io.jack.helper`) with its own GIL. :class:`JackBackend` starts it and talks to
+it over a pipe (:mod:`livegen.io.jack.pipe`):
 
 * :class:`PipeScheduler` is the engine's :class:`~livegen.engine.scheduler.Scheduler`: each
   scheduled message goes down the pipe at once with its deadline (the engine schedules a step
@@ -44,8 +44,8 @@ import mido
 
 from livegen.errors import LivegenError
 from livegen.io.base import MessageCallback, MidiIn, MidiOut
-from livegen.io.jack import server_answers, server_name
-from livegen.io.jack_pipe import encode, read_frame
+from livegen.io.jack.pipe import encode, read_frame
+from livegen.io.jackd import server_answers, server_name
 from livegen.io.midi_stream import MidiStream
 from livegen.io.ports import (
     CLIENT_NAME,
@@ -75,7 +75,7 @@ CLOSE_TIMEOUT_S = 3.0
 class JackTimelineClock:
     """The engine's clock on JACK's frames (a :class:`~livegen.engine.clock.Clock`).
 
-    The helper keeps a :class:`~livegen.io.jack_frames.FrameTimeline` and stamps, every
+    The helper keeps a :class:`~livegen.io.jack.frames.FrameTimeline` and stamps, every
     20 ms, where its latest cycle started in timeline seconds and on ``time.monotonic()``.
     :meth:`now` is the latest stamp plus the wall time since, never going back; before the
     first stamp it is ``time.monotonic()`` (the timeline is anchored there). Deadlines the
@@ -130,7 +130,7 @@ class JackHelperProcess:
                  on_input: Callable[[bytes, float], None], latency: int | None = None,
                  timeline: JackTimelineClock | None = None) -> None:
         anchor = [] if timeline is None else ["--anchor", repr(timeline.now()), repr(time.monotonic())]
-        cmd = [sys.executable, "-m", "livegen.io.jack_helper", "--server", server, "--client-name", client_name,
+        cmd = [sys.executable, "-m", "livegen.io.jack.helper", "--server", server, "--client-name", client_name,
                "--out-name", out_name, *(["--in-name", in_name] if in_name else []),
                *(["--latency", str(latency)] if latency else []), *anchor]
         self._timeline = timeline

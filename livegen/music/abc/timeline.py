@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from livegen.errors import LivegenError
-from livegen.music.abc_body import Bar, Ending, Item, Sound, to_ticks
-from livegen.music.abc_header import AbcMeter
+from livegen.music.abc.body import Bar, Ending, Item, Sound, to_ticks
+from livegen.music.abc.header import AbcMeter
 
 DOWNBEAT_VELOCITY = 100
 BEAT_VELOCITY = 90
@@ -36,7 +36,7 @@ _MAX_JUMPS_PER_REPEAT = 8
 
 @dataclass
 class TimedNote:
-    """A note with ``start`` and ``length`` in ticks (see :data:`~livegen.music.abc_body.TICKS_PER_WHOLE`)."""
+    """A note with ``start`` and ``length`` in ticks (see :data:`~livegen.music.abc.body.TICKS_PER_WHOLE`)."""
 
     pitch: int
     start: int

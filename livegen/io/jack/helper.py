@@ -1,15 +1,15 @@
 """livegen's JACK helper process: MIDI out at the exact frame of each deadline, MIDI in stamped by frame.
 
-``python -m livegen.io.jack_helper`` is started by :class:`~livegen.io.jack_proc.JackBackend`.
+``python -m livegen.io.jack.helper`` is started by :class:`~livegen.io.jack.backend.JackBackend`.
 It is a JACK client (``livegen``, ports ``livegen out`` and ``livegen in``) in a process of its
 own, so its process callback needs only this process's GIL: the engine stepping its model in
 the other process cannot hold JACK's cycle up. (In-process, the callback waited for the
 engine's GIL every period: 8.2 ms median off the grid and 47 xruns at ``-p 256``.)
 
-The engine writes frames (:mod:`livegen.io.jack_pipe`) to this process's stdin well ahead of
+The engine writes frames (:mod:`livegen.io.jack.pipe`) to this process's stdin well ahead of
 their deadlines; the reader (main thread) puts each message into a
-:class:`~livegen.io.jack_schedule.JackScheduler`. Each cycle the process callback maps the
-engine's clock onto this cycle's frames (:class:`~livegen.io.jack_frames.FrameClock`:
+:class:`~livegen.io.jack.schedule.JackScheduler`. Each cycle the process callback maps the
+engine's clock onto this cycle's frames (:class:`~livegen.io.jack.frames.FrameClock`:
 ``jack_get_cycle_times`` plus the offset of JACK's clock, which on Linux is
 ``CLOCK_MONOTONIC_RAW``, ~0.23 s from the engine's ``CLOCK_MONOTONIC`` here, measured each
 cycle by a JACK-time read between two engine-clock reads) and writes every due event at the
@@ -41,12 +41,12 @@ from array import array
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from livegen.io.jack_frames import FrameClock, FrameTimeline, offset_sample
-from livegen.io.jack_lib import JackCalls, address, jack_module
-from livegen.io.jack_pipe import encode, read_frame
-from livegen.io.jack_schedule import JackScheduler
+from livegen.io.jack.frames import FrameClock, FrameTimeline, offset_sample
+from livegen.io.jack.lib import JackCalls, address, jack_module
+from livegen.io.jack.pipe import encode, read_frame
+from livegen.io.jack.schedule import JackScheduler
 
-log = logging.getLogger("livegen.jack_helper")
+log = logging.getLogger("livegen.io.jack.helper")
 
 #: callback durations kept (a ring): ~1 min at 48 kHz / 256 frames.
 TIMING_RING = 16384
@@ -371,7 +371,7 @@ class Helper:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m livegen.io.jack_helper", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m livegen.io.jack.helper", description=__doc__.splitlines()[0])
     ap.add_argument("--client-name", default="livegen")
     ap.add_argument("--server", default=None)
     ap.add_argument("--out-name", default="livegen out")

@@ -4,7 +4,7 @@
 to the written text: pitches (key signature, explicit accidentals carried to the end of the
 bar for the same letter and octave, octave marks), lengths (unit length, multipliers, broken
 rhythm ``>``/``<``, tuplets ``(3``/``(p:q:r``), chords and ties. Repeats and endings stay
-markers here; :mod:`livegen.music.abc_timeline` expands them into playback order.
+markers here; :mod:`livegen.music.abc.timeline` expands them into playback order.
 
 Everything that is skipped or fixed is recorded in a :class:`RepairLog`; what cannot be read
 without guessing (an unclosed chord, a pitch outside MIDI) raises :class:`LivegenError` unless
@@ -22,7 +22,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from livegen.errors import LivegenError
-from livegen.music.abc_header import (
+from livegen.music.abc.header import (
     LETTER_SEMITONES,
     AbcKey,
     AbcMeter,
@@ -30,7 +30,7 @@ from livegen.music.abc_header import (
     parse_meter,
     parse_unit_length,
 )
-from livegen.music.abc_repair import RepairLog
+from livegen.music.abc.repair import RepairLog
 
 #: ticks in a whole note: 2**9 * 3**3 * 5 * 7.
 TICKS_PER_WHOLE = 483_840

@@ -1,7 +1,7 @@
 """Bars that fit their meter: the rules a generated ABC tune is held to, bar by bar.
 
 :class:`BarRules` follows a tune body in written order (the items of
-:class:`~livegen.music.abc_body.BodyParser`) and says, at every sound and bar line, whether
+:class:`~livegen.music.abc.body.BodyParser`) and says, at every sound and bar line, whether
 the bar still fits. The rules are those a musician reads a folk tune by, which are also the
 ones ``abc2midi`` checks (it warns about every bar that breaks them):
 
@@ -28,7 +28,7 @@ draws another character. A note still being written may yet be shortened by ``/`
 note letter is allowed while a quarter of it still fits (``A`` then ``/`` where half a unit
 is left).
 
-Lengths are integer ticks (:data:`~livegen.music.abc_body.TICKS_PER_WHOLE` to a whole note).
+Lengths are integer ticks (:data:`~livegen.music.abc.body.TICKS_PER_WHOLE` to a whole note).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from fractions import Fraction
 from typing import TypeVar
 
 from livegen.errors import LivegenError
-from livegen.music.abc_body import Bar, BodyParser, Ending, Item, Sound, to_ticks
-from livegen.music.abc_header import (
+from livegen.music.abc.body import Bar, BodyParser, Ending, Item, Sound, to_ticks
+from livegen.music.abc.header import (
     C_MAJOR,
     COMMON_TIME,
     AbcKey,
@@ -52,7 +52,7 @@ from livegen.music.abc_header import (
     parse_meter,
     parse_unit_length,
 )
-from livegen.music.abc_repair import RepairLog
+from livegen.music.abc.repair import RepairLog
 
 __all__ = ["SECTION_ENDS", "BarRules", "MeterGuard", "check_bars", "check_tune"]
 

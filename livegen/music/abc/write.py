@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from livegen.errors import LivegenError
-from livegen.music.abc import AbcTune, parse_abc
-from livegen.music.abc_body import TICKS_PER_WHOLE, Bar, Ending, Head, Item, Sound, to_ticks
-from livegen.music.abc_header import (
+from livegen.music.abc.body import TICKS_PER_WHOLE, Bar, Ending, Head, Item, Sound, to_ticks
+from livegen.music.abc.header import (
     LETTER_SEMITONES,
     AbcKey,
     AbcMeter,
@@ -38,7 +37,8 @@ from livegen.music.abc_header import (
     parse_meter,
     parse_unit_length,
 )
-from livegen.music.abc_timeline import playback_order
+from livegen.music.abc.parse import AbcTune, parse_abc
+from livegen.music.abc.timeline import playback_order
 
 __all__ = ["print_tune"]
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from livegen.errors import LivegenError
-from livegen.music.abc_header import LETTER_SEMITONES, MODES, AbcKey, key_signature, parse_key
+from livegen.music.abc.header import LETTER_SEMITONES, MODES, AbcKey, key_signature, parse_key
 
 _LETTERS = "CDEFGAB"
 _FIFTHS_LETTERS = "FCGDAEB"
