@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "ports": "list MIDI inputs and outputs",
     "controls": "list the live controls: OSC addresses, ranges, MIDI CCs",
     "render": "generate offline to a MIDI file (and WAV, PNG)",
+    "split": "split a MIDI file's notes into parts (SATB; melody, chords, bass), a track each",
     "train": "train a model (roll, lyrics or abc)",
     "eval": "score a model (NLL, frame accuracy) on a dataset split",
     "lyrics": "generate lyrics lines from a character LSTM",

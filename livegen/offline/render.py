@@ -30,6 +30,7 @@ from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
 from livegen.nets.nade import RollNADE
 from livegen.nets.roll import RollLSTM
 from livegen.offline.roll_plot import plot_roll
+from livegen.offline.split import parts_layout, split_pretty_notes
 from livegen.voices.follow import roll_voice
 
 
@@ -50,6 +51,8 @@ class RenderRequest:
         key, scale: ABC models: force the tune's key (``scale`` None: major); the key mask
             of roll models comes from ``state``.
         model_name: what the picture's title calls the model.
+        parts: roll models: the parts the answer is split into (:data:`~livegen.music.parts.
+            LAYOUTS`), one named track each in place of ``livegen``; ``one``: a single track.
     """
 
     state: ControlState
@@ -65,6 +68,7 @@ class RenderRequest:
     abc: Path | None = None
     key: str | None = None
     scale: str | None = None
+    parts: str = "one"
     model_name: str = ""
 
 
@@ -202,6 +206,11 @@ def render_roll_files(model: RollLSTM | RollNADE, meta: dict[str, object], reque
         period = 60.0 / bpm / spb
         part = next(inst for inst in pm.instruments if inst.name == "livegen")
         part.notes = timed_notes(result.timed, len(result.prime) * period)
+    if request.parts != "one":  # the answer's notes, exactly, one track per part
+        layout = parts_layout(request.parts)
+        at = next(k for k, inst in enumerate(pm.instruments) if inst.name == "livegen")
+        split, _ = split_pretty_notes(pm.instruments[at].notes, layout)
+        pm.instruments[at:at + 1] = split
     request.out.parent.mkdir(parents=True, exist_ok=True)
     write_midi_bytes(pm, request.out)
     starts = np.diff(np.vstack([np.zeros((1, N_KEYS), bool), result.generated]).astype(int), axis=0) > 0

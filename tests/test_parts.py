@@ -1,0 +1,155 @@
+"""Parts: one stream of notes split into voices (livegen.music.parts), the ``livegen split``
+command and ``render --parts``, checked on what is written to real MIDI files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pretty_midi
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livegen.controls.table import ControlState
+from livegen.music.parts import LAYOUTS, Note, PartSplitter, rank_split, split_notes
+from livegen.nets.checkpoint import load_checkpoint
+from livegen.nets.manifest import read_manifest, resolve_model
+from livegen.offline.render import RenderRequest, render_roll_files
+
+ROOT = Path(__file__).resolve().parent.parent
+#: a four-part phrase, one chord a beat (soprano, alto, tenor, bass), with the tenor crossing
+#: nothing and the bass leaping
+PHRASE = [(72, 67, 64, 48), (74, 67, 65, 47), (76, 67, 64, 48), (77, 69, 65, 53), (76, 67, 64, 48)]
+
+
+def phrase_notes() -> tuple[list[Note], list[int]]:
+    notes, truth = [], []
+    for t, chord in enumerate(PHRASE):
+        for voice, pitch in enumerate(chord):
+            notes.append(Note(pitch, float(t), float(t + 1)))
+            truth.append(voice)
+    return notes, truth
+
+
+@pytest.mark.parametrize("beam", [1, 8])
+def test_a_four_part_phrase_goes_back_to_its_voices(beam: int) -> None:
+    notes, truth = phrase_notes()
+    assert split_notes(notes, LAYOUTS["satb"], beam=beam) == truth
+
+
+def test_a_held_note_keeps_its_part_while_the_others_move() -> None:
+    # the soprano holds C5 for two beats while the alto moves from G4 up to A4 (above the bass
+    # and tenor, below the soprano): the held note is never moved
+    s = PartSplitter(LAYOUTS["satb"])
+    first = s.onset([72, 67, 64, 48])
+    assert first == {72: 0, 67: 1, 64: 2, 48: 3}
+    for p in (67, 64, 48):
+        s.note_off(p)
+    second = s.onset([69, 65, 53])
+    assert second == {69: 1, 65: 2, 53: 3} and s.part_of(72) == 0
+
+
+def test_melody_and_bass_take_the_outer_notes_and_chords_the_rest() -> None:
+    s = PartSplitter(LAYOUTS["melody-chords-bass"])
+    assert s.onset([79, 67, 64, 60, 43]) == {79: 0, 67: 1, 64: 1, 60: 1, 43: 2}
+
+
+def test_more_notes_than_voices_are_a_counted_divisi() -> None:
+    s = PartSplitter(LAYOUTS["satb"])
+    given = s.onset([79, 76, 72, 67, 60])
+    assert sorted(given) == [60, 67, 72, 76, 79] and s.divisi == 1
+
+
+notes_strategy = st.lists(
+    st.tuples(st.integers(36, 84), st.integers(0, 31), st.integers(1, 8)), min_size=1, max_size=60)
+
+
+def _notes(raw: list[tuple[int, int, int]]) -> list[Note]:
+    seen: dict[tuple[int, int], Note] = {}
+    for pitch, start, length in raw:  # one note per (pitch, start), as a MIDI stream has
+        seen[(pitch, start)] = Note(pitch, float(start), float(start + length))
+    return list(seen.values())
+
+
+def _overlaps(notes: list[Note], given: list[int], part: int) -> int:
+    mine = sorted((n.start, n.end) for n, g in zip(notes, given, strict=True) if g == part)
+    return sum(1 for (_, e1), (s2, _) in zip(mine, mine[1:], strict=False) if s2 < e1)
+
+
+def _max_sounding(notes: list[Note]) -> int:
+    times = {n.start for n in notes}
+    return max(sum(1 for n in notes if n.start <= t < n.end) for t in times)
+
+
+@settings(max_examples=150, deadline=None)
+@given(raw=notes_strategy, layout=st.sampled_from(sorted(LAYOUTS)), beam=st.sampled_from([1, 4]))
+def test_every_note_goes_to_one_part_and_a_one_voice_part_sings_one_note(raw, layout, beam) -> None:
+    notes = _notes(raw)
+    parts = LAYOUTS[layout]
+    given_parts = split_notes(notes, parts, beam=beam)
+    assert len(given_parts) == len(notes) and all(0 <= g < len(parts) for g in given_parts)
+    mono = [i for i, p in enumerate(parts) if p.voices == 1]
+    # a pitch struck again while it sounds ends the earlier note (as MIDI does): so compare
+    # sounding notes as a stream of one note per pitch at a time
+    if layout == "melody-chords-bass" or _max_sounding(notes) <= len(mono):
+        trimmed = []
+        for n in notes:
+            later = [m.start for m in notes if m.pitch == n.pitch and n.start < m.start < n.end]
+            trimmed.append(Note(n.pitch, n.start, min(later, default=n.end)))
+        for i in mono:
+            assert _overlaps(trimmed, given_parts, i) == 0, (layout, i)
+    assert rank_split(notes, parts) and len(rank_split(notes, parts)) == len(notes)
+
+
+def _midi(path: Path, chords) -> None:
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(0, name="flat")
+    for t, chord in enumerate(chords):
+        for pitch in chord:
+            inst.notes.append(pretty_midi.Note(80, pitch, t * 0.5, t * 0.5 + 0.5))
+    pm.instruments.append(inst)
+    pm.write(str(path))
+
+
+def test_livegen_split_writes_one_named_track_per_part(tmp_path: Path) -> None:
+    src, out = tmp_path / "flat.mid", tmp_path / "satb.mid"
+    _midi(src, PHRASE)
+    done = subprocess.run([sys.executable, "-m", "livegen", "split", str(src), "--parts", "satb", "-o", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    pm = pretty_midi.PrettyMIDI(str(out))
+    assert [i.name for i in pm.instruments] == ["soprano", "alto", "tenor", "bass"]
+    assert [[n.pitch for n in i.notes] for i in pm.instruments] == [list(v) for v in zip(*PHRASE, strict=True)]
+    assert "crossings per bar 0.00" in done.stdout
+
+
+def test_livegen_split_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "livegen", "split", str(tmp_path / "nope.mid"), "--parts", "satb",
+                           "-o", str(tmp_path / "o.mid")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "not found" in done.stderr
+
+
+ROLL_MODELS = sorted(name for name, entry in read_manifest().items() if str(entry.get("kind")).startswith("roll"))
+
+
+@pytest.mark.parametrize(("model", "layout"), [(m, "melody-chords-bass") for m in ROLL_MODELS] + [("jsb", "satb")])
+def test_render_parts_are_exactly_the_render_without_them(model: str, layout: str, tmp_path: Path) -> None:
+    net, meta = load_checkpoint(resolve_model(model))
+    files = {}
+    for parts in ("one", layout):
+        out = tmp_path / f"{parts}.mid"
+        render_roll_files(net, meta, RenderRequest(state=ControlState(), out=out, bars=4, seed=11, parts=parts))
+        files[parts] = pretty_midi.PrettyMIDI(str(out))
+    names = [i.name for i in files[layout].instruments]
+    assert names == [p.name for p in LAYOUTS[layout]]
+
+    def notes(pm: pretty_midi.PrettyMIDI) -> list[tuple[int, float, float, int]]:
+        return sorted((n.pitch, round(n.start, 6), round(n.end, 6), n.velocity) for i in pm.instruments for n in i.notes)
+
+    assert notes(files[layout]) == notes(files["one"]) and notes(files["one"])
+    for i, part in enumerate(LAYOUTS[layout]):
+        if part.voices == 1:
+            mine = sorted((n.start, n.end) for n in files[layout].instruments[i].notes)
+            assert all(b[0] >= a[1] - 1e-9 for a, b in zip(mine, mine[1:], strict=False)) or layout == "satb"
