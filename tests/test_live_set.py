@@ -28,6 +28,7 @@ from livegen.commands.live_view import LiveView
 from livegen.commands.play import build_request
 from livegen.controls.state import LiveControls
 from livegen.controls.table import CONTROLS, FEEDBACK, ControlError, ControlState, parse_osc
+from livegen.errors import LivegenError
 from livegen.io.osc import OscServer
 from livegen.music.scales import pitch_class_mask
 from livegen.session.live_set import (
@@ -171,7 +172,7 @@ def test_a_control_out_of_range_names_file_line_table_and_key_with_the_tables_re
      "unknown key (did you mean temperature?); known keys here: " + ", ".join(SETTABLE)),
     (("temperature = 0.8", "panic = true"), "[controls] panic", "panic is a trigger"),
     (('model = "nottingham"', 'modle = "nottingham"'), "modle",
-     "unknown key (did you mean model?); known keys here: model, clock, send_clock, preset, ports, osc, controls, presets"),
+     "unknown key (did you mean model?); known keys here: model, clock, send_clock, preset, parts, ports, osc, controls, presets"),
     (('in = "Keyboard"', 'input = "Keyboard"'), "[ports] input", "known keys here: in, out, virtual"),
     (("port = 9100", "prot = 9100"), "[osc] prot", "known keys here: port, host, feedback"),
     (('clock = "midi"', 'clock = "ableton"'), "clock", "'ableton' is not one of internal, midi"),
@@ -468,3 +469,12 @@ def test_the_live_view_and_the_controls_listing_name_the_preset(capsys):
     assert PRESET_ADDRESS == FEEDBACK["preset"].address == "/livegen/preset"
     assert main(["controls"]) == 0
     assert "/livegen/preset" in capsys.readouterr().out
+
+
+def test_a_set_names_its_parts_and_a_wrong_name_is_one_line(tmp_path) -> None:
+    assert load_live_set(write(tmp_path, 'parts = "satb"\n' + GOOD)).parts == "satb"
+    assert load_live_set(write(tmp_path, GOOD)).parts is None
+    with pytest.raises(LivegenError) as caught:
+        load_live_set(write(tmp_path, 'parts = "sab"\n' + GOOD))
+    assert "'sab' is not one of one, melody-chords-bass, satb" in str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -153,3 +153,40 @@ def test_render_parts_are_exactly_the_render_without_them(model: str, layout: st
         if part.voices == 1:
             mine = sorted((n.start, n.end) for n in files[layout].instruments[i].notes)
             assert all(b[0] >= a[1] - 1e-9 for a, b in zip(mine, mine[1:], strict=False)) or layout == "satb"
+
+
+# ---- live: the engine splits as it plays -------------------------------------------------------
+
+@pytest.mark.parametrize(("model", "layout"), [("jsb", "satb"), ("nottingham", "melody-chords-bass"),
+                                               ("piano-midi", "melody-chords-bass")])
+def test_the_engine_plays_each_part_on_its_channel_and_the_same_notes(model: str, layout: str) -> None:
+    from livegen.offline.render import render_roll
+
+    net, meta = load_checkpoint(resolve_model(model))
+    spb = int(meta.get("steps_per_beat", 2))
+    one = render_roll(net, 4, ControlState(), seed=5, steps_per_beat=spb, meta=meta)
+    split = render_roll(net, 4, ControlState(), seed=5, steps_per_beat=spb, meta=meta, parts=layout)
+    parts = LAYOUTS[layout]
+    sent = [m for _, m in split.timed]
+    assert [m.type for m in sent[:len(parts)]] == ["program_change"] * len(parts)
+    assert [(m.channel, m.program) for m in sent[:len(parts)]] == [(i, p.program) for i, p in enumerate(parts)]
+
+    def notes(timed, channels: bool):
+        return [(round(t, 9), m.type, m.note, m.velocity) + ((m.channel,) if channels else ())
+                for t, m in timed if m.type in ("note_on", "note_off")]
+
+    assert notes(split.timed, False) == notes(one.timed, False) and notes(one.timed, False)
+    by_channel: dict[int, set[int]] = {}
+    sounding_most = 0
+    for _, kind, note, velocity, channel in notes(split.timed, True):
+        assert channel < len(parts)
+        held = by_channel.setdefault(channel, set())
+        if kind == "note_on" and velocity:
+            held.add(note)
+        else:
+            assert note in held, f"a note-off on channel {channel + 1} for a note it never got"
+            held.discard(note)
+        sounding_most = max(sounding_most, sum(map(len, by_channel.values())))
+        for i, part in enumerate(parts):
+            if part.voices == 1 and (layout != "satb" or sounding_most <= 4):
+                assert len(by_channel.get(i, ())) <= 1, f"{part.name} sang two notes at once"

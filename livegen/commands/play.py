@@ -17,6 +17,7 @@ from livegen.commands.options import (
     number,
 )
 from livegen.errors import LivegenError
+from livegen.music.parts import LAYOUTS
 from livegen.session.factory import LiveWiring
 from livegen.session.live_set import CLOCKS, OSC_PORTS, LiveSet, SetStart, load_live_set
 from livegen.session.play import LyricsRequest, PlayRequest, play
@@ -53,7 +54,11 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beats-per-bar", type=number(int, 1, 32), default=4)
     p.add_argument("--steps-per-beat", type=number(int, 1, 24), default=None,
                    help="grid steps per beat, 1..24 (default: the model's)")
-    p.add_argument("--channel", type=number(int, 1, 16), default=1, help="MIDI channel 1-16 of livegen's notes")
+    p.add_argument("--channel", type=number(int, 1, 16), default=1,
+                   help="MIDI channel 1-16 of livegen's notes (with --parts: of the first part)")
+    p.add_argument("--parts", choices=list(LAYOUTS), default=None,
+                   help="split the answer into parts, each on its own channel from --channel on (skipping "
+                        "10): satb (soprano, alto, tenor, bass), melody-chords-bass, or one (default)")
     p.add_argument("--seed", type=number(int, 0, 2**31 - 1), default=None, help="sampling seed (default: random)")
     p.add_argument("--clock", choices=CLOCKS, default=None,
                    help="midi: follow the DAW's MIDI clock on the input port; link: join the Ableton Link "
@@ -132,6 +137,7 @@ def build_request(args: argparse.Namespace) -> PlayRequest:
         link_start_stop=args.link_start_stop,
         send_clock=args.send_clock or bool(live_set.send_clock), lyrics=lyrics, demo=args.demo,
         midi_backend=args.midi_backend, presets=start.presets, preset=start.preset,
+        parts=_first(args.parts, live_set.parts, "one"),
         wiring=LiveWiring(osc_host=_first(args.osc_host, live_set.osc_host, DEFAULT_OSC_HOST),
                           osc_port=osc_port or None, osc_allow=args.osc_allow,
                           osc_feedback=osc_feedback, record=args.record))

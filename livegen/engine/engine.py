@@ -36,6 +36,7 @@ from livegen.engine.clock import Clock, ManualClock
 from livegen.engine.feel import Feel
 from livegen.engine.midi_clock import CLOCK_LOST_S, ClockEvent, ClockFollower, clock_messages_for_step
 from livegen.engine.modes import TurnTaking
+from livegen.engine.parts import PartRouter
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import Scheduler
 from livegen.music.density import DensityFollower
@@ -158,6 +159,7 @@ class Engine:
         grid: list[tuple[float, mido.Message]] | None = None,
         beat_source: BeatSource | None = None,
         step_ahead: str | None = None,
+        parts: PartRouter | None = None,
     ) -> None:
         self.voice = voice
         self.controls = controls
@@ -165,6 +167,7 @@ class Engine:
         self.clock = clock
         self.steps_per_beat = steps_per_beat
         self.channel = channel
+        self.parts = parts
         self.beats_per_bar = beats_per_bar
         self.clock_source = clock_source
         self.send_clock = send_clock
@@ -309,20 +312,36 @@ class Engine:
         return self.steps_per_beat * self.beats_per_bar
 
     def _messages(self, events: list[NoteEvent]) -> list[mido.Message]:
+        channels = ([self.parts.channels[i] for i in self.parts.route(events)] if self.parts is not None
+                    else [self.channel] * len(events))
         out = []
-        for e in events:
+        for e, channel in zip(events, channels, strict=True):
             if e.on:
-                out.append(mido.Message("note_on", channel=self.channel, note=e.pitch, velocity=e.velocity))
+                out.append(mido.Message("note_on", channel=channel, note=e.pitch, velocity=e.velocity))
                 self.stats.notes_on += 1
             else:
-                out.append(mido.Message("note_off", channel=self.channel, note=e.pitch, velocity=0))
+                out.append(mido.Message("note_off", channel=channel, note=e.pitch, velocity=0))
                 self.stats.notes_off += 1
         return out
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        """The 0-based MIDI channels livegen's notes go out on (one a part)."""
+        return self.parts.channels if self.parts is not None else (self.channel,)
 
     def _record(self, part: str, t: float, messages: list[mido.Message]) -> None:
         if self.take is not None:
             for m in messages:
                 self.take.add(part, t, m)
+
+    def _record_answer(self, t: float, messages: list[mido.Message]) -> None:
+        """livegen's own messages into the take: one track, or one a part."""
+        if self.parts is None:
+            self._record("livegen", t, messages)
+            return
+        for m in messages:
+            if m.type in ("note_on", "note_off"):
+                self._record(self.parts.name_of(m.channel), t, [m])
 
     def _release_now(self, all_notes_off: bool = False) -> None:
         """Cancel anything scheduled and send note-offs for every sounding note now.
@@ -338,15 +357,26 @@ class Engine:
                 for tt, tick in self._ticks:
                     if id(tick) in cancelled:
                         self.scheduler.schedule(tt, [tick])
-            messages = [m for m in dropped if m.type == "note_off"
-                        or (m.type == "note_on" and m.velocity == 0)]
-            messages += self._messages(self.tracker.release_all())
+            # a note whose note-on was still queued never sounded: no note-off for it, neither
+            # the queued one nor the tracker's (a device must never get a stray note-off)
+            never: set[tuple[int, int]] = set()
+            messages = []
+            for m in dropped:
+                if m.type == "note_on" and m.velocity > 0:
+                    never.add((m.channel, m.note))
+                elif m.type in ("note_on", "note_off"):
+                    if (m.channel, m.note) in never:
+                        never.discard((m.channel, m.note))
+                    else:
+                        messages.append(m)
+            messages += [m for m in self._messages(self.tracker.release_all())
+                         if (m.channel, m.note) not in never]
             if all_notes_off:
-                messages.append(mido.Message("control_change", channel=self.channel,
-                                             control=ALL_NOTES_OFF, value=0))
+                messages += [mido.Message("control_change", channel=c, control=ALL_NOTES_OFF, value=0)
+                             for c in self.channels]
             if messages:
                 self.scheduler.send_now(messages)
-                self._record("livegen", self.clock.now(), messages)
+                self._record_answer(self.clock.now(), messages)
 
     def _drain_input(self, t: float) -> None:
         """Fold performer messages stamped up to ``t`` into the frame builder."""
@@ -473,7 +503,7 @@ class Engine:
                 self.grid.extend((deadline, m) for m in messages)
             for when, group in self.feel.place(messages, deadline, step, self.period, state):
                 self.scheduler.schedule(when, group)
-                self._record("livegen", when, group)
+                self._record_answer(when, group)
         if step % self.steps_per_bar == 0 and self.on_downbeat is not None:
             self.on_downbeat(step // self.steps_per_bar, deadline)
         self._expect()
@@ -528,6 +558,8 @@ class Engine:
         source = None
         if self.beat_source is not None:
             source = asyncio.ensure_future(self.beat_source.run(self._clock_events.put_nowait, self.feedback))
+        if self.parts is not None:  # each part's instrument, before its first note
+            self.scheduler.send_now(self.parts.program_changes())
         try:
             if self._follower is not None or source is not None:
                 await self._run_external(bars, source)

@@ -22,6 +22,7 @@ from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState
 from livegen.engine.clock import ManualClock
 from livegen.engine.engine import Engine
+from livegen.engine.parts import PartRouter
 from livegen.engine.scheduler import ManualScheduler
 from livegen.io.memory import MemoryOutput
 from livegen.music.audio import render_wav
@@ -112,14 +113,15 @@ def messages_to_roll(sent: list[tuple[float, mido.Message]], t0: float, period: 
 def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed: int = 0,
                 prime: np.ndarray | None = None, steps_per_beat: int = 2,
                 beats_per_bar: int = 4, prime_velocities: Sequence[int] = (),
-                meta: Mapping[str, Any] | None = None) -> RenderResult:
+                meta: Mapping[str, Any] | None = None, parts: str = "one") -> RenderResult:
     """Generate ``bars`` bars after observing ``prime`` (``(P, 88)``, may be None).
 
     ``state`` holds the controls in force (its mode is taken as ``solo``: nobody else
     is playing). ``prime_velocities`` are the prime's note-on velocities in order: the
     answer follows their loudness as it follows a performer's. ``meta`` is the model's
     checkpoint metadata: it says whether the model knows every key
-    (:func:`~livegen.voices.follow.roll_voice`).
+    (:func:`~livegen.voices.follow.roll_voice`). ``parts``: the engine splits the answer into
+    these parts as it plays, each on its channel (what ``play --parts`` sends).
     """
     gen = roll_voice(model, meta, seed)
     prime_roll = np.zeros((0, N_KEYS), dtype=bool) if prime is None else np.asarray(prime, dtype=bool)
@@ -131,7 +133,7 @@ def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed
     grid: list[tuple[float, mido.Message]] = []
     engine = Engine(gen, controls, ManualScheduler(out, clock), clock, steps_per_beat,
                     beats_per_bar=beats_per_bar, start_delay=0.0, primed=len(prime_roll) > 0,
-                    seed=seed, grid=grid)
+                    seed=seed, grid=grid, parts=None if parts == "one" else PartRouter(parts_layout(parts)))
     engine.density.hear_roll(prime_roll)  # the answer's density follows the prime's
     for velocity in prime_velocities:
         engine.dynamics.hear(velocity)

@@ -38,9 +38,11 @@ from livegen.controls.state import LiveControls
 from livegen.controls.table import FEEDBACK, ControlChange, ControlError, ControlState, Value, from_cc
 from livegen.engine.clock import Clock
 from livegen.engine.engine import BeatSource, Engine, Voice
+from livegen.engine.parts import PartRouter
 from livegen.engine.recorder import Take
 from livegen.engine.scheduler import Scheduler
 from livegen.io.base import MidiIn
+from livegen.music.parts import LAYOUTS
 from livegen.session.presets import PRESET_ADDRESS, PresetSwitcher
 
 log = logging.getLogger(__name__)
@@ -186,6 +188,8 @@ class SessionOptions:
         primed: the voice has already heard its history (a prime file).
         seed: seeds the feel's humanize (``--seed``); None: a fresh one.
         link_start_stop: with ``--clock link``, start and stop with the session's transport.
+        parts: the parts livegen's answer is split into, each on its channel from ``channel``
+            on (:data:`~livegen.music.parts.LAYOUTS`; ``one``: every note on ``channel``).
     """
 
     steps_per_beat: int
@@ -198,6 +202,7 @@ class SessionOptions:
     primed: bool = False
     seed: int | None = None
     link_start_stop: bool = False
+    parts: str = "one"
 
 
 class LiveSession:
@@ -257,7 +262,9 @@ class LiveSession:
                              clock_source=options.clock_source, send_clock=options.send_clock,
                              take=take, feedback=self._engine_feedback, on_downbeat=on_downbeat,
                              start_delay=options.start_delay, primed=options.primed, seed=options.seed,
-                             beat_source=beat_source)
+                             beat_source=beat_source,
+                             parts=None if options.parts == "one"
+                             else PartRouter(LAYOUTS[options.parts], first_channel=options.channel))
         self.dropped_cc = 0
         self._dirty: set[str] = set()
         self._flush_handle: asyncio.TimerHandle | None = None

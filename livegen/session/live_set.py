@@ -4,6 +4,7 @@
 command line override it. The layout (``examples/example-set.toml`` is a full example)::
 
     model = "nottingham"          # shipped name, or a checkpoint path (relative to the file)
+    parts = "melody-chords-bass"  # optional: each part on its own channel (satb, one)
     clock = "internal"            # or "midi": follow the DAW's MIDI clock on the input; "link": Ableton Link
     send_clock = false
     preset = "ballad"             # the preset in force at the start (optional)
@@ -54,6 +55,7 @@ from typing import Any
 from livegen.controls.table import CONTROLS, ControlError, ControlState, Value
 from livegen.errors import LivegenError
 from livegen.io.osc import parse_host_port
+from livegen.music.parts import LAYOUTS
 
 #: where the tempo grid comes from: livegen's own clock, the MIDI clock on the input, or an
 #: Ableton Link session on the network.
@@ -61,7 +63,7 @@ CLOCKS = ("internal", "midi", "link")
 #: UDP ports the OSC server may listen on (0: no OSC server).
 OSC_PORTS = (0, 65535)
 #: keys of each table of a set; presets take the settable controls.
-TOP_KEYS = ("model", "clock", "send_clock", "preset", "ports", "osc", "controls", "presets")
+TOP_KEYS = ("model", "clock", "send_clock", "preset", "parts", "ports", "osc", "controls", "presets")
 PORT_KEYS = ("in", "out", "virtual")
 OSC_KEYS = ("port", "host", "feedback")
 #: controls a set can set (every control of the table but the triggers).
@@ -153,6 +155,8 @@ class LiveSet:
         clock: one of :data:`CLOCKS`, or None.
         send_clock: send MIDI clock (livegen is the master), or None.
         preset: name of the preset in force at the start, or None.
+        parts: the parts livegen's answer is split into (:data:`~livegen.music.parts.LAYOUTS`),
+            or None.
         inp, out: port names (substrings), or None.
         virtual: create virtual ports, or None.
         osc_port: UDP port of the OSC server (0: none), or None.
@@ -169,6 +173,7 @@ class LiveSet:
     clock: str | None = None
     send_clock: bool | None = None
     preset: str | None = None
+    parts: str | None = None
     inp: str | None = None
     out: str | None = None
     virtual: bool | None = None
@@ -370,8 +375,11 @@ class _Reader:
         if preset is not None and preset not in presets:
             known = ", ".join(presets) or "none: add [presets.NAME] tables"
             raise self.fail(("preset",), f"no preset {preset!r}; the presets are: {known}")
+        parts = self.text_value(("parts",), data.get("parts"))
+        if parts is not None and parts not in LAYOUTS:
+            raise self.fail(("parts",), f"{parts!r} is not one of {', '.join(LAYOUTS)}")
         return LiveSet(
-            path=self.path, text=self.text, model=model, clock=clock,
+            path=self.path, text=self.text, model=model, clock=clock, parts=parts,
             send_clock=self.flag(("send_clock",), data.get("send_clock")), preset=preset,
             inp=self.text_value(("ports", "in"), ports.get("in")),
             out=self.text_value(("ports", "out"), ports.get("out")),

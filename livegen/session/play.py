@@ -101,6 +101,7 @@ class PlayRequest:
     presets: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)
     preset: str | None = None
     midi_backend: str = "auto"
+    parts: str = "one"
 
 
 def build_voice(model_spec: str, seed: int | None
@@ -198,7 +199,7 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
         options = SessionOptions(steps_per_beat=spb, bars=bars, channel=request.channel - 1,
                                  beats_per_bar=request.beats_per_bar, clock_source=request.clock,
                                  send_clock=request.send_clock, seed=request.seed,
-                                 link_start_stop=request.link_start_stop)
+                                 link_start_stop=request.link_start_stop, parts=request.parts)
         clock_text = ("following the MIDI clock on the input" if request.clock == "midi"
                       else f"at {request.state.tempo:g} BPM (internal clock)")
         if link is not None:

@@ -1,0 +1,85 @@
+"""``livegen play --parts`` over real JACK ports: each part on its channel, a one-voice part
+never sounds two notes at once, a note-off goes where its note-on went, and panic (OSC) sends
+All Notes Off on every part's channel."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from play_rig import PlayProcess
+from pythonosc.udp_client import SimpleUDPClient
+
+from livegen.music.parts import LAYOUTS
+
+pytestmark = [pytest.mark.jack]
+
+WAIT_S = 30.0
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check, timeout: float = WAIT_S) -> bool:
+    """Poll ``check`` every 20 ms until true or ``timeout`` s (the messages arrive on the
+    tester's thread; nothing here waits a fixed time for them)."""
+    done = threading.Event()
+    for _ in range(int(timeout / 0.02)):
+        if check():
+            return True
+        done.wait(0.02)
+    return bool(check())
+
+
+def test_parts_arrive_on_their_channels_and_panic_clears_every_channel(jack_server) -> None:
+    parts = LAYOUTS["melody-chords-bass"]
+    port = free_udp_port()
+    live = PlayProcess(["--virtual", "--parts", "melody-chords-bass", "--mode", "solo", "--bpm", "240",
+                        "--density", "1.5", "--channel", "2", "--osc-port", str(port)])
+    try:
+        live.connect(jack_server)
+        channels = (1, 2, 3)  # --channel 2 (0-based 1) and on
+
+        def onsets() -> dict[int, int]:
+            count: dict[int, int] = {}
+            for _, m in list(live.received):
+                if m.type == "note_on" and m.velocity:
+                    count[m.channel] = count.get(m.channel, 0) + 1
+            return count
+
+        assert wait_until(lambda: sum(onsets().values()) >= 40 and len(onsets()) >= 2), onsets()
+        SimpleUDPClient("127.0.0.1", port).send_message("/livegen/panic", 1)
+        assert wait_until(lambda: {m.channel for _, m in list(live.received)
+                                   if m.type == "control_change" and m.control == 123} >= set(channels))
+        live.proc.send_signal(2)
+        code, _, err = live.wait_exit(30)
+        assert code == 0, err[-2000:]
+    finally:
+        live.close()
+    held: dict[int, set[int]] = {}
+    seen: set[tuple[int, int]] = set()
+    for _, m in live.received:
+        if m.type not in ("note_on", "note_off"):
+            continue
+        assert m.channel in channels, m
+        notes = held.setdefault(m.channel, set())
+        first = (m.channel, m.note) not in seen
+        seen.add((m.channel, m.note))
+        if m.type == "note_on" and m.velocity:
+            notes.add(m.note)
+        elif first:  # the release of a note struck before the tester connected (rtmidi's
+            continue  # --virtual port: livegen is not told when someone connects; issue 27)
+        else:
+            history = [(round(t, 4), x.type, getattr(x, "velocity", x.dict().get("value"))) for t, x in live.received
+                       if x.type in ("note_on", "note_off", "control_change") and x.channel == m.channel
+                       and (x.type == "control_change" or x.note == m.note)]
+            assert m.note in notes, f"a note-off on channel {m.channel + 1} for a note it never got: {m} {history}"
+            notes.discard(m.note)
+        for i, part in enumerate(parts):
+            if part.voices == 1:
+                assert len(held.get(channels[i], ())) <= 1, f"{part.name} sounded two notes at once"
+    assert not any(held.values()), f"left sounding: {held}"
