@@ -1,5 +1,6 @@
 """``livegen play --parts`` over real JACK ports: each part on its channel, a one-voice part
-never sounds two notes at once, a note-off goes where its note-on went, and panic (OSC) sends
+never sounds two notes at once, a note-off goes where its note-on went, muting a part over
+OSC silences its channel from the next step and releases what it held, and panic (OSC) sends
 All Notes Off on every part's channel."""
 
 from __future__ import annotations
@@ -52,12 +53,34 @@ def test_parts_arrive_on_their_channels_and_panic_clears_every_channel(jack_serv
             return count
 
         assert wait_until(lambda: sum(onsets().values()) >= 40 and len(onsets()) >= 2), onsets()
-        SimpleUDPClient("127.0.0.1", port).send_message("/livegen/panic", 1)
+        osc = SimpleUDPClient("127.0.0.1", port)
+        bass = channels[2]
+        osc.send_message("/livegen/part/bass/mute", "loud")  # refused: one log line, nothing else
+        osc.send_message("/livegen/part/bass/mute", 1)
+        assert wait_until(lambda: any(a == "/livegen/part/bass/mute" and list(v) == [1]
+                                      for _, a, v in list(live.feedback)))
+        muted_at = next(t for t, a, v in list(live.feedback) if a == "/livegen/part/bass/mute")
+
+        def after(t0: float) -> list:
+            return [(t, m) for t, m in list(live.received) if t > t0]
+
+        # the step the mute came with may already be on its way: from the first note of another
+        # part heard after it, the bass is silent and holds nothing
+        assert wait_until(lambda: any(m.type == "note_on" and m.velocity and m.channel != bass
+                                      for _, m in after(muted_at)))
+        settled = next(t for t, m in after(muted_at) if m.type == "note_on" and m.velocity and m.channel != bass)
+        assert wait_until(lambda: sum(1 for _, m in after(settled) if m.type == "note_on" and m.velocity) >= 20)
+        assert not [m for _, m in after(settled) if m.type == "note_on" and m.velocity and m.channel == bass]
+        osc.send_message("/livegen/part/bass/mute", 0)
+        assert wait_until(lambda: any(m.type == "note_on" and m.velocity and m.channel == bass
+                                      for _, m in after(settled)))  # the bass is back
+        osc.send_message("/livegen/panic", 1)
         assert wait_until(lambda: {m.channel for _, m in list(live.received)
                                    if m.type == "control_change" and m.control == 123} >= set(channels))
         live.proc.send_signal(2)
         code, _, err = live.wait_exit(30)
         assert code == 0, err[-2000:]
+        assert "refused /livegen/part/bass/mute ('loud',): it takes 1 (on) or 0 (off)" in err
     finally:
         live.close()
     held: dict[int, set[int]] = {}

@@ -168,6 +168,8 @@ class Engine:
         self.steps_per_beat = steps_per_beat
         self.channel = channel
         self.parts = parts
+        #: (part, "mute" or "solo", on) asked for since the last step
+        self._part_changes: list[tuple[int, str, bool]] = []
         self.beats_per_bar = beats_per_bar
         self.clock_source = clock_source
         self.send_clock = send_clock
@@ -317,12 +319,52 @@ class Engine:
         out = []
         for e, channel in zip(events, channels, strict=True):
             if e.on:
-                out.append(mido.Message("note_on", channel=channel, note=e.pitch, velocity=e.velocity))
+                msg = mido.Message("note_on", channel=channel, note=e.pitch, velocity=e.velocity)
+            else:
+                msg = mido.Message("note_off", channel=channel, note=e.pitch, velocity=0)
+            if self.parts is not None and not self.parts.keep(msg):
+                continue  # its part is muted (or another is soloed)
+            out.append(msg)
+            if e.on:
                 self.stats.notes_on += 1
             else:
-                out.append(mido.Message("note_off", channel=channel, note=e.pitch, velocity=0))
                 self.stats.notes_off += 1
         return out
+
+    def set_part(self, name: str, what: str, on: bool) -> None:
+        """Mute (``what`` ``mute``) or solo (``solo``) the part ``name``, or give it back, from
+        the next step on: a part that falls silent has its sounding notes released at that
+        step (after everything already queued, so no queued note-on outlives it), and the
+        notes it plays while silent are never sent (nor their note-offs).
+
+        Raises:
+            KeyError: no such part, or no parts (the message says which there are).
+            ValueError: ``what`` is neither ``mute`` nor ``solo``.
+        """
+        if self.parts is None:
+            raise KeyError("livegen plays no parts: start it with --parts")
+        i = self.parts.index(name)
+        if what not in ("mute", "solo"):
+            raise ValueError(f"a part is muted or soloed, not {what!r}")
+        with self._out_lock:
+            self._part_changes.append((i, what, on))
+
+    def _apply_part_changes(self) -> list[mido.Message]:
+        """The part changes asked for since the last step, applied; the note-offs of the
+        notes of parts that fell silent (under ``_out_lock``)."""
+        if self.parts is None or not self._part_changes:
+            return []
+        parts = self.parts
+        before = [parts.audible(k) for k in range(len(parts.parts))]
+        for i, what, on in self._part_changes:
+            chosen = parts.muted if what == "mute" else parts.soloed
+            if on:
+                chosen.add(i)
+            else:
+                chosen.discard(i)
+        self._part_changes.clear()
+        silenced = {k for k in range(len(parts.parts)) if before[k] and not parts.audible(k)}
+        return parts.release(silenced)
 
     @property
     def channels(self) -> tuple[int, ...]:
@@ -493,7 +535,7 @@ class Engine:
             events = self.tracker.update(frame, velocity, restrike)
             if self._answering:
                 self.density.hear_answer(sum(e.on for e in events))
-            messages = self._messages(events)
+            messages = self._apply_part_changes() + self._messages(events)
             if self.send_clock:
                 ticks = clock_messages_for_step(deadline, self.period, 24 // self.steps_per_beat)
                 self._ticks = self._ticks[-len(ticks):] + ticks

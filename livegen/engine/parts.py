@@ -38,6 +38,12 @@ class PartRouter:
         #: the 0-based channel of each part, in layout order
         self.channels = order[:len(self.parts)]
         self.splitter = PartSplitter(self.parts)
+        #: parts muted, and parts soloed (any soloed: only those sound)
+        self.muted: set[int] = set()
+        self.soloed: set[int] = set()
+        #: (channel, pitch) of notes whose note-on was held back (their part was silent): their
+        #: note-offs are held back too
+        self._silenced: set[tuple[int, int]] = set()
 
     def route(self, events: Sequence[NoteEvent]) -> list[int]:
         """The part of each of one step's ``events`` (offs first, as the tracker gives them):
@@ -49,6 +55,47 @@ class PartRouter:
                 offs[e.pitch] = 0 if part is None else part
         ons = self.splitter.onset([e.pitch for e in events if e.on]) if any(e.on for e in events) else {}
         return [ons[e.pitch] if e.on else offs[e.pitch] for e in events]
+
+    def index(self, name: str) -> int:
+        """The index of the part called ``name``.
+
+        Raises:
+            KeyError: no such part (the message lists them).
+        """
+        for i, part in enumerate(self.parts):
+            if part.name == name:
+                return i
+        raise KeyError(f"no part {name!r}; the parts are {', '.join(p.name for p in self.parts)}")
+
+    def audible(self, i: int) -> bool:
+        """Whether part ``i`` sounds: not muted, and soloed when any part is."""
+        return i not in self.muted and (not self.soloed or i in self.soloed)
+
+    def keep(self, message: mido.Message) -> bool:
+        """Whether a routed note message goes out: a note-on of a silent part does not, nor
+        the note-off of a note held back."""
+        key = (message.channel, message.note)
+        if message.type == "note_on" and message.velocity > 0:
+            if self.audible(self.channels.index(message.channel)):
+                self._silenced.discard(key)
+                return True
+            self._silenced.add(key)
+            return False
+        if key in self._silenced:
+            self._silenced.discard(key)
+            return False
+        return True
+
+    def release(self, silenced: set[int]) -> list[mido.Message]:
+        """Note-offs for the notes sounding in the ``silenced`` parts, now; their later
+        note-offs (when the answer lets them go) are held back."""
+        out = []
+        for pitch, k in sorted(self.splitter.sounding.items()):
+            key = (self.channels[k], pitch)
+            if k in silenced and key not in self._silenced:
+                out.append(mido.Message("note_off", channel=key[0], note=pitch, velocity=0))
+                self._silenced.add(key)
+        return out
 
     def program_changes(self) -> list[mido.Message]:
         """Each part's General MIDI program on its channel (sent before the first note)."""
@@ -62,3 +109,4 @@ class PartRouter:
     def reset(self) -> None:
         """Forget what sounds (every note was released)."""
         self.splitter.reset()
+        self._silenced.clear()

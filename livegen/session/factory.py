@@ -25,8 +25,10 @@ from livegen.engine.scheduler import Scheduler, ThreadScheduler
 from livegen.io.base import MidiIn, MidiOut
 from livegen.io.osc import OscFeedback, OscServer
 from livegen.io.ports import ReconnectingInput, ReconnectingOutput
+from livegen.music.parts import LAYOUTS
 from livegen.session.live import LiveSession, SessionOptions
 from livegen.session.lyrics import LyricsStreamer
+from livegen.session.part_commands import part_commands
 from livegen.session.presets import PRESET_ADDRESS, PresetSwitcher
 
 log = logging.getLogger(__name__)
@@ -92,8 +94,11 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
 
     try:
         if wiring.osc_port is not None:
-            commands = ({PRESET_ADDRESS: lambda args: presets.osc_threadsafe(loop, args)}
-                        if presets is not None else None)
+            commands: dict[str, Callable[[tuple[Any, ...]], None]] = (
+                {PRESET_ADDRESS: lambda args: presets.osc_threadsafe(loop, args)} if presets is not None else {})
+            if options.parts != "one":
+                commands.update(part_commands(LAYOUTS[options.parts], loop,
+                                              lambda: session.engine if session is not None else None, feedback))
             server = await OscServer(wiring.osc_host, wiring.osc_port, allow=wiring.osc_allow,
                                      on_urgent=urgent, commands=commands).start()
         session = LiveSession(voice, controls, clock=clock, scheduler=scheduler, options=options,
