@@ -383,6 +383,18 @@ class Gig(PlayProcess):
     def told(self, address: str) -> list[tuple[float, tuple]]:
         return [(t, args) for t, a, args in list(self.feedback) if a == address]
 
+    def wait_feedback(self, address: str, value: float, after: float) -> float:
+        """Wait for livegen's feedback ``address value`` arriving after monotonic ``after``
+        (the value in force: a preset applied); its arrival time."""
+        end = time.monotonic() + START_TIMEOUT
+        while True:
+            hit = [t for t, a, args in list(self.feedback)
+                   if a == address and t > after and len(args) == 1 and args[0] == value]
+            if hit:
+                return hit[0]
+            assert time.monotonic() < end, f"no {address} {value} in the feedback: {list(self.feedback)[-20:]}"
+            threading.Event().wait(0.02)
+
     def onsets(self, start: float, end: float) -> list[tuple[float, int]]:
         return [(t, m.note) for t, m in self.received
                 if m.type == "note_on" and m.velocity > 0 and start < t < end]
@@ -406,14 +418,16 @@ def test_the_example_set_switches_presets_by_osc_and_program_change_and_the_note
         gig.connect(jack_server)
         osc = SimpleUDPClient("127.0.0.1", gig.osc_port)
         gig.wait_beat(6)
-        t_reel = time.monotonic()
+        sent_reel = time.monotonic()  # the ballad's notes end before this, the reel's start after t_reel
         osc.send_message(PRESET_ADDRESS, "reel")
+        t_reel = gig.wait_feedback("/livegen/tempo", 132.0, sent_reel)  # the preset is in force from here
         gig.wait_beat(11)
         osc.send_message(PRESET_ADDRESS, "encore")  # unknown: one log line, nothing changes
         gig.wait_beat(15)
-        t_blues = time.monotonic()
+        sent_blues = time.monotonic()
         assert gig.out is not None
         gig.out.send(mido.Message("program_change", program=2, channel=4))
+        t_blues = gig.wait_feedback("/livegen/tempo", 96.0, sent_blues)
         rc, out, err = gig.finish()
     finally:
         gig.close()
@@ -425,8 +439,8 @@ def test_the_example_set_switches_presets_by_osc_and_program_change_and_the_note
 
     steps = {name: 60.0 / tempo / 2 for name, tempo in (("ballad", 76), ("reel", 132), ("blues", 96))}
     settle = {name: 1.5 * step + 0.05 for name, step in steps.items()}  # one step of look-ahead
-    ballad = gig.onsets(0.0, t_reel)
-    reel = gig.onsets(t_reel + settle["ballad"], t_blues)
+    ballad = gig.onsets(0.0, sent_reel)
+    reel = gig.onsets(t_reel + settle["ballad"], sent_blues)
     blues = gig.onsets(t_blues + settle["reel"], float("inf"))
     assert len(ballad) >= 5 and len(reel) >= 5 and len(blues) >= 5, (len(ballad), len(reel), len(blues))
     # what is played follows each preset's key and scale
@@ -436,8 +450,8 @@ def test_the_example_set_switches_presets_by_osc_and_program_change_and_the_note
     assert {p % 12 for _, p in blues} <= A_BLUES
     # ... and each preset's tempo: the onsets sit on its step grid (and not on the other's), on
     # the clock livegen keeps (JACK's frames with the JACK backend)
-    ballad_times = [t for t, _ in gig.grid_onsets(0.0, t_reel)]
-    reel_times = [t for t, _ in gig.grid_onsets(t_reel + settle["ballad"], t_blues)]
+    ballad_times = [t for t, _ in gig.grid_onsets(0.0, sent_reel)]
+    reel_times = [t for t, _ in gig.grid_onsets(t_reel + settle["ballad"], sent_blues)]
     assert off_grid(ballad_times, steps["ballad"]) < GRID_TOLERANCE
     assert off_grid(reel_times, steps["reel"]) < GRID_TOLERANCE
     assert off_grid(reel_times, steps["ballad"]) > GRID_TOLERANCE
