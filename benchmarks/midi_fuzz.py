@@ -139,8 +139,9 @@ def run_fuzz(server: JackServer, model: str, events: list[list[int]], rate: floa
     """Play ``model`` on ``server`` while ``events`` arrive at ``rate``; return the findings."""
     seconds = len(events) / rate
     bars = math.ceil((seconds + 6.0) * bpm / 60 / 4)
+    take = workdir / "take.mid"
     rig = Rig(server, ["--model", model, "--bpm", str(bpm), "--mode", "accompany", "--bars", str(bars),
-                       "--seed", "3"], workdir, client="fuzz-tester")
+                       "--seed", "3", "--record", str(take)], workdir, client="fuzz-tester")
     fuzzer = None
     try:
         rig.start()
@@ -173,6 +174,7 @@ def run_fuzz(server: JackServer, model: str, events: list[list[int]], rate: floa
     err = rig.stderr()
     return {
         "events": len(events), "rate_per_s": rate, **sending, "exit_status": status,
+        "take_written": take.is_file() and take.stat().st_size > 0,
         "steps_line": next((line for line in out.splitlines() if " steps" in line), ""),
         "late_steps": int(late[-1][0]) if late else None,
         "worst_beat_gap_beyond_a_beat_ms": round(max(0.0, *beyond) * 1000, 1),
@@ -195,12 +197,27 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10_000.0)
     parser.add_argument("--model", default="nottingham")
     parser.add_argument("--jack-period", type=int, default=64)
+    parser.add_argument("--runs", type=int, default=1,
+                        help="play the fuzz this many times in a row and count the runs that did not end "
+                             "with exit 0, its take written and nothing sounding (a crash at exit, a stuck note)")
     args = parser.parse_args()
     events = fuzz_events(args.events)
-    with BenchJack(period=args.jack_period) as server, tempfile.TemporaryDirectory() as tmp:
-        result = run_fuzz(server, args.model, events, args.rate, Path(tmp))
+    results = []
+    with BenchJack(period=args.jack_period) as server:
+        for run in range(args.runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                results.append(run_fuzz(server, args.model, events, args.rate, Path(tmp)))
+            r = results[-1]
+            if args.runs > 1:
+                print(f"run {run + 1} of {args.runs}: exit {r['exit_status']}, left sounding {r['left_sounding']}, "
+                      f"tracebacks {r['tracebacks']}", flush=True)
+    result = results[-1]
+    bad = [i + 1 for i, r in enumerate(results)
+           if r["exit_status"] != 0 or not r["take_written"] or r["left_sounding"] or r["tracebacks"]]
     doc = {"machine": machine(), "load_average": load_average(), "model": args.model,
-           "jack_period": args.jack_period, **result}
+           "jack_period": args.jack_period, **result,
+           **({"runs": args.runs, "runs_not_clean": bad,
+               "exit_statuses": [r["exit_status"] for r in results]} if args.runs > 1 else {})}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(doc, indent=2))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from livegen.controls.table import CONTROLS, FEEDBACK, NORM_SUFFIX
+from livegen.music.parts import LAYOUTS
+from livegen.session.part_commands import PART_SWITCHES, part_address
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -48,4 +50,10 @@ Out-of-range or mistyped values are rejected (logged), never clamped.
 livegen sends back (to the feedback target HOST:PORT): every control's value on its raw and {NORM_SUFFIX} address, and""")
     for fb in FEEDBACK.values():
         print(f"  {fb.address}  ({fb.kind})  {fb.description}")
+    print("\nWith --parts (livegen play), each part takes 1 (on) or 0 (off), echoed to the feedback target:")
+    for what in PART_SWITCHES:
+        print(f"  {part_address('NAME', what)}  {'silence the part' if what == 'mute' else 'only soloed parts sound'}")
+    for name, parts in LAYOUTS.items():
+        if name != "one":
+            print(f"  NAME for --parts {name}: {', '.join(p.name for p in parts)}")
     return 0
