@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Idempotent set-up for livegen on a Debian-like machine (root or sudo):
 # system packages (JACK for MIDI without sound hardware, FluidSynth + a GM soundfont for WAV,
-# abcmidi and liblo-tools as independent checks), the CPU build of torch, livegen itself.
+# abcmidi and liblo-tools as independent checks, chromium and its driver for the browser stage's
+# tests), the CPU build of torch, livegen itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
-PKGS="jackd2 fluidsynth timgm6mb-soundfont abcmidi liblo-tools puredata-core iproute2"
+PKGS="jackd2 fluidsynth timgm6mb-soundfont abcmidi liblo-tools puredata-core iproute2 chromium chromium-driver"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -27,7 +28,7 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   echo "setup: installing torch (CPU)"
   "$PY" -m pip install -q "torch==2.13.0"
 fi
-if ! "$PY" -c "import livegen, livegen_models, pytest, ruff, mypy, hypothesis, sybil, muspy, matplotlib, tqdm, platformdirs, link, jack" >/dev/null 2>&1 \
+if ! "$PY" -c "import livegen, livegen_models, pytest, ruff, mypy, hypothesis, sybil, muspy, matplotlib, tqdm, platformdirs, link, jack, aiohttp, selenium" >/dev/null 2>&1 \
    || ! "$PY" -m pip show -q livegen >/dev/null 2>&1; then
   echo "setup: installing livegen (editable) with Ableton Link, test and benchmark tools"
   "$PY" -m pip install -q -e ".[test,link,bench]"

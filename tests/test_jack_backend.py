@@ -99,6 +99,27 @@ def test_each_event_is_written_at_its_frame_in_order_and_late_ones_at_once() -> 
     assert [(o, d[1]) for o, d in written] == [(48, 61), (96, 62), (144, 63)]
 
 
+def test_a_cancel_that_comes_late_hands_back_what_was_already_written() -> None:
+    """The panic's race (a full clean-clone run, tests/test_panic.py): the engine cancels at
+    engine time t and counts every note due after t as never struck; the cancel reaches the
+    helper after a cycle already wrote one of them. The scheduler returns it, and the helper
+    releases it due at t, before the All Notes Off the engine sends after the cancel."""
+    tl = FrameTimeline(RATE, anchor_s=0.0, anchor_mono_s=0.0)
+    sched = JackScheduler(latency=0)
+    period = 256 / RATE
+    sched.schedule(0.5 * period, bytes((0x90, 60, 100)))  # the chord's next note-on
+    sched.schedule(3.0 * period, bytes((0x90, 62, 100)))  # not yet written
+    written: list[bytes] = []
+    tl.set_cycle(256, 0, 0.0)
+    sched.write_cycle(tl, lambda offset, data: written.append(data) or True, 0.0)
+    assert written == [bytes((0x90, 60, 100))]
+    # the engine cancelled at 0.25 periods (before the 60 was due) but the cancel arrives now
+    assert sched.cancel_after(0.25 * period) == [bytes((0x90, 60, 100))]
+    assert sched.pending() == 0  # the 62 is dropped as before
+    assert sched.cancel_after(0.25 * period) == [bytes((0x90, 60, 100))]  # still known: idempotent
+    assert sched.cancel_after(period) == []  # a cancel after its deadline: it was due, it sounds
+
+
 def test_the_jack_clock_map_places_a_cycle_whose_estimate_is_implausible() -> None:
     fc = FrameClock(frames=256, start_us=1_000_000.0, period_us=256 / RATE * 1e6, offset_s=2.0)
     assert fc.time_at(0) == pytest.approx(3.0)

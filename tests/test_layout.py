@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"engine"},
     {"io"},
     {"training"},
+    {"web"},
     {"session", "offline"},
     {"bench"},
     {"commands"},

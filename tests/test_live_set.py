@@ -172,7 +172,7 @@ def test_a_control_out_of_range_names_file_line_table_and_key_with_the_tables_re
      "unknown key (did you mean temperature?); known keys here: " + ", ".join(SETTABLE)),
     (("temperature = 0.8", "panic = true"), "[controls] panic", "panic is a trigger"),
     (('model = "nottingham"', 'modle = "nottingham"'), "modle",
-     "unknown key (did you mean model?); known keys here: model, clock, send_clock, preset, parts, ports, osc, controls, presets"),
+     "unknown key (did you mean model?); known keys here: model, clock, send_clock, preset, parts, web, ports, osc, controls, presets"),
     (('in = "Keyboard"', 'input = "Keyboard"'), "[ports] input", "known keys here: in, out, virtual"),
     (("port = 9100", "prot = 9100"), "[osc] prot", "known keys here: port, host, feedback"),
     (('clock = "midi"', 'clock = "ableton"'), "clock", "'ableton' is not one of internal, midi"),

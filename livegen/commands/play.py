@@ -21,6 +21,7 @@ from livegen.music.parts import LAYOUTS
 from livegen.session.factory import LiveWiring
 from livegen.session.live_set import CLOCKS, OSC_PORTS, LiveSet, SetStart, load_live_set
 from livegen.session.play import LyricsRequest, PlayRequest, play
+from livegen.web.address import stage_address
 
 T = TypeVar("T")
 #: what play uses when neither the command line nor the live set says.
@@ -75,6 +76,11 @@ def register(p: argparse.ArgumentParser) -> None:
                    help="comma-separated IPs or networks (192.168.1.0/24) allowed to send OSC; "
                         "use with --osc-host 0.0.0.0 (docs/live.md: what an open port allows)")
     p.add_argument("--osc-feedback", default=None, metavar="HOST:PORT", help="send values and state here")
+    p.add_argument("--web", default=None, metavar="[HOST:]PORT",
+                   help="serve the stage in the browser: every control and a live piano roll (e.g. --web 8080; "
+                        "on a network address such as 0.0.0.0:8080 the printed URL carries a token)")
+    p.add_argument("--web-token", default=None, metavar="TOKEN",
+                   help="the token the stage's URL must carry (default: a fresh one off 127.0.0.1)")
     p.add_argument("--record", type=Path, default=None, help="write performer and livegen tracks here")
     p.add_argument("--no-view", action="store_true", help="no live status line")
     p.add_argument("--lyrics", nargs="?", const="lyrics", default=None, metavar="MODEL",
@@ -123,6 +129,10 @@ def build_request(args: argparse.Namespace) -> PlayRequest:
         inp, out, virtual = args.inp, args.out, args.virtual
     osc_feedback = args.osc_feedback or live_set.osc_feedback
     osc_port = _first(args.osc_port, live_set.osc_port, DEFAULT_OSC_PORT)
+    web_text = args.web or live_set.web
+    if args.web_token is not None and web_text is None:
+        raise LivegenError("--web-token goes with --web [HOST:]PORT (the stage in the browser)")
+    web = stage_address(web_text, args.web_token) if web_text is not None else None
     lyrics = None
     if args.lyrics:
         target = args.lyrics_to or osc_feedback
@@ -140,7 +150,7 @@ def build_request(args: argparse.Namespace) -> PlayRequest:
         parts=_first(args.parts, live_set.parts, "one"),
         wiring=LiveWiring(osc_host=_first(args.osc_host, live_set.osc_host, DEFAULT_OSC_HOST),
                           osc_port=osc_port or None, osc_allow=args.osc_allow,
-                          osc_feedback=osc_feedback, record=args.record))
+                          osc_feedback=osc_feedback, record=args.record, web=web))
 
 
 def run(args: argparse.Namespace) -> int:

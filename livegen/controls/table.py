@@ -330,6 +330,17 @@ _TABLE: tuple[Control, ...] = (
 #: name -> control, in display order.
 CONTROLS: Mapping[str, Control] = MappingProxyType({c.name: c for c in _TABLE})
 
+#: the controls as a performer thinks of them: group title -> control names, in display order
+#: (the browser stage's panels). Every control is in exactly one group.
+GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "mode and transport": ("mode", "tempo", "mute", "panic", "reset"),
+    "sound": ("temperature", "density", "repeat", "polyphony", "velocity", "max_note_beats"),
+    "listening": ("follow", "key_pull", "register_follow", "density_follow", "dynamics", "silence"),
+    "feel": ("swing", "humanize_ms", "humanize_velocity", "accent"),
+    "key and range": ("key", "scale", "low", "high"),
+    "lyrics": ("lyrics_temperature", "lyrics_artist", "lyrics_prime"),
+})
+
 #: display-only messages livegen sends (besides echoing control values).
 FEEDBACK: Mapping[str, Feedback] = MappingProxyType({f.name: f for f in (
     Feedback("lyrics_line", f"{OSC_PREFIX}/lyrics/line", "string", "one generated lyrics line per bar"),

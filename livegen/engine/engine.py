@@ -87,6 +87,23 @@ class BeatSource(Protocol):
         ...
 
 
+class EngineWatcher(Protocol):
+    """Told what the engine does, as it does it (the browser stage's roll). Both calls must
+    be quick and must not block; :meth:`noted` may come from another thread (a panic)."""
+
+    def stepped(self, step: int, t: float) -> None:
+        """Step ``step`` (grid steps from the start) sounded at ``t`` (the engine clock's
+        seconds)."""
+
+    def noted(self, part: str, t: float, messages: list[mido.Message]) -> None:
+        """``messages`` sound at ``t`` seconds (livegen's: scheduled for then): ``part`` is
+        ``performer``, ``livegen`` or the name of one of livegen's parts."""
+
+    def retracted(self, part: str, messages: list[mido.Message]) -> None:
+        """``messages`` (the very objects :meth:`noted` was given) were cancelled before they
+        were sent: they never sounded."""
+
+
 @dataclass
 class EngineStats:
     """Counters of one run. ``compute_s``: seconds per step spent in the voice."""
@@ -212,6 +229,8 @@ class Engine:
         # may come from another thread (the OSC receiver, the session's panic thread)
         self._out_lock = threading.RLock()
         self._ticks: list[tuple[float, mido.Message]] = []  # clock ticks of the last two steps (--send-clock)
+        #: told of every step that sounded and every note played or heard (the browser stage)
+        self.watchers: list[EngineWatcher] = []
         controls.on_trigger(self._on_trigger)
 
     # ---- inputs (called on the loop's thread) ---------------------------------------------
@@ -375,6 +394,20 @@ class Engine:
         if self.take is not None:
             for m in messages:
                 self.take.add(part, t, m)
+        for watcher in self.watchers:
+            watcher.noted(part, t, messages)
+
+    def _unrecord(self, messages: list[mido.Message]) -> None:
+        """``messages`` of livegen's were recorded when scheduled but cancelled before they
+        were sent (a panic, a mute, a stop): take them out of the take and tell the watchers."""
+        if not messages:
+            return
+        for m in messages:
+            part = "livegen" if self.parts is None else self.parts.name_of(m.channel)
+            if self.take is not None:
+                self.take.retract(part, m)
+            for watcher in self.watchers:
+                watcher.retracted(part, [m])
 
     def _record_answer(self, t: float, messages: list[mido.Message]) -> None:
         """livegen's own messages into the take: one track, or one a part."""
@@ -403,6 +436,9 @@ class Engine:
             # the queued one nor the tracker's (a device must never get a stray note-off)
             never: set[tuple[int, int]] = set()
             messages = []
+            # each was recorded for when it was due: out of the take and the roll again (a
+            # note-off sent now instead is recorded now, below)
+            self._unrecord([m for m in dropped if m.type in ("note_on", "note_off")])
             for m in dropped:
                 if m.type == "note_on" and m.velocity > 0:
                     never.add((m.channel, m.note))
@@ -583,7 +619,9 @@ class Engine:
             "lateness_ms": self.last_lateness_s * 1000.0, "steps": self.stats.steps,
         }
 
-    def _beat_feedback(self, step: int) -> None:
+    def _beat_feedback(self, step: int, t: float) -> None:
+        for watcher in self.watchers:
+            watcher.stepped(step, t)
         if step % self.steps_per_beat == 0:
             bar, rem = divmod(step, self.steps_per_bar)
             self.feedback("beat", step // self.steps_per_beat)
@@ -633,7 +671,7 @@ class Engine:
             await self.clock.sleep_until(t)
             self.last_lateness_s = max(0.0, self.clock.now() - t)
             self.stats.steps += 1
-            self._beat_feedback(n)
+            self._beat_feedback(n, t)
             if total is not None and n + 1 >= total:
                 # the last frame sounds for one full step before everything is released
                 await self.clock.sleep_until(t + self.period)
@@ -699,7 +737,7 @@ class Engine:
             self._schedule_frame(frame, event.t, event.step)
             self.stats.steps += 1
             played += 1
-            self._beat_feedback(event.step)
+            self._beat_feedback(event.step, event.t)
             if total is not None and played >= total:
                 await self.clock.sleep_until(event.t + self.period)  # let the last step sound
                 break

@@ -22,6 +22,16 @@ class Take:
         if msg.type in ("note_on", "note_off"):
             self.parts.setdefault(part, []).append((t - self.t0, msg))
 
+    def retract(self, part: str, msg: mido.Message) -> bool:
+        """Take ``msg`` (the very object added) out of ``part``: it was cancelled before it was
+        sent. Returns whether it was there."""
+        events = self.parts.get(part, [])
+        for i in range(len(events) - 1, -1, -1):
+            if events[i][1] is msg:
+                del events[i]
+                return True
+        return False
+
     def notes(self, part: str) -> list[tuple[int, float, float]]:
         """``(pitch, start_s, end_s)`` of one part, notes left open closed at the last event."""
         events = sorted(self.parts.get(part, []), key=lambda e: e[0])

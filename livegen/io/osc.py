@@ -299,8 +299,8 @@ def decode_packet(data: bytes, max_elements: int = MAX_BUNDLE_MESSAGES,
 # ---- the server -----------------------------------------------------------------------------
 
 
-class _Allow:
-    """Source addresses (IPs or CIDR networks) allowed to send."""
+class AllowList:
+    """Source addresses (IPs or CIDR networks) allowed to send (OSC and the browser stage)."""
 
     def __init__(self, entries: Sequence[str]) -> None:
         if isinstance(entries, str):
@@ -385,7 +385,7 @@ class OscServer:
         self.port = port
         self.queue_size = queue_size
         self.rcvbuf = rcvbuf
-        self.allow = _Allow(allow) if allow is not None else None
+        self.allow = AllowList(allow) if allow is not None else None
         self.max_bundle_messages = max_bundle_messages
         self.max_bundle_depth = max_bundle_depth
         self.on_urgent = on_urgent

@@ -30,6 +30,9 @@ from livegen.session.live import LiveSession, SessionOptions
 from livegen.session.lyrics import LyricsStreamer
 from livegen.session.part_commands import part_commands
 from livegen.session.presets import PRESET_ADDRESS, PresetSwitcher
+from livegen.web.address import StageAddress
+from livegen.web.server import WebStage
+from livegen.web.stage import StageHub
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class LiveWiring:
         osc_feedback: ``HOST:PORT`` that receives the values in force, or None.
         record: write the take (performer and livegen parts) here at the end, or None.
         realtime: ask SCHED_FIFO for the sender thread.
+        web: where the stage in the browser is served (``--web``), or None.
     """
 
     osc_host: str = "127.0.0.1"
@@ -53,6 +57,7 @@ class LiveWiring:
     osc_feedback: str | None = None
     record: Path | None = None
     realtime: bool = True
+    web: StageAddress | None = None
 
 
 async def perform(voice: Voice, controls: LiveControls, options: SessionOptions, wiring: LiveWiring, *,
@@ -60,7 +65,8 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
                   on_status: Callable[[dict[str, Any]], None] | None = None,
                   on_downbeat: Callable[[int, float], None] | None = None,
                   presets: PresetSwitcher | None = None, link: LinkSession | None = None,
-                  scheduler: Scheduler | None = None, clock: Clock | None = None) -> Engine:
+                  scheduler: Scheduler | None = None, clock: Clock | None = None,
+                  stage: StageHub | None = None, announce: Callable[[str], None] | None = None) -> Engine:
     """Run one performance on the real parts until its bars are done or a stop signal.
 
     ``presets`` (a live set's) are switched by ``/livegen/preset NAME`` on the OSC server
@@ -72,6 +78,7 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
     helper's); default a :class:`ThreadScheduler` on ``midi_out``. Closed here either way.
     ``clock``: the engine's time base when the output brings one (the JACK helper's frames);
     default :class:`LiveClock`.
+    ``stage``: the browser stage's hub, served on ``wiring.web`` (its URL goes to ``announce``).
     """
     if clock is None:
         clock = LiveClock()
@@ -83,6 +90,7 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
     take = Take(clock.now(), controls.state.tempo) if wiring.record is not None else None
     feedback = OscFeedback(wiring.osc_feedback) if wiring.osc_feedback else None
     server: OscServer | None = None
+    web: WebStage | None = None
     session: LiveSession | None = None
     loop = asyncio.get_running_loop()
 
@@ -108,8 +116,18 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
                               watched_output=midi_out if isinstance(midi_out, ReconnectingOutput) else None,
                               watched_input=midi_in if isinstance(midi_in, ReconnectingInput) else None,
                               presets=presets, beat_source=beat_source)
+        if stage is not None and wiring.web is not None:
+            stage.attach(session.engine, loop, panic=session.panic_now)
+            web = await WebStage(stage, wiring.web.host, wiring.web.port, token=wiring.web.token,
+                                 allow=wiring.osc_allow).start()
+            if announce is not None:
+                announce(f"livegen: the stage is at {web.url}")
         return await session.run()
     finally:
+        if stage is not None:
+            stage.detach()
+        if web is not None:
+            await web.close()
         scheduler.close()
         if server is not None:
             server.close()
@@ -126,11 +144,12 @@ def run_performance(voice: Voice, controls: LiveControls, options: SessionOption
                     on_status: Callable[[dict[str, Any]], None] | None = None,
                     on_downbeat: Callable[[int, float], None] | None = None,
                     presets: PresetSwitcher | None = None, link: LinkSession | None = None,
-                    scheduler: Scheduler | None = None, clock: Clock | None = None) -> Engine:
+                    scheduler: Scheduler | None = None, clock: Clock | None = None,
+                    stage: StageHub | None = None, announce: Callable[[str], None] | None = None) -> Engine:
     """:func:`perform` on a fresh event loop (the command line's entry point)."""
     return asyncio.run(perform(voice, controls, options, wiring, midi_in=midi_in, midi_out=midi_out,
                                on_status=on_status, on_downbeat=on_downbeat, presets=presets, link=link,
-                               scheduler=scheduler, clock=clock))
+                               scheduler=scheduler, clock=clock, stage=stage, announce=announce))
 
 
 def follow_lyrics_controls(controls: LiveControls, lyrics: LyricsStreamer) -> None:

@@ -5,6 +5,7 @@ command line override it. The layout (``examples/example-set.toml`` is a full ex
 
     model = "nottingham"          # shipped name, or a checkpoint path (relative to the file)
     parts = "melody-chords-bass"  # optional: each part on its own channel (satb, one)
+    web = "127.0.0.1:8080"        # optional: the stage in the browser (--web)
     clock = "internal"            # or "midi": follow the DAW's MIDI clock on the input; "link": Ableton Link
     send_clock = false
     preset = "ballad"             # the preset in force at the start (optional)
@@ -56,6 +57,7 @@ from livegen.controls.table import CONTROLS, ControlError, ControlState, Value
 from livegen.errors import LivegenError
 from livegen.io.osc import parse_host_port
 from livegen.music.parts import LAYOUTS
+from livegen.web.address import parse_web_address
 
 #: where the tempo grid comes from: livegen's own clock, the MIDI clock on the input, or an
 #: Ableton Link session on the network.
@@ -63,7 +65,7 @@ CLOCKS = ("internal", "midi", "link")
 #: UDP ports the OSC server may listen on (0: no OSC server).
 OSC_PORTS = (0, 65535)
 #: keys of each table of a set; presets take the settable controls.
-TOP_KEYS = ("model", "clock", "send_clock", "preset", "parts", "ports", "osc", "controls", "presets")
+TOP_KEYS = ("model", "clock", "send_clock", "preset", "parts", "web", "ports", "osc", "controls", "presets")
 PORT_KEYS = ("in", "out", "virtual")
 OSC_KEYS = ("port", "host", "feedback")
 #: controls a set can set (every control of the table but the triggers).
@@ -157,6 +159,7 @@ class LiveSet:
         preset: name of the preset in force at the start, or None.
         parts: the parts livegen's answer is split into (:data:`~livegen.music.parts.LAYOUTS`),
             or None.
+        web: ``[HOST:]PORT`` of the stage in the browser, or None.
         inp, out: port names (substrings), or None.
         virtual: create virtual ports, or None.
         osc_port: UDP port of the OSC server (0: none), or None.
@@ -174,6 +177,7 @@ class LiveSet:
     send_clock: bool | None = None
     preset: str | None = None
     parts: str | None = None
+    web: str | None = None
     inp: str | None = None
     out: str | None = None
     virtual: bool | None = None
@@ -378,8 +382,14 @@ class _Reader:
         parts = self.text_value(("parts",), data.get("parts"))
         if parts is not None and parts not in LAYOUTS:
             raise self.fail(("parts",), f"{parts!r} is not one of {', '.join(LAYOUTS)}")
+        web = self.text_value(("web",), data.get("web"))
+        if web is not None:
+            try:
+                parse_web_address(web)
+            except LivegenError as exc:
+                raise self.fail(("web",), str(exc)) from None
         return LiveSet(
-            path=self.path, text=self.text, model=model, clock=clock, parts=parts,
+            path=self.path, text=self.text, model=model, clock=clock, parts=parts, web=web,
             send_clock=self.flag(("send_clock",), data.get("send_clock")), preset=preset,
             inp=self.text_value(("ports", "in"), ports.get("in")),
             out=self.text_value(("ports", "out"), ports.get("out")),

@@ -70,6 +70,7 @@ class LyricsStreamer:
             raise LivegenError("lyrics temperature must be >= 0")
         self.generator = generator
         self.send_line = send_line
+        self._listeners: list[Callable[[str], None]] = []
         self.lines_ahead = lines_ahead
         self.every_bars = every_bars
         self.max_chars = max_chars
@@ -225,6 +226,12 @@ class LyricsStreamer:
             return
         self.sent += 1
         self.history.append((t, self.clock(), line))
+        for listener in self._listeners:
+            listener(line)
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Also hand every line sent to ``listener`` (the browser stage); it must not block."""
+        self._listeners.append(listener)
 
     def close(self) -> None:
         """Stop the worker, cancel lines not yet sent, then call ``on_close``."""

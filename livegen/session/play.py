@@ -27,6 +27,7 @@ from livegen.io.jack.backend import JackPorts, open_jack_ports
 from livegen.io.jackd import DEFAULT_SERVER_NAME, JackServer
 from livegen.io.midi_backend import resolve_midi_backend
 from livegen.io.ports import ReconnectingInput, list_ports, match_port, open_input, open_output
+from livegen.music.parts import LAYOUTS
 from livegen.nets.char import CharLSTM
 from livegen.nets.checkpoint import load_checkpoint
 from livegen.nets.manifest import resolve_model
@@ -38,6 +39,7 @@ from livegen.session.lyrics import LyricsStreamer, build_lyrics_streamer
 from livegen.session.presets import PresetSwitcher
 from livegen.voices.abc import AbcVoice
 from livegen.voices.follow import KeyFollowingVoice, roll_voice
+from livegen.web.stage import StageHub
 
 #: ``--demo`` without ``--bars`` plays this many bars.
 DEMO_BARS = 13
@@ -194,8 +196,18 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
             elif virtual:
                 midi_in = open_input(None, virtual=True)
         if request.demo:
+            # its own session: a Ctrl-C at the terminal is livegen's to handle (it reached the
+            # performer while Python imported, before its handlers, as a traceback); livegen
+            # ends it with SIGTERM, which it takes quietly (or dies of, silently, while importing)
             performer = subprocess.Popen([sys.executable, "-m", "livegen.session.demo", "--bpm",
-                                          str(request.state.tempo), "--calls", "3"], env=dict(os.environ))
+                                          str(request.state.tempo), "--calls", "3"], env=dict(os.environ),
+                                         start_new_session=True)
+        stage = None
+        if request.wiring.web is not None:
+            stage = StageHub(controls, steps_per_beat=spb, beats_per_bar=request.beats_per_bar, presets=presets,
+                             parts=[p.name for p in LAYOUTS[request.parts]] if request.parts != "one" else ())
+            if lyrics is not None:
+                lyrics.add_listener(stage.lyrics)
         options = SessionOptions(steps_per_beat=spb, bars=bars, channel=request.channel - 1,
                                  beats_per_bar=request.beats_per_bar, clock_source=request.clock,
                                  send_clock=request.send_clock, seed=request.seed,
@@ -217,7 +229,8 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
                                  midi_out=midi_out, on_status=on_status,
                                  on_downbeat=lyrics.on_downbeat if lyrics else None, presets=presets,
                                  link=link, scheduler=jack_ports.scheduler if jack_ports is not None else None,
-                                 clock=jack_ports.backend.clock if jack_ports is not None else None)
+                                 clock=jack_ports.backend.clock if jack_ports is not None else None,
+                                 stage=stage, announce=announce)
         return engine.stats
     finally:
         if link is not None:
@@ -227,10 +240,13 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
         if isinstance(voice, AbcVoice):
             voice.close()
         if performer is not None:
+            if performer.poll() is None:
+                performer.terminate()
             try:
                 performer.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                performer.terminate()
+                performer.kill()
+                performer.wait()
         if jack_ports is not None:
             jack_ports.close()  # the ports, then the helper: what is due leaves, what sounds is released
         else:

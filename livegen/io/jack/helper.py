@@ -118,6 +118,7 @@ class Helper:
         self.output_state = OUTPUT_FLOWING
         #: cycles whose start JACK placed implausibly (placed at the callback's entry instead)
         self.implausible_cycles = 0
+        self.late_cancels = 0  # note-ons written before a cancel that should have dropped them
         self.timeline = FrameTimeline(self.client.samplerate, *anchor) if anchor is not None else None
         #: (timeline s, engine-clock s) of the latest cycle's first frame, for the engine
         self.stamp: tuple[float, float] | None = None
@@ -305,6 +306,18 @@ class Helper:
             return
         self.client.connect(source, dest)
 
+    def cancel_after(self, t: float) -> None:
+        """The engine cancelled everything due after engine time ``t`` and counts those notes
+        as never struck; a note-on among them that was already written (the cancel came late)
+        gets its note-off at once, due at ``t``: before whatever the engine sent after the
+        cancel (a panic's All Notes Off), so nothing is left sounding. A note-off that finds
+        its note silent is never written (the process callback's rule), so none of this is
+        stray."""
+        for data in self.scheduler.cancel_after(t):
+            if len(data) == 3 and data[0] & 0xF0 == 0x90 and data[2] > 0:
+                self.late_cancels += 1
+                self.scheduler.schedule(t, bytes((0x80 | (data[0] & 0x0F), data[1], 0)))
+
     def release_all(self) -> None:
         """Note-offs for every note still sounding, at once (after what is due)."""
         now = self.now()
@@ -330,7 +343,7 @@ class Helper:
                 "rate": int(self.client.samplerate), "written": s.written, "late": s.late,
                 "max_late_frames": s.max_late_frames, "dropped": s.dropped, "write_failures": s.write_failures,
                 "lock_misses": s.lock_misses, "xruns": self.xruns, "timeline_jumps": self.timeline.jumps if self.timeline else None,
-                "implausible_cycles": self.implausible_cycles, "callback_errors": self.callback_errors,
+                "implausible_cycles": self.implausible_cycles, "late_cancels": self.late_cancels, "callback_errors": self.callback_errors,
                 "in_events": self.in_events, "in_dropped": self.in_dropped,
                 "callback_work_us": pct(work), "callback_start_delay_us": pct(delay)}
 
@@ -351,7 +364,7 @@ class Helper:
             if kind == b"E":
                 schedule(t, payload)
             elif kind == b"X":
-                self.scheduler.cancel_after(t)
+                self.cancel_after(t)
             elif kind in (b"C", b"D", b"L"):
                 self.answer(kind, payload)
         self.scheduler.flush(self.now())

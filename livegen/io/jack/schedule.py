@@ -16,6 +16,7 @@ more than :data:`LOCK_WAIT_S`), no message objects built (bytes come from the en
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import logging
@@ -37,6 +38,9 @@ MAX_PENDING = 50_000
 MAX_PER_CYCLE = 512
 #: ``flush`` stops waiting when no cycle has run for this long (s): a dead or stalled server.
 STALL_S = 0.25
+
+#: events written most recently, kept with their deadlines for :meth:`JackScheduler.cancel_after`
+WRITTEN_KEPT = 1024
 
 #: ``write(offset, data) -> bool``: put ``data`` at frame ``offset`` of the cycle's buffer.
 EventWriter = Callable[[int, bytes], bool]
@@ -78,6 +82,9 @@ class JackScheduler:
         self._seq = itertools.count()
         self._lock = threading.Lock()
         self._closed = False
+        #: ``(deadline, data)`` of the events written last (a cancel that came late finds here
+        #: what was already written of what it cancels)
+        self._written: collections.deque[tuple[float, bytes]] = collections.deque(maxlen=WRITTEN_KEPT)
 
     # ---- the pipe reader's side ---------------------------------------------------------------
 
@@ -97,15 +104,19 @@ class JackScheduler:
         with self._lock:
             return len(self._heap)
 
-    def cancel_after(self, t: float) -> int:
+    def cancel_after(self, t: float) -> list[bytes]:
         """Drop every event due after engine time ``t`` (s); those due by then still play.
-        Returns how many were dropped."""
+
+        The engine counts everything due after ``t`` as never sent. A cancel that reaches
+        the helper late (the pipe or the helper's thread held up on a loaded machine) finds
+        some of those already written: they are returned, in the order written, so the
+        helper can take back their note-ons (:meth:`Helper.cancel_after`)."""
         with self._lock:
             keep = [item for item in self._heap if item[0] <= t]
-            dropped = len(self._heap) - len(keep)
             heapq.heapify(keep)
             self._heap = keep
-        return dropped
+            early = [data for deadline, data in self._written if deadline > t]
+        return early
 
     def running(self) -> bool:
         """True while a process callback has run within :data:`STALL_S`."""
@@ -171,6 +182,7 @@ class JackScheduler:
                     slot = last
                 if write(slot, data):
                     stats.written += 1
+                    self._written.append((deadline, data))
                 else:
                     stats.write_failures += 1
                 last = slot
