@@ -14,11 +14,14 @@ with the tester of :mod:`benchmarks.panic` on its ports (every message it plays 
 * **update rate**: two headless chromium pages (a 1280x900 laptop window and a 390x844
   phone) open for ``--seconds``; each page's messages and frames drawn per second, read
   from the page itself (``window.livegenStage``).
-* **pictures**: the two windows, saved to ``docs/stage-laptop.png`` and ``docs/stage-phone.png``.
+* **pictures**: ``livegen play --demo --web`` (the built-in performer's calls and livegen's
+  answers) in the two windows at beat 30, saved to ``docs/stage-laptop.png`` and
+  ``docs/stage-phone.png``.
 
     python -m benchmarks.web_stage [--changes 80] [--seconds 10] [--no-pictures]
 
-Results go to ``benchmarks/results/web_stage.json``.
+Results go to ``benchmarks/results/web_stage.json``, and the figures to the README and
+docs/live.md (between ``<!-- web:start -->`` and ``<!-- web:end -->``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ import argparse
 import asyncio
 import json
 import random
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -100,13 +105,57 @@ def browser(width: int, height: int) -> Any:
 
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
+    if width < 500:  # a phone: chromium's windows are at least 500 px wide, so emulate its screen
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {
+            "width": width, "height": height, "pixelRatio": 2.0, "touch": True}})
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 f"--window-size={width},{height}", "--hide-scrollbars"):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def page_rates(url: str, seconds: float, pictures: bool) -> dict[str, Any]:
+def pictures(beat: float = 30.0) -> dict[str, Any]:
+    """``livegen play --demo --web``: a phone and a laptop window at ``beat`` (the demo's
+    second call and livegen's answer on the roll), saved as PNG."""
+    port = free_tcp_port()
+    url = f"http://127.0.0.1:{port}/"
+    proc = subprocess.Popen([sys.executable, "-m", "livegen", "play", "--demo", "--seed", "2", "--no-view",
+                             "--osc-port", "0", "--web", f"127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    drivers: dict[str, Any] = {}
+    try:
+        end = time.monotonic() + 120
+        while True:  # the stage answers once livegen plays
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > end:
+                    err = proc.stderr.read()[-2000:] if proc.stderr else ""
+                    raise RuntimeError(f"livegen play --demo --web never served: {err}") from None
+                time.sleep(0.2)
+        drivers = {name: browser(w, h) for name, (_, w, h) in PICTURES.items()}
+        for d in drivers.values():
+            d.get(url)
+        for d in drivers.values():
+            _wait(d, f"window.livegenStage && window.livegenStage.beat >= {beat}", timeout=120)
+        shots = {}
+        for name, d in drivers.items():
+            d.save_screenshot(str(PICTURES[name][0]))
+            shots[name] = d.execute_script("return {beat: window.livegenStage.beat, notes: "
+                                           "window.livegenStage.onsets.length}")
+        return shots
+    finally:
+        for d in drivers.values():
+            d.quit()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def page_rates(url: str, seconds: float) -> dict[str, Any]:
     """Two pages open for ``seconds``: messages and frames per second in each."""
     drivers = {name: browser(w, h) for name, (_, w, h) in PICTURES.items()}
     try:
@@ -125,9 +174,6 @@ def page_rates(url: str, seconds: float, pictures: bool) -> dict[str, Any]:
             rates[n] = {"seconds": round(dt, 2), "messages_per_s": round((after[n][1] - before[n][1]) / dt, 1),
                         "frames_per_s": round((after[n][2] - before[n][2]) / dt, 1),
                         "steps_per_s": round((after[n][3] - before[n][3]) / dt, 2)}
-        if pictures:
-            for n, d in drivers.items():
-                d.save_screenshot(str(PICTURES[n][0]))
         return rates
     finally:
         for d in drivers.values():
@@ -156,7 +202,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 rig.wait_for(lambda: len(rig.beats) >= 4, 30)
                 load_before = load_average()
                 latency = asyncio.run(measure_changes(rig, url, web_port, args.changes))
-                rates = page_rates(url, args.seconds, not args.no_pictures)
+                rates = page_rates(url, args.seconds)
                 load_after = load_average()
                 status, out = rig.stop()
             finally:
@@ -164,13 +210,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             stderr = rig.stderr()
     finally:
         server.stop()
+    shots = None if args.no_pictures else pictures()
     web, osc = latency["web"], latency["osc"]
     return {"command": "python -m benchmarks.web_stage " + " ".join(sys.argv[1:]),
             "model": args.model, "bpm": BPM, "steps_per_beat": STEPS_PER_BEAT, "step_ms": 60000 / BPM / STEPS_PER_BEAT,
             "change_to_sound": {"web": percentiles(web), "osc": percentiles(osc),
                                 "median_difference_ms": round(1000 * (float(np.median(web)) - float(np.median(osc))), 2),
                                 "unanswered": args.changes - len(web) - len(osc)},
-            "pages": rates, "livegen_status": status,
+            "pages": rates, "pictures": shots, "livegen_status": status,
             "livegen_summary": out.strip().splitlines()[-1] if out.strip() else "",
             "tracebacks": stderr.count("Traceback"),
             "load_average_before": load_before, "load_average_after": load_after, "machine": machine()}
@@ -188,6 +235,40 @@ def table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def markdown(doc: dict[str, Any]) -> str:
+    """The README's and docs/live.md's block (between ``<!-- web:start -->`` and ``<!-- web:end -->``)."""
+    c, pages = doc["change_to_sound"], doc["pages"]
+    rows = [f"| {via} | {c[key]['median_ms']:.1f} | {c[key]['p99_ms']:.1f} | {c[key]['n']} |"
+            for via, key in (("a page (WebSocket)", "web"), ("OSC (UDP)", "osc"))]
+    return "\n".join([
+        f"Change to sound: the velocity set to a new value, from the send to the first note-on at it on the "
+        f"JACK port; livegen at {doc['bpm']:g} BPM, {doc['steps_per_beat']} steps a beat ({doc['step_ms']:.1f} ms), "
+        "both paths alternating in one run. A change applies from the next step livegen schedules, so both "
+        "carry the wait for the grid; the difference of the medians is what the page costs: "
+        f"{c['median_difference_ms']:+.1f} ms.",
+        "",
+        "| from | median (ms) | p99 (ms) | changes |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        "Two pages open while livegen plays (headless chromium, one laptop window and one phone-sized): "
+        + "; ".join(f"{name}: {r['messages_per_s']:g} messages a second, {r['frames_per_s']:g} frames drawn "
+                    f"a second, {r['steps_per_s']:g} steps a second" for name, r in pages.items())
+        + f". livegen meanwhile, the whole run: {doc['livegen_summary'].removeprefix('livegen: ')}.",
+        "",
+        "`python -m benchmarks.web_stage` (results/web_stage.json; it also takes the pictures).",
+    ])
+
+
+def write_docs(text: str) -> None:
+    start, end = "<!-- web:start -->", "<!-- web:end -->"
+    for path in (ROOT / "README.md", ROOT / "docs" / "live.md"):
+        doc = path.read_text()
+        if start in doc and end in doc:
+            a, b = doc.index(start) + len(start), doc.index(end)
+            path.write_text(doc[:a] + "\n" + text + "\n" + doc[b:])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--changes", type=int, default=80, help="velocity changes, alternating page and OSC")
@@ -195,12 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="nottingham")
     ap.add_argument("--no-pictures", action="store_true", help="do not rewrite docs/stage-*.png")
     ap.add_argument("--no-jack-realtime", action="store_true")
+    ap.add_argument("--no-docs", action="store_true", help="do not rewrite the README's and docs/live.md's block")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     doc = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(table(doc))
+    if not args.no_docs:
+        write_docs(markdown(doc))
     print(f"wrote {args.out}")
     return 0
 

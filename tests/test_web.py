@@ -159,7 +159,7 @@ def test_a_flood_from_a_page_is_applied_once_per_control_and_the_last_value_wins
     asyncio.run(go())
     assert controls.state.temperature == 0.999 and controls.state.tempo == 90
     assert hub.received == 1000 and hub.applied == 1 and len(seen) == 2
-    assert {"temperature": 0.999} in [m["values"] for m in other.of("values")]
+    assert [m["values"].get("temperature") for m in other.of("values")] == [0.999]
 
 
 def test_a_refused_value_tells_the_page_why_and_what_is_in_force() -> None:
@@ -369,3 +369,47 @@ def test_a_port_in_use_is_one_line() -> None:
                 await WebStage(hub, "127.0.0.1", port).start()
 
         asyncio.run(go())
+
+
+def test_a_flood_from_a_page_over_the_real_server_leaves_the_session_on_time() -> None:
+    """As tests/test_live_osc.py does for OSC: a real LiveSession (live clock, threaded
+    scheduler), its stage served on 127.0.0.1, 3,000 changes from a page's socket as fast as
+    it can send them. A scripted voice and 250 ms steps: only the flood could make a step
+    late. The last value wins, every page hears it, the session keeps its steps."""
+    from livegen.engine.clock import LiveClock
+    from livegen.engine.scheduler import ThreadScheduler
+    from livegen.io.memory import MemoryOutput
+    from livegen.session.live import LiveSession, SessionOptions
+
+    async def go() -> tuple[LiveSession, float]:
+        controls = LiveControls(ControlState.default().apply_many({"tempo": 120.0, "mode": "solo"}))
+        scheduler = ThreadScheduler(MemoryOutput(), realtime=False)
+        session = LiveSession(ScriptVoice([60, 64]), controls, clock=LiveClock(), scheduler=scheduler,
+                              options=SessionOptions(steps_per_beat=2, start_delay=0.05))
+        hub = StageHub(controls, steps_per_beat=2, beats_per_bar=4)
+        hub.attach(session.engine, asyncio.get_running_loop(), panic=session.panic_now)
+        stage = await WebStage(hub, "127.0.0.1", 0).start()
+        task = asyncio.ensure_future(session.run())
+        try:
+            async with aiohttp.ClientSession() as http, http.ws_connect(f"{stage.url}ws") as ws:
+                await ws.receive()  # hello
+                steps = session.engine.stats.steps
+                for i in range(3000):
+                    await ws.send_str(json.dumps({"set": "temperature", "value": round(0.5 + (i % 100) / 100, 2)}))
+                await ws.send_str(json.dumps({"set": "temperature", "value": 1.23}))
+                while True:  # the page hears the last value
+                    msg = json.loads((await ws.receive(timeout=10)).data)
+                    if msg["type"] == "values" and msg["values"].get("temperature") == 1.23:
+                        break
+                while session.engine.stats.steps < steps + 3:  # still stepping afterwards
+                    await asyncio.sleep(0.05)
+            return session, controls.state.temperature
+        finally:
+            session.engine.request_stop()
+            await task
+            await stage.close()
+            scheduler.close()
+
+    session, temperature = asyncio.run(go())
+    assert temperature == 1.23
+    assert session.engine.stats.late_steps == 0

@@ -5,7 +5,8 @@ is anything with a non-blocking ``post(text)`` (the server's WebSocket writer, o
 a test). On the event loop's thread it
 
 * tells every page the values in force whenever they change, whoever changed them (OSC,
-  MIDI CC, a preset, another page): the change reaches the pages in the loop's next turn;
+  MIDI CC, a preset, another page): the change reaches the pages in the loop's next turn,
+  or within one frame of a page (:data:`PAGE_FRAME_S`) when one just went out;
 * hands every step that sounded and every note played or heard to the pages as they happen
   (``step`` messages carry the notes since the last step; notes between steps, a release or a
   panic, follow in a ``notes`` message in the loop's next turn)
@@ -14,8 +15,8 @@ a test). On the event loop's thread it
 * sends the engine's status ten times a second (listening/answering, devices lost and back,
   the key livegen hears, Link peers and tempo, step time and lateness, parts muted);
 * takes what a page asks (:mod:`livegen.web.messages`): control changes are validated as
-  OSC messages are, then coalesced per control (a flood costs one apply per control per
-  :data:`COALESCE_S`, the last value wins, nothing from another source is lost) and applied
+  OSC messages are, then coalesced per control (what arrives before the loop's next turn is
+  applied once, the last value winning; nothing from another source is lost) and applied
   through the one live state; a panic acts at once.
 
 Every message is one JSON object with a ``type`` (see :meth:`StageHub.hello`).
@@ -47,10 +48,10 @@ from livegen.web.messages import (
 
 log = logging.getLogger(__name__)
 
-#: seconds over which a page's changes to one control are merged (the last value wins).
-COALESCE_S = 0.005
 #: seconds between status messages.
 STATUS_S = 0.1
+#: seconds of one frame of a page (60 Hz): values go out at most once a frame.
+PAGE_FRAME_S = 1 / 60
 #: bars of history a page is sent when it opens (what its roll shows).
 ROLL_BARS = 4
 #: livegen's messages remembered for a cancel (a step's worth many times over).
@@ -113,9 +114,10 @@ class StageHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: dict[str, ControlChange] = {}
         self._pending_preset: str | None = None
-        self._apply_handle: asyncio.TimerHandle | None = None
+        self._apply_handle: asyncio.Handle | None = None
         self._dirty: set[str] = set()
         self._values_handle: asyncio.Handle | None = None
+        self._values_sent = float("-inf")  # loop time of the last values message
         self._lock = threading.Lock()
         self._notes: list[list[Any]] = []  # [who, pitch, velocity (0: off), beat] since the last step
         self._history: list[list[Any]] = []  # the same, for the last ROLL_BARS bars (new pages)
@@ -181,13 +183,20 @@ class StageHub:
 
     def _changed(self, names: Sequence[str], state: ControlState) -> None:
         """A change (or a refusal) in the live state: the values in force of ``names`` to
-        every page in the loop's next turn (a burst is sent once)."""
+        every page, in the loop's next turn when none went out within the last
+        :data:`PAGE_FRAME_S`, else when that frame is over (a burst, a fader sweep or a
+        flood, is sent at most once a frame, its latest values)."""
         self._dirty.update(n for n in names if n in CONTROLS)
-        if self._values_handle is None and self._loop is not None and self.pages:
-            self._values_handle = self._loop.call_soon(self._send_values)
+        loop = self._loop
+        if self._values_handle is None and loop is not None and self.pages:
+            wait = self._values_sent + PAGE_FRAME_S - loop.time()
+            self._values_handle = (loop.call_later(wait, self._send_values) if wait > 0
+                                   else loop.call_soon(self._send_values))
 
     def _send_values(self) -> None:
         self._values_handle = None
+        if self._loop is not None:
+            self._values_sent = self._loop.time()
         values = _values(self.controls.state)
         changed = {n: values[n] for n in values if n in self._dirty}
         self._dirty.clear()
@@ -308,7 +317,7 @@ class StageHub:
     # ---- what the pages ask ------------------------------------------------------------------
 
     def receive(self, page: Page, text: str) -> None:
-        """One message from ``page``: validated now, applied within :data:`COALESCE_S`. A bad
+        """One message from ``page``: validated now, applied in the loop's next turn. A bad
         one is refused with a rate-limited log line, and the page is told the reason and
         the value in force."""
         self.received += 1
@@ -346,7 +355,7 @@ class StageHub:
                     self.log.warning("refused", "refused a part switch from a page: %s", str(exc))
             return
         if self._apply_handle is None and self._loop is not None:
-            self._apply_handle = self._loop.call_later(COALESCE_S, self._apply)
+            self._apply_handle = self._loop.call_soon(self._apply)
         elif self._loop is None:
             self._apply()
 
