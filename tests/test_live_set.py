@@ -177,6 +177,7 @@ def test_a_control_out_of_range_names_file_line_table_and_key_with_the_tables_re
     (("port = 9100", "prot = 9100"), "[osc] prot", "known keys here: port, host, feedback"),
     (('clock = "midi"', 'clock = "ableton"'), "clock", "'ableton' is not one of internal, midi"),
     (("send_clock = true", 'send_clock = "yes"'), "send_clock", "takes true or false, got string 'yes'"),
+    (("send_clock = true", 'web = "somewhere"\nsend_clock = true'), "web", "--web takes [HOST:]PORT"),
     (('in = "Keyboard"', "in = 3"), "[ports] in", "takes a non-empty string, got int 3"),
     (("port = 9100", "port = 70000"), "[osc] port", "takes a whole number 0..65535"),
     (('feedback = "127.0.0.1:9101"', 'feedback = "somewhere"'), "[osc] feedback", "bad OSC target 'somewhere'"),
@@ -192,6 +193,12 @@ def test_each_kind_of_mistake_is_one_line_with_file_line_and_key(tmp_path, edit,
     assert str(exc).startswith(f"{tmp_path / 'my-set.toml'} line {line}, {key}: "), str(exc)
     assert words in str(exc)
     assert exc.line == line
+
+
+def test_the_stage_address_of_a_set(tmp_path):
+    path = tmp_path / "my-set.toml"
+    path.write_text(GOOD.replace("send_clock = true", 'send_clock = true\nweb = "0.0.0.0:8080"'))
+    assert load_live_set(path).web == "0.0.0.0:8080"
 
 
 def test_a_preset_that_is_not_a_table_and_a_clash_inside_a_preset(tmp_path):
