@@ -11,7 +11,7 @@ if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 PKGS="jackd2 fluidsynth timgm6mb-soundfont abcmidi liblo-tools puredata-core iproute2 chromium chromium-driver"
 missing=""
 for p in $PKGS; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 if [ -n "$missing" ] && command -v apt-get >/dev/null; then
   echo "setup: installing system packages:$missing"
