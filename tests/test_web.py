@@ -413,3 +413,29 @@ def test_a_flood_from_a_page_over_the_real_server_leaves_the_session_on_time() -
     session, temperature = asyncio.run(go())
     assert temperature == 1.23
     assert session.engine.stats.late_steps == 0
+
+
+def test_presets_and_lyrics_reach_the_pages_and_a_page_switches_presets() -> None:
+    from livegen.session.presets import PresetSwitcher
+
+    controls = LiveControls()
+    presets = PresetSwitcher(controls, {"ballad": {"tempo": 72.0}, "reel": {"tempo": 132.0}}, "ballad")
+    hub = StageHub(controls, steps_per_beat=2, beats_per_bar=4, presets=presets)
+    page = ListPage()
+
+    async def go() -> None:
+        hub._loop = asyncio.get_running_loop()
+        hub.join(page)
+        hub.receive(page, '{"preset": "reel"}')
+        await asyncio.sleep(0.01)
+        hub.receive(page, '{"preset": "encore"}')  # no such preset: refused by the switcher, reel stays
+        await asyncio.sleep(0.01)
+        hub.lyrics("the first line")
+        await asyncio.sleep(0.01)
+
+    asyncio.run(go())
+    hello = page.of("hello")[0]
+    assert hello["presets"] == ["ballad", "reel"] and hello["preset"] == "ballad"
+    assert controls.state.tempo == 132.0 and presets.current == "reel"
+    assert [m["preset"] for m in page.of("preset")][-1] == "reel"
+    assert page.of("lyrics") == [{"type": "lyrics", "line": "the first line"}]
