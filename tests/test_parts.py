@@ -190,3 +190,31 @@ def test_the_engine_plays_each_part_on_its_channel_and_the_same_notes(model: str
         for i, part in enumerate(parts):
             if part.voices == 1 and (layout != "satb" or sounding_most <= 4):
                 assert len(by_channel.get(i, ())) <= 1, f"{part.name} sang two notes at once"
+
+
+def test_the_picture_draws_each_part_in_its_colour(tmp_path) -> None:
+    """render --parts --png: each note of the answer takes its part's colour, the prime its own."""
+    import numpy as np
+    import pretty_midi
+    from matplotlib.colors import to_rgb
+
+    from livegen.offline.render import part_map
+    from livegen.offline.roll_plot import PART_COLORS, PRIME_COLOR, plot_roll, roll_image
+
+    period = 0.25
+    melody, bass = pretty_midi.Instrument(0, name="melody"), pretty_midi.Instrument(32, name="bass")
+    melody.notes.append(pretty_midi.Note(100, 72, 1.0, 1.5))  # steps 4, 5
+    bass.notes.append(pretty_midi.Note(127, 40, 1.0, 2.0))  # steps 4..7
+    which = part_map([melody, bass], 8, period)
+    assert list(which[:, 72 - 21]) == [-1] * 4 + [0, 0] + [-1, -1]
+    assert list(which[:, 40 - 21]) == [-1] * 4 + [1] * 4
+    roll = np.zeros((8, 88), dtype=bool)
+    roll[4:6, 72 - 21] = roll[4:8, 40 - 21] = True
+    roll[0:2, 60 - 21] = True  # the prime
+    image = roll_image(roll, None, 4, 40, 72, which)
+    shade = lambda c, v: 1 - (0.25 + 0.75 * v / 127) * (1 - np.array(to_rgb(c)))  # noqa: E731
+    assert np.allclose(image[72 - 40, 4], shade(PART_COLORS[0], 100))
+    assert np.allclose(image[0, 6], shade(PART_COLORS[1], 100))
+    assert np.allclose(image[60 - 40, 0], shade(PRIME_COLOR, 100))
+    picture = plot_roll(tmp_path / "p.png", roll, steps_per_beat=2, prime_steps=4, parts=(("melody", "bass"), which))
+    assert (tmp_path / "p.png").stat().st_size > 1000 and picture.low <= 40

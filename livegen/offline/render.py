@@ -26,7 +26,7 @@ from livegen.engine.parts import PartRouter
 from livegen.engine.scheduler import ManualScheduler
 from livegen.io.memory import MemoryOutput
 from livegen.music.audio import render_wav
-from livegen.music.keyboard import N_KEYS
+from livegen.music.keyboard import LOWEST_PITCH, N_KEYS
 from livegen.music.roll_midi import midi_to_roll, roll_to_midi, write_midi_bytes
 from livegen.nets.nade import RollNADE
 from livegen.nets.roll import RollLSTM
@@ -108,6 +108,19 @@ def messages_to_roll(sent: list[tuple[float, mido.Message]], t0: float, period: 
     for j, s in start.items():
         roll[s:, j] = True
     return roll, velocities
+
+
+def part_map(instruments: Sequence[pretty_midi.Instrument], steps: int, period: float) -> np.ndarray:
+    """``(steps, 88)`` index of the part (instrument) each key sounds in at each step, -1 where
+    none does; a note covers the steps from its start to its end (seconds, ``period`` a step)."""
+    out = np.full((steps, N_KEYS), -1, dtype=np.int16)
+    for i, inst in enumerate(instruments):
+        for n in inst.notes:
+            first = max(0, int(np.floor(n.start / period + 1e-6)))
+            last = min(steps, max(first + 1, int(np.ceil(n.end / period - 1e-6))))
+            if 0 <= n.pitch - LOWEST_PITCH < N_KEYS:
+                out[first:last, n.pitch - LOWEST_PITCH] = i
+    return out
 
 
 def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed: int = 0,
@@ -208,11 +221,13 @@ def render_roll_files(model: RollLSTM | RollNADE, meta: dict[str, object], reque
         period = 60.0 / bpm / spb
         part = next(inst for inst in pm.instruments if inst.name == "livegen")
         part.notes = timed_notes(result.timed, len(result.prime) * period)
+    part_picture = None
     if request.parts != "one":  # the answer's notes, exactly, one track per part
         layout = parts_layout(request.parts)
         at = next(k for k, inst in enumerate(pm.instruments) if inst.name == "livegen")
         split, _ = split_pretty_notes(pm.instruments[at].notes, layout)
         pm.instruments[at:at + 1] = split
+        part_picture = (tuple(p.name for p in layout), part_map(split, full.shape[0], 60.0 / bpm / spb))
     request.out.parent.mkdir(parents=True, exist_ok=True)
     write_midi_bytes(pm, request.out)
     starts = np.diff(np.vstack([np.zeros((1, N_KEYS), bool), result.generated]).astype(int), axis=0) > 0
@@ -221,7 +236,8 @@ def render_roll_files(model: RollLSTM | RollNADE, meta: dict[str, object], reque
     if request.png:
         velocities_all = np.concatenate([np.zeros(result.prime.shape, np.uint8), result.velocities])
         plot_roll(request.png, full, steps_per_beat=spb, beats_per_bar=request.beats_per_bar,
-                  prime_steps=len(result.prime), velocities=velocities_all, title=picture_title(request))
+                  prime_steps=len(result.prime), velocities=velocities_all, title=picture_title(request),
+                  parts=part_picture)
         lines.append(f"wrote {request.png}")
     if request.wav:
         render_wav(request.out, request.wav)

@@ -2,7 +2,8 @@
 
 Time runs left to right in beats, pitch bottom to top with note names on the y-axis (every
 C, and every note when the range is small). Bar lines are dark, beat lines light. The
-performer's prime and livegen's answer are drawn in two colours; each note's shade is its
+performer's prime and livegen's answer are drawn in two colours (with ``--parts``, each part
+of the answer in its own colour, :data:`PART_COLORS`); each note's shade is its
 velocity (soft notes pale, loud ones full). The title carries the model, seed, temperature
 and tempo. Eight bars are at least :data:`MIN_WIDTH_PX` pixels wide, longer pieces wider.
 """
@@ -31,6 +32,8 @@ DPI = 100
 #: the prime's and the answer's colours.
 PRIME_COLOR = "#2a5bc8"
 ANSWER_COLOR = "#e8781a"
+#: the colours of livegen's parts (``--parts``), in the layout's order (the first is the answer's).
+PART_COLORS = (ANSWER_COLOR, "#1a9850", "#8e44ad", "#c0392b", "#7f8c8d", "#b8860b")
 #: shade of the softest note (velocity 1) between white (0) and the full colour (1).
 MIN_SHADE = 0.25
 
@@ -53,9 +56,10 @@ class RollPicture:
 
 
 def roll_image(roll: np.ndarray, velocities: np.ndarray | None, prime_steps: int,
-               low: int, high: int) -> np.ndarray:
+               low: int, high: int, part_of: np.ndarray | None = None) -> np.ndarray:
     """``(high - low + 1, T, 3)`` RGB in 0..1: white where nothing sounds, the prime's or
-    the answer's colour shaded by velocity where a key sounds."""
+    the answer's colour shaded by velocity where a key sounds; with ``part_of`` (``(T, 88)``
+    part index of each sounding key of the answer, -1: none) each part in its colour."""
     on = np.asarray(roll, dtype=bool)[:, low - LOWEST_PITCH:high - LOWEST_PITCH + 1].T
     if velocities is None:
         vel = np.full(on.shape, 100.0)
@@ -69,6 +73,12 @@ def roll_image(roll: np.ndarray, velocities: np.ndarray | None, prime_steps: int
         rgb = np.array(to_rgb(color))
         mask = on & part[None, :]
         image[mask] = 1 - shade[mask][:, None] * (1 - rgb)
+    if part_of is not None:
+        which = np.asarray(part_of)[:, low - LOWEST_PITCH:high - LOWEST_PITCH + 1].T
+        for i in range(int(which.max(initial=-1)) + 1):
+            rgb = np.array(to_rgb(PART_COLORS[i % len(PART_COLORS)]))
+            mask = on & (which == i) & (steps >= prime_steps)[None, :]
+            image[mask] = 1 - shade[mask][:, None] * (1 - rgb)
     return image
 
 
@@ -86,8 +96,12 @@ def held_velocities(roll: np.ndarray, velocities: np.ndarray) -> np.ndarray:
 
 
 def plot_roll(path: Path, roll: np.ndarray, *, steps_per_beat: int, beats_per_bar: int = 4,
-              prime_steps: int = 0, velocities: np.ndarray | None = None, title: str = "") -> RollPicture:
+              prime_steps: int = 0, velocities: np.ndarray | None = None, title: str = "",
+              parts: tuple[tuple[str, ...], np.ndarray] | None = None) -> RollPicture:
     """Draw ``roll`` (``(T, 88)``, bool or velocities) to ``path`` (PNG) and say what was drawn.
+
+    ``parts``: the answer's parts, ``(names, part_of)`` with ``part_of`` the ``(T, 88)`` part
+    index of each sounding key (-1: none): each part in its colour, named in the legend.
 
     Raises:
         LivegenError: a roll that is not ``(T, 88)``, or a file that cannot be written.
@@ -107,7 +121,7 @@ def plot_roll(path: Path, roll: np.ndarray, *, steps_per_beat: int, beats_per_ba
     beats = steps / steps_per_beat
     width_px = max(MIN_WIDTH_PX, int(MIN_WIDTH_PX * beats / 32))
     height_px = max(500, min(1400, 14 * (high - low + 1) + 160))
-    image = roll_image(sounding, velocities, prime_steps, low, high)
+    image = roll_image(sounding, velocities, prime_steps, low, high, None if parts is None else parts[1])
     fig, ax = plt.subplots(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
     try:
         ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest",
@@ -127,8 +141,10 @@ def plot_roll(path: Path, roll: np.ndarray, *, steps_per_beat: int, beats_per_ba
         ax.set_xlabel("bar")
         ax.set_ylabel("pitch")
         ax.set_title(title)
-        ax.legend(handles=[Patch(color=PRIME_COLOR, label="prime (performer)"),
-                           Patch(color=ANSWER_COLOR, label="livegen")], loc="upper right", fontsize="small")
+        answer = [Patch(color=ANSWER_COLOR, label="livegen")] if parts is None else [
+            Patch(color=PART_COLORS[i % len(PART_COLORS)], label=name) for i, name in enumerate(parts[0])]
+        ax.legend(handles=[Patch(color=PRIME_COLOR, label="prime (performer)"), *answer], loc="upper right",
+                  fontsize="small")
         fig.tight_layout()
         try:
             fig.savefig(path, dpi=DPI)
