@@ -487,6 +487,8 @@ def test_the_live_view_and_the_controls_listing_name_the_preset(capsys):
     assert "preset" not in view.line(status)
     assert "| preset reel | call" in view.line({**status, "preset": "reel"})
     assert "| preset - | call" in view.line({**status, "preset": None})
+    assert "| parts melody chords bass (muted) | call" in view.line(
+        {**status, "parts": ["melody", "chords", "bass"], "parts_muted": ["bass"], "parts_soloed": []})
     assert PRESET_ADDRESS == FEEDBACK["preset"].address == "/livegen/preset"
     assert main(["controls"]) == 0
     assert "/livegen/preset" in capsys.readouterr().out

@@ -19,6 +19,11 @@ def _pitches(value: object) -> list[int]:
     return [p for p in value if isinstance(p, int)] if isinstance(value, list) else []
 
 
+def _names(value: object) -> list[str]:
+    """The names of a status entry (``parts``, ``parts_muted``: a list of str)."""
+    return [n for n in value if isinstance(n, str)] if isinstance(value, list) else []
+
+
 class LiveView:
     """Redraws one status line on a terminal; prints a line per bar to pipes and logs, and
     one at once when the status changes (``output lost: <name>``, ``muted``, ...).
@@ -28,7 +33,8 @@ class LiveView:
     pitches), ``compute_ms`` (last step's model time, ms), ``late_steps`` and
     ``lateness_ms`` (ms); with ``--clock link`` also ``link_peers``, ``link_tempo`` (BPM)
     and ``link_phase`` (beats into the session's bar); with ``--set`` also ``preset`` (the
-    preset in force, or None).
+    preset in force, or None); with ``--parts`` also ``parts``, ``parts_muted`` and
+    ``parts_soloed`` (names).
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -47,7 +53,13 @@ class LiveView:
             link = (f"Link {peers} peer{'' if peers == 1 else 's'} {s['link_tempo']:5.1f} bpm "
                     f"phase {s['link_phase']:4.2f} | ")
         preset = f"preset {s['preset'] or '-'} | " if "preset" in s else ""
-        return (f"{s['status']:>9} | {preset}{s['mode']:<9} | bar {s['bar']:>3}.{s['beat']} | "
+        parts = ""
+        names, muted, soloed = (_names(s.get(k)) for k in ("parts", "parts_muted", "parts_soloed"))
+        if names:
+            parts = "parts " + " ".join(
+                f"{name}{' (muted)' if name in muted else ''}{' (solo)' if name in soloed else ''}"
+                for name in names) + " | "
+        return (f"{s['status']:>9} | {preset}{parts}{s['mode']:<9} | bar {s['bar']:>3}.{s['beat']} | "
                 f"{s['bpm']:5.1f} bpm | {link}T {s['temperature']:.2f} | you: {held:<14} | "
                 f"livegen: {playing:<22} | step {s['compute_ms']:.2f} ms | "
                 f"late {s['late_steps']} ({s['lateness_ms']:.1f} ms)")

@@ -617,7 +617,16 @@ class Engine:
             "held": [int(j) + 21 for j in np.flatnonzero(self.builder.held)],
             "compute_ms": compute * 1000.0, "late_steps": self.stats.late_steps,
             "lateness_ms": self.last_lateness_s * 1000.0, "steps": self.stats.steps,
+            **self._parts_status(),
         }
+
+    def _parts_status(self) -> dict[str, object]:
+        """With parts: their names, and those muted and soloed (for the live view and the stage)."""
+        if self.parts is None:
+            return {}
+        names = [p.name for p in self.parts.parts]
+        return {"parts": names, "parts_muted": [names[i] for i in sorted(self.parts.muted)],
+                "parts_soloed": [names[i] for i in sorted(self.parts.soloed)]}
 
     def _beat_feedback(self, step: int, t: float) -> None:
         for watcher in self.watchers:

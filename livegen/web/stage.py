@@ -289,8 +289,8 @@ class StageHub:
                         "bpm": round(self.engine.bpm if self.engine is not None else 0.0, 3), "notes": notes})
 
     def status(self) -> dict[str, Any]:
-        """The status fields: the engine's (:meth:`Engine.status`), the key heard, the
-        preset, the parts muted and soloed, the pages open."""
+        """The status fields: the engine's (:meth:`Engine.status`, with the parts muted and
+        soloed), the key heard, the preset, the pages open."""
         engine = self.engine
         if engine is None:
             return {"status": "starting", "pages": len(self.pages)}
@@ -302,9 +302,6 @@ class StageHub:
         s["pages"] = len(self.pages)
         if self.presets is not None:
             s["preset"] = self.presets.current
-        if engine.parts is not None:
-            s["parts_muted"] = [engine.parts.parts[i].name for i in sorted(engine.parts.muted)]
-            s["parts_soloed"] = [engine.parts.parts[i].name for i in sorted(engine.parts.soloed)]
         return s
 
     async def run_status(self) -> None:
