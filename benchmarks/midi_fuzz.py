@@ -217,7 +217,9 @@ def main() -> None:
     doc = {"machine": machine(), "load_average": load_average(), "model": args.model,
            "jack_period": args.jack_period, **result,
            **({"runs": args.runs, "runs_not_clean": bad,
-               "exit_statuses": [r["exit_status"] for r in results]} if args.runs > 1 else {})}
+               "exit_statuses": [r["exit_status"] for r in results],
+               "worst_beat_gaps_ms": [r["worst_beat_gap_beyond_a_beat_ms"] for r in results],
+               "late_steps_each": [r["late_steps"] for r in results]} if args.runs > 1 else {})}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(doc, indent=2))

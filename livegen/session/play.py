@@ -9,6 +9,7 @@ reverse, whatever happens.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import subprocess
@@ -221,6 +222,12 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
             clock_text = ("on the Link session's beat grid"
                           + (", starting and stopping with it" if request.link_start_stop else ""))
         preset_text = f", preset {request.preset}" if request.preset else ""
+        # everything loaded so far (torch, the model, the modules: hundreds of thousands of
+        # objects) lives as long as the performance: out of the collector's sight, so a full
+        # collection no longer walks it (it held the GIL, and so every thread, for 50-120 ms
+        # at a time under a flood of input: steps late, beats stalled)
+        gc.collect()
+        gc.freeze()
         # from "Ctrl-C stops" on, a stop signal is noted until the session's handlers take it
         restore_signals = hold_stop_signals()
         announce(f"livegen: playing {request.model} ({spb} steps/beat) in {request.state.mode} mode {clock_text}"
