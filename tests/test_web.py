@@ -365,7 +365,7 @@ def test_a_port_in_use_is_one_line() -> None:
 
         async def go() -> None:
             hub = StageHub(LiveControls(), steps_per_beat=2, beats_per_bar=4)
-            with pytest.raises(LivegenError, match="choose another --web port"):
+            with pytest.raises(LivegenError, match="choose another --web address"):
                 await WebStage(hub, "127.0.0.1", port).start()
 
         asyncio.run(go())

@@ -124,7 +124,7 @@ class WebStage:
         except OSError as exc:
             await self._runner.cleanup()
             raise LivegenError(f"the stage cannot listen on {self.host}:{self.port} ({exc.strerror}): "
-                               "choose another --web port, or 0 for any free one") from None
+                               "choose another --web address (this machine's own, or 0.0.0.0) or port (0: any free one)") from None
         server = site._server  # the real port when 0 was asked for
         sockets = getattr(server, "sockets", None) or []
         if sockets:
