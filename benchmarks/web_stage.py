@@ -99,19 +99,26 @@ async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
         pass
 
 
-def browser(width: int, height: int) -> Any:
+#: Debian's chromium and its driver (scripts/setup.sh installs both).
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def browser(width: int = 1280, height: int = 900) -> Any:
+    """A headless chromium with a window of ``width`` x ``height`` CSS pixels (below 500 px
+    wide, a phone's screen emulated); the benchmark's and the browser tests'."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
+    options.binary_location = CHROMIUM
     if width < 500:  # a phone: chromium's windows are at least 500 px wide, so emulate its screen
         options.add_experimental_option("mobileEmulation", {"deviceMetrics": {
             "width": width, "height": height, "pixelRatio": 2.0, "touch": True}})
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={width},{height}", "--hide-scrollbars"):
+                f"--window-size={width},{height}", "--hide-scrollbars", "--disable-background-timer-throttling"):
         options.add_argument(arg)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 def pictures(beat: float = 30.0) -> dict[str, Any]:

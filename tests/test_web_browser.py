@@ -17,6 +17,8 @@ import pytest
 from play_rig import PlayProcess
 from pythonosc.udp_client import SimpleUDPClient
 
+from benchmarks.web_stage import CHROMEDRIVER, CHROMIUM
+from benchmarks.web_stage import browser as stage_browser
 from livegen.controls.table import CONTROLS
 
 pytestmark = [pytest.mark.jack]
@@ -25,8 +27,6 @@ BPM = 240.0
 PERIOD = 60.0 / BPM / 2  # nottingham's 2 steps a beat
 GRID_TOLERANCE = 0.030  # s, as tests/test_play_e2e.py: on the grid, not timing precision
 WAIT_S = 30.0
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -39,18 +39,7 @@ def browser(width: int = 1280, height: int = 900):
     """A headless chromium of the given window size (the README's commands install it)."""
     assert shutil.which(CHROMEDRIVER) and shutil.which(CHROMIUM), \
         "chromium and chromium-driver are missing: run scripts/setup.sh (the README's test command does)"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    if width < 500:  # a phone: chromium's windows are at least 500 px wide, so emulate its screen
-        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {
-            "width": width, "height": height, "pixelRatio": 2.0, "touch": True}})
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={width},{height}", "--disable-background-timer-throttling"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    return stage_browser(width, height)
 
 
 def wait_for(driver, script: str, timeout: float = WAIT_S):
