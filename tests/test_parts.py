@@ -218,3 +218,54 @@ def test_the_picture_draws_each_part_in_its_colour(tmp_path) -> None:
     assert np.allclose(image[60 - 40, 0], shade(PRIME_COLOR, 100))
     picture = plot_roll(tmp_path / "p.png", roll, steps_per_beat=2, prime_steps=4, parts=(("melody", "bass"), which))
     assert (tmp_path / "p.png").stat().st_size > 1000 and picture.low <= 40
+
+
+def test_each_parts_controls_change_exactly_its_own_notes() -> None:
+    """The same answer (same seed) with the bass an octave down on channel 9 with program 33,
+    the melody at 0.5 velocity and the chords muted: every bass note is the same note 12
+    semitones lower on channel 9, every melody note-on has half its velocity, no chord
+    sounds, and nothing else changes."""
+    from livegen.controls.parts import PartsState
+    from livegen.offline.render import render_roll
+
+    net, meta = load_checkpoint(resolve_model("nottingham"))
+    layout = LAYOUTS["melody-chords-bass"]
+    plain = render_roll(net, 8, ControlState(), seed=3, meta=meta, parts="melody-chords-bass")
+    state = PartsState.for_layout(layout).apply_many({"bass": {"octave": -1, "channel": 9, "program": 33},
+                                                      "melody": {"velocity": 0.5}, "chords": {"mute": True}})
+    moved = render_roll(net, 8, ControlState(), seed=3, meta=meta, parts="melody-chords-bass", part_state=state)
+
+    def notes(timed):
+        return [(round(t, 9), m.type, m.channel, m.note, m.velocity) for t, m in timed
+                if m.type in ("note_on", "note_off")]
+
+    expected = []
+    for t, kind, channel, note, velocity in notes(plain.timed):
+        if channel == 1:  # chords: muted
+            continue
+        if channel == 2:  # bass
+            expected.append((t, kind, 8, note - 12, velocity))
+        elif kind == "note_on":
+            expected.append((t, kind, channel, note, max(1, round(velocity * 0.5))))
+        else:
+            expected.append((t, kind, channel, note, velocity))
+    assert notes(moved.timed) == expected
+    assert sum(1 for e in expected if e[2] == 8) >= 4 and sum(1 for e in expected if e[2] == 0) >= 4
+    programs = [(m.channel, m.program) for _, m in moved.timed if m.type == "program_change"]
+    assert programs == [(0, layout[0].program), (1, layout[1].program), (8, 33)]
+
+
+@pytest.mark.parametrize(("what", "value", "reason"), [
+    ("octave", 4, "outside -3..3"), ("velocity", 0, "outside 0.1..2"), ("channel", 2, "the chords part's already"),
+    ("channel", 1.5, "whole number"), ("volume", 1, "has no control"), ("mute", "loud", "0/1 or on/off"),
+])
+def test_a_bad_part_control_is_refused_with_its_reason_and_changes_nothing(what, value, reason) -> None:
+    from livegen.controls.parts import PartsState
+    from livegen.controls.state import LiveControls
+    from livegen.controls.table import ControlError
+
+    controls = LiveControls(parts=PartsState.for_layout(LAYOUTS["melody-chords-bass"]))
+    before = controls.parts
+    with pytest.raises(ControlError, match=reason):
+        controls.set_parts({"bass": {what: value}})
+    assert controls.parts == before

@@ -12,8 +12,6 @@ import pytest
 from play_rig import PlayProcess
 from pythonosc.udp_client import SimpleUDPClient
 
-from livegen.music.parts import LAYOUTS
-
 pytestmark = [pytest.mark.jack]
 
 WAIT_S = 30.0
@@ -37,13 +35,12 @@ def wait_until(check, timeout: float = WAIT_S) -> bool:
 
 
 def test_parts_arrive_on_their_channels_and_panic_clears_every_channel(jack_server) -> None:
-    parts = LAYOUTS["melody-chords-bass"]
     port = free_udp_port()
     live = PlayProcess(["--virtual", "--parts", "melody-chords-bass", "--mode", "solo", "--bpm", "240",
                         "--density", "1.5", "--channel", "2", "--osc-port", str(port)])
     try:
         live.connect(jack_server)
-        channels = (1, 2, 3)  # --channel 2 (0-based 1) and on
+        channels: tuple[int, ...] = (1, 2, 3)  # --channel 2 (0-based 1) and on
 
         def onsets() -> dict[int, int]:
             count: dict[int, int] = {}
@@ -74,13 +71,39 @@ def test_parts_arrive_on_their_channels_and_panic_clears_every_channel(jack_serv
         osc.send_message("/livegen/part/bass/mute", 0)
         assert wait_until(lambda: any(m.type == "note_on" and m.velocity and m.channel == bass
                                       for _, m in after(settled)))  # the bass is back
+        # the bass moves to channel 5 with program 40, the melody to half velocity (the octave's
+        # exact effect: tests/test_parts.py, on memory ports)
+        before = [m for _, m in list(live.received) if m.type == "note_on" and m.velocity]
+        osc.send_message("/livegen/part/bass/channel", 5)
+        osc.send_message("/livegen/part/bass/program", 40)
+        osc.send_message("/livegen/part/melody/velocity", 0.5)
+        osc.send_message("/livegen/part/melody/velocity/norm", 7)  # refused: a fader sends 0..1
+        assert wait_until(lambda: any(a == "/livegen/part/melody/velocity" and list(v) == [0.5]
+                                      for _, a, v in list(live.feedback)))
+        moved_at = max(t for t, a, _ in list(live.feedback) if a.startswith("/livegen/part/"))
+        assert wait_until(lambda: sum(1 for _, m in after(moved_at) if m.type == "note_on" and m.channel == 4) >= 6)
+        melody = channels[0]
+        # a step scheduled before the change may still arrive after its echo: judge the later notes
+        assert wait_until(lambda: sum(1 for _, m in after(moved_at) if m.type == "note_on" and m.channel == melody) >= 8,
+                          timeout=60)
+        changed = [m for _, m in after(moved_at)]
+        assert any(m.type == "program_change" and m.channel == 4 and m.program == 40
+                   for _, m in list(live.received))
+        # notes go out in step order: after the bass's first note on its new channel, none on its old one
+        moved_bass = next(t for t, m in after(moved_at) if m.type == "note_on" and m.channel == 4)
+        assert not [m for _, m in after(moved_bass) if m.type == "note_on" and m.velocity and m.channel == bass]
+        loud = max(m.velocity for m in before if m.channel == melody)
+        later = [m.velocity for m in changed if m.type == "note_on" and m.channel == melody][-4:]
+        assert max(later) <= loud * 0.5 + 1, (loud, later)
+        channels = (1, 2, 3, 4)  # the bass's old channel keeps its All Notes Off
         osc.send_message("/livegen/panic", 1)
-        assert wait_until(lambda: {m.channel for _, m in list(live.received)
+        assert wait_until(lambda: {m.channel for _, m in after(moved_at)
                                    if m.type == "control_change" and m.control == 123} >= set(channels))
         live.proc.send_signal(2)
         code, _, err = live.wait_exit(30)
         assert code == 0, err[-2000:]
-        assert "refused /livegen/part/bass/mute ('loud',): it takes 1 (on) or 0 (off)" in err
+        assert "refused /livegen/part/bass/mute ('loud',): mute takes 0/1 or on/off, got 'loud'" in err
+        assert "refused /livegen/part/melody/velocity/norm (7,)" in err
     finally:
         live.close()
     held: dict[int, set[int]] = {}
@@ -102,7 +125,6 @@ def test_parts_arrive_on_their_channels_and_panic_clears_every_channel(jack_serv
                        and (x.type == "control_change" or x.note == m.note)]
             assert m.note in notes, f"a note-off on channel {m.channel + 1} for a note it never got: {m} {history}"
             notes.discard(m.note)
-        for i, part in enumerate(parts):
-            if part.voices == 1:
-                assert len(held.get(channels[i], ())) <= 1, f"{part.name} sounded two notes at once"
+        for channel, name in ((1, "melody"), (3, "bass"), (4, "bass")):  # the one-voice parts
+            assert len(held.get(channel, ())) <= 1, f"the {name} sounded two notes at once"
     assert not any(held.values()), f"left sounding: {held}"

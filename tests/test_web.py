@@ -17,11 +17,12 @@ from engine_helpers import ScriptVoice, make_engine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from livegen.controls.parts import PartChange
 from livegen.controls.state import LiveControls
 from livegen.controls.table import CONTROLS, GROUPS, ControlError, ControlState, parse_osc
 from livegen.errors import LivegenError
 from livegen.web.address import parse_web_address, stage_address
-from livegen.web.messages import PartSwitch, PresetRequest, parse_request, schema
+from livegen.web.messages import PresetRequest, parse_request, schema
 from livegen.web.server import WebStage
 from livegen.web.stage import StageHub
 
@@ -79,7 +80,9 @@ def test_a_page_value_is_refused_exactly_when_osc_refuses_it(name: str, value: o
 @pytest.mark.parametrize("text, reason", [
     ("{", "not JSON"), ("[1]", "one JSON object"), ('{"set": "tempo", "value": NaN}', "NaN is not a value"),
     ('{"set": "tempo", "value": 1000}', "tempo"), ('{"set": "nope", "value": 1}', "unknown control"),
-    ('{"preset": 3}', "preset switch"), ('{"part": "bass", "switch": "loud", "on": true}', "part switch"),
+    ('{"preset": 3}', "preset switch"), ('{"part": "bass", "control": "loud", "value": 1}', "has no control"),
+    ('{"part": "bass", "control": "octave", "value": 9}', "outside -3..3"),
+    ('{"part": "bass", "switch": "mute", "on": true}', "part's control"),
     ('{"hello": 1}', "a message is"), ("x" * 5000, "characters"), ('{"set": "panic", "value": 0}', "nothing to do"),
 ])
 def test_bad_page_messages_are_refused_with_a_reason(text: str, reason: str) -> None:
@@ -89,7 +92,8 @@ def test_bad_page_messages_are_refused_with_a_reason(text: str, reason: str) -> 
 
 def test_presets_parts_and_triggers_parse() -> None:
     assert parse_request('{"preset": "ballad"}') == PresetRequest("ballad")
-    assert parse_request('{"part": "bass", "switch": "mute", "on": true}') == PartSwitch("bass", "mute", True)
+    assert parse_request('{"part": "bass", "control": "mute", "value": 1}') == PartChange("bass", "mute", True)
+    assert parse_request('{"part": "bass", "control": "octave", "value": -1}') == PartChange("bass", "octave", -1)
     assert parse_request('{"set": "panic"}').name == "panic"
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from livegen.controls.parts import MUTE_CC, PART_CONTROLS, part_address
 from livegen.controls.table import CONTROLS, FEEDBACK, NORM_SUFFIX
 from livegen.music.parts import LAYOUTS
-from livegen.session.part_commands import PART_SWITCHES, part_address
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -50,10 +50,16 @@ Out-of-range or mistyped values are rejected (logged), never clamped.
 livegen sends back (to the feedback target HOST:PORT): every control's value on its raw and {NORM_SUFFIX} address, and""")
     for fb in FEEDBACK.values():
         print(f"  {fb.address}  ({fb.kind})  {fb.description}")
-    print("\nWith --parts (livegen play), each part takes 1 (on) or 0 (off), echoed to the feedback target:")
-    for what in PART_SWITCHES:
-        print(f"  {part_address('NAME', what)}  {'silence the part' if what == 'mute' else 'only soloed parts sound'}")
+    print("\nWith --parts (livegen play), each part takes these controls (raw, and 0..1 on the address + "
+          f"'{NORM_SUFFIX}'), echoed to the feedback target; in a live set, [parts.NAME] and [presets.P.parts.NAME]:")
+    for c in PART_CONTROLS.values():
+        default = {"channel": "--channel, then the next ones in order (skipping 10)",
+                   "program": "the layout's"}.get(c.name, _default(c.default))
+        unit = f" {c.unit}" if c.unit else ""
+        print(f"  {part_address('NAME', c.name):<28} {c.kind:<6} {c.range_text}{unit}, default {default}: "
+              f"{c.description}")
+    print(f"  MIDI CC {', '.join(map(str, MUTE_CC))}: mute the first, second, third, fourth part (on at >= 64)")
     for name, parts in LAYOUTS.items():
         if name != "one":
-            print(f"  NAME for --parts {name}: {', '.join(p.name for p in parts)}")
+            print(f"  NAME for --parts {name}: {', '.join(f'{p.name} (program {p.program})' for p in parts)}")
     return 0

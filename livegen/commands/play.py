@@ -148,6 +148,8 @@ def build_request(args: argparse.Namespace) -> PlayRequest:
         send_clock=args.send_clock or bool(live_set.send_clock), lyrics=lyrics, demo=args.demo,
         midi_backend=args.midi_backend, presets=start.presets, preset=start.preset,
         parts=_first(args.parts, live_set.parts, "one"),
+        part_values=start.part_values if args.parts in (None, live_set.parts) else {},
+        part_presets=start.part_presets if args.parts in (None, live_set.parts) else {},
         wiring=LiveWiring(osc_host=_first(args.osc_host, live_set.osc_host, DEFAULT_OSC_HOST),
                           osc_port=osc_port or None, osc_allow=args.osc_allow,
                           osc_feedback=osc_feedback, record=args.record, web=web))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
+from livegen.controls.parts import PartChange, PartsState
 from livegen.controls.table import CONTROLS, ControlChange, ControlError, ControlState
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 ChangeListener = Callable[[Sequence[str], ControlState], None]
 #: ``listener(name)`` for a fired trigger (``reset``, ``panic``).
 TriggerListener = Callable[[str], None]
+#: ``listener(changes, parts)``: ``(part, control)`` pairs changed (or refused and as in ``parts``).
+PartListener = Callable[[Sequence[tuple[str, str]], PartsState], None]
 
 
 class LiveControls:
@@ -32,21 +35,67 @@ class LiveControls:
 
     Args:
         state: the starting values (default: every control at its table default).
+        parts: with ``--parts``, every part's controls (:mod:`livegen.controls.parts`).
 
     Not thread-safe by itself: call it from the session's event loop (the OSC receiver
     hands changes to the loop).
     """
 
-    def __init__(self, state: ControlState | None = None) -> None:
+    def __init__(self, state: ControlState | None = None, parts: PartsState | None = None) -> None:
         self._state = state if state is not None else ControlState.default()
+        self._parts = parts
         self._on_change: list[ChangeListener] = []
         self._on_trigger: list[TriggerListener] = []
+        self._on_part: list[PartListener] = []
         self.refused = 0
 
     @property
     def state(self) -> ControlState:
         """The values in force (an immutable snapshot)."""
         return self._state
+
+    @property
+    def parts(self) -> PartsState | None:
+        """Every part's controls in force (None: livegen plays no parts)."""
+        return self._parts
+
+    def set_layout(self, parts: PartsState) -> None:
+        """Play parts from now with ``parts`` as their controls (a session started with
+        ``--parts`` whose caller gave none)."""
+        self._parts = parts
+
+    def on_part_change(self, listener: PartListener) -> None:
+        """Call ``listener(changes, parts)`` after every part change (and every refusal)."""
+        self._on_part.append(listener)
+
+    def set_parts(self, values: Mapping[str, Mapping[str, object]]) -> PartsState:
+        """Change parts' controls (part -> control -> raw value), validated together;
+        :class:`ControlError` (nothing changes) when refused or when livegen plays no parts."""
+        if self._parts is None:
+            raise ControlError("livegen plays no parts: start it with --parts")
+        new = self._parts.apply_many(values)
+        if new != self._parts:
+            old, self._parts = self._parts, new
+            self._notify_parts(new.changed(old))
+        return new
+
+    def offer_part(self, change: PartChange, source: str = "OSC") -> bool:
+        """Apply a part change from a controller; on refusal log one line and re-send the
+        value in force. Returns whether it was applied."""
+        try:
+            self.set_parts({change.part: {change.what: change.value}})
+        except ControlError as exc:
+            self.refused += 1
+            log.warning("refused %s part %s %s=%r: %s", source, change.part, change.what, change.value, exc)
+            if self._parts is not None:
+                self._notify_parts([(change.part, change.what)])
+            return False
+        return True
+
+    def _notify_parts(self, changes: Sequence[tuple[str, str]]) -> None:
+        assert self._parts is not None
+        for listener in list(self._on_part):
+            listener(changes, self._parts)
 
     def on_change(self, listener: ChangeListener) -> None:
         """Call ``listener(names, state)`` after every change (and every refusal)."""

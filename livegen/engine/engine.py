@@ -185,8 +185,6 @@ class Engine:
         self.steps_per_beat = steps_per_beat
         self.channel = channel
         self.parts = parts
-        #: (part, "mute" or "solo", on) asked for since the last step
-        self._part_changes: list[tuple[int, str, bool]] = []
         self.beats_per_bar = beats_per_bar
         self.clock_source = clock_source
         self.send_clock = send_clock
@@ -333,62 +331,37 @@ class Engine:
         return self.steps_per_beat * self.beats_per_bar
 
     def _messages(self, events: list[NoteEvent]) -> list[mido.Message]:
-        channels = ([self.parts.channels[i] for i in self.parts.route(events)] if self.parts is not None
-                    else [self.channel] * len(events))
-        out = []
-        for e, channel in zip(events, channels, strict=True):
-            if e.on:
-                msg = mido.Message("note_on", channel=channel, note=e.pitch, velocity=e.velocity)
-            else:
-                msg = mido.Message("note_off", channel=channel, note=e.pitch, velocity=0)
-            if self.parts is not None and not self.parts.keep(msg):
-                continue  # its part is muted (or another is soloed)
-            out.append(msg)
-            if e.on:
+        """The MIDI messages of one step's note events: on ``channel``, or with parts on each
+        part's channel as its controls in force ask (a silent part's notes are not sent)."""
+        out: list[mido.Message] = []
+        if self.parts is None:
+            out = [mido.Message("note_on", channel=self.channel, note=e.pitch, velocity=e.velocity) if e.on
+                   else mido.Message("note_off", channel=self.channel, note=e.pitch, velocity=0) for e in events]
+        else:
+            for e, part in zip(events, self.parts.route(events), strict=True):
+                msg = self.parts.message(e, part)
+                if msg is not None:
+                    out.append(msg)
+        for msg in out:
+            if msg.type == "note_on":
                 self.stats.notes_on += 1
             else:
                 self.stats.notes_off += 1
         return out
 
-    def set_part(self, name: str, what: str, on: bool) -> None:
-        """Mute (``what`` ``mute``) or solo (``solo``) the part ``name``, or give it back, from
-        the next step on: a part that falls silent has its sounding notes released at that
-        step (after everything already queued, so no queued note-on outlives it), and the
-        notes it plays while silent are never sent (nor their note-offs).
-
-        Raises:
-            KeyError: no such part, or no parts (the message says which there are).
-            ValueError: ``what`` is neither ``mute`` nor ``solo``.
-        """
-        if self.parts is None:
-            raise KeyError("livegen plays no parts: start it with --parts")
-        i = self.parts.index(name)
-        if what not in ("mute", "solo"):
-            raise ValueError(f"a part is muted or soloed, not {what!r}")
-        with self._out_lock:
-            self._part_changes.append((i, what, on))
-
-    def _apply_part_changes(self) -> list[mido.Message]:
-        """The part changes asked for since the last step, applied; the note-offs of the
-        notes of parts that fell silent (under ``_out_lock``)."""
-        if self.parts is None or not self._part_changes:
+    def _settle_parts(self) -> list[mido.Message]:
+        """The parts' controls in force (:attr:`LiveControls.parts <livegen.controls.state.
+        LiveControls.parts>`) taken at this step: note-offs of the notes of parts that fell
+        silent or moved, program changes (under ``_out_lock``)."""
+        if self.parts is None or self.controls.parts is None:
             return []
-        parts = self.parts
-        before = [parts.audible(k) for k in range(len(parts.parts))]
-        for i, what, on in self._part_changes:
-            chosen = parts.muted if what == "mute" else parts.soloed
-            if on:
-                chosen.add(i)
-            else:
-                chosen.discard(i)
-        self._part_changes.clear()
-        silenced = {k for k in range(len(parts.parts)) if before[k] and not parts.audible(k)}
-        return parts.release(silenced)
+        return self.parts.settle(self.controls.parts)
 
     @property
     def channels(self) -> tuple[int, ...]:
-        """The 0-based MIDI channels livegen's notes go out on (one a part)."""
-        return self.parts.channels if self.parts is not None else (self.channel,)
+        """The 0-based MIDI channels livegen's notes go out on (with parts: every channel a
+        part has had, so All Notes Off reaches each)."""
+        return tuple(sorted(self.parts.used)) if self.parts is not None else (self.channel,)
 
     def _record(self, part: str, t: float, messages: list[mido.Message]) -> None:
         if self.take is not None:
@@ -571,7 +544,7 @@ class Engine:
             events = self.tracker.update(frame, velocity, restrike)
             if self._answering:
                 self.density.hear_answer(sum(e.on for e in events))
-            messages = self._apply_part_changes() + self._messages(events)
+            messages = self._settle_parts() + self._messages(events)
             if self.send_clock:
                 ticks = clock_messages_for_step(deadline, self.period, 24 // self.steps_per_beat)
                 self._ticks = self._ticks[-len(ticks):] + ticks

@@ -1,10 +1,17 @@
 """livegen's answer on several channels: each note's part (:mod:`livegen.music.parts`), decided
-as it sounds, and the MIDI channel that part plays on.
+as it sounds, and what that part's controls (:mod:`livegen.controls.parts`) make of it.
 
-The engine asks :meth:`PartRouter.channel` for every note message it sends: a note-on's part
-is chosen with the other notes starting in the same step (one onset), a note-off goes to the
-channel its note-on went to. Nothing is decided ahead, so live the splitter follows each onset
-as it sounds (beam 1).
+The engine asks :meth:`PartRouter.route` for the parts of every step's note events: a
+note-on's part is chosen with the other notes starting in the same step (one onset), a
+note-off belongs to the part its note-on went to. Nothing is decided ahead, so live the
+splitter follows each onset as it sounds (beam 1). :meth:`PartRouter.message` then makes the
+MIDI message the part's controls in force ask for: its channel, its octave, its velocity
+scale, nothing when the part is silent (muted, or another is soloed). A note-off goes to the
+channel and pitch its note-on was sent with, whatever changed since.
+
+:meth:`PartRouter.settle` takes the parts' controls in force at each step: a part that falls
+silent, or whose channel or octave changes, has its sounding notes released at once (their
+later note-offs are dropped); a new program or channel gets its program change.
 """
 
 from __future__ import annotations
@@ -13,37 +20,34 @@ from collections.abc import Sequence
 
 import mido
 
+from livegen.controls.parts import PartsState
 from livegen.music.frames import NoteEvent
 from livegen.music.parts import Part, PartSplitter
 
-#: MIDI channels (0-based) the parts take in order: 1, 2, 3, ... skipping 10 (General MIDI drums)
-PART_CHANNELS = tuple(c for c in range(16) if c != 9)
-
 
 class PartRouter:
-    """Parts and channels for the notes of livegen's answer.
+    """Parts, channels and sounds for the notes of livegen's answer.
 
     Args:
         parts: the layout, top part first.
-        first_channel: the channel (0-based) of the first part; the others follow in
-            :data:`PART_CHANNELS` order.
+        state: the parts' controls at the start (default: the layout's, from channel 1).
     """
 
-    def __init__(self, parts: Sequence[Part], first_channel: int = 0) -> None:
-        if len(parts) > len(PART_CHANNELS):
-            raise ValueError(f"at most {len(PART_CHANNELS)} parts, not {len(parts)}")
+    def __init__(self, parts: Sequence[Part], state: PartsState | None = None) -> None:
         self.parts = tuple(parts)
-        start = PART_CHANNELS.index(first_channel) if first_channel in PART_CHANNELS else 0
-        order = PART_CHANNELS[start:] + PART_CHANNELS[:start]
-        #: the 0-based channel of each part, in layout order
-        self.channels = order[:len(self.parts)]
+        self.state = state if state is not None else PartsState.for_layout(self.parts)
+        if self.state.names != tuple(p.name for p in self.parts):
+            raise ValueError(f"the parts' controls are for {self.state.names}, not this layout")
         self.splitter = PartSplitter(self.parts)
-        #: parts muted, and parts soloed (any soloed: only those sound)
-        self.muted: set[int] = set()
-        self.soloed: set[int] = set()
-        #: (channel, pitch) of notes whose note-on was held back (their part was silent): their
-        #: note-offs are held back too
-        self._silenced: set[tuple[int, int]] = set()
+        #: (part, pitch) of each sounding note that was sent -> the (channel, pitch) it went out on
+        self._sent: dict[tuple[int, int], tuple[int, int]] = {}
+        #: 0-based channels livegen has sent notes on (All Notes Off goes to each)
+        self.used: set[int] = set(self.channels)
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        """The 0-based MIDI channel of each part, in layout order, in force now."""
+        return tuple(s.channel - 1 for s in self.state.settings)
 
     def route(self, events: Sequence[NoteEvent]) -> list[int]:
         """The part of each of one step's ``events`` (offs first, as the tracker gives them):
@@ -55,6 +59,23 @@ class PartRouter:
                 offs[e.pitch] = 0 if part is None else part
         ons = self.splitter.onset([e.pitch for e in events if e.on]) if any(e.on for e in events) else {}
         return [ons[e.pitch] if e.on else offs[e.pitch] for e in events]
+
+    def message(self, event: NoteEvent, part: int) -> mido.Message | None:
+        """The message ``event`` of part ``part`` goes out as, or None: a note-on of a silent
+        part (or moved off the MIDI range by its octave) is not sent, nor its note-off."""
+        key = (part, event.pitch)
+        if not event.on:
+            sent = self._sent.pop(key, None)
+            return None if sent is None else mido.Message("note_off", channel=sent[0], note=sent[1], velocity=0)
+        self._sent.pop(key, None)
+        s = self.state.settings[part]
+        pitch = event.pitch + 12 * s.octave
+        if not self.state.audible(part) or not 0 <= pitch <= 127:
+            return None
+        velocity = max(1, min(127, round(event.velocity * s.velocity)))
+        self._sent[key] = (s.channel - 1, pitch)
+        self.used.add(s.channel - 1)
+        return mido.Message("note_on", channel=s.channel - 1, note=pitch, velocity=velocity)
 
     def index(self, name: str) -> int:
         """The index of the part called ``name``.
@@ -69,44 +90,53 @@ class PartRouter:
 
     def audible(self, i: int) -> bool:
         """Whether part ``i`` sounds: not muted, and soloed when any part is."""
-        return i not in self.muted and (not self.soloed or i in self.soloed)
+        return self.state.audible(i)
 
-    def keep(self, message: mido.Message) -> bool:
-        """Whether a routed note message goes out: a note-on of a silent part does not, nor
-        the note-off of a note held back."""
-        key = (message.channel, message.note)
-        if message.type == "note_on" and message.velocity > 0:
-            if self.audible(self.channels.index(message.channel)):
-                self._silenced.discard(key)
-                return True
-            self._silenced.add(key)
-            return False
-        if key in self._silenced:
-            self._silenced.discard(key)
-            return False
-        return True
+    @property
+    def muted(self) -> set[int]:
+        """The indices of the muted parts."""
+        return {i for i, s in enumerate(self.state.settings) if s.mute}
 
-    def release(self, silenced: set[int]) -> list[mido.Message]:
-        """Note-offs for the notes sounding in the ``silenced`` parts, now; their later
-        note-offs (when the answer lets them go) are held back."""
+    @property
+    def soloed(self) -> set[int]:
+        """The indices of the soloed parts."""
+        return {i for i, s in enumerate(self.state.settings) if s.solo}
+
+    def settle(self, state: PartsState) -> list[mido.Message]:
+        """Take the parts' controls ``state`` in force from now: note-offs for the sounding
+        notes of every part that fell silent or moved (channel, octave), then the program
+        change of every part whose program or channel changed."""
+        if state == self.state:
+            return []
+        old, self.state = self.state, state
+        moved = {i for i, (a, b) in enumerate(zip(old.settings, state.settings, strict=True))
+                 if (old.audible(i) and not state.audible(i)) or a.channel != b.channel or a.octave != b.octave}
+        out = self.release(moved)
+        for a, b in zip(old.settings, state.settings, strict=True):
+            if a.program != b.program or a.channel != b.channel:
+                out.append(mido.Message("program_change", channel=b.channel - 1, program=b.program))
+                self.used.add(b.channel - 1)
+        return out
+
+    def release(self, parts: set[int]) -> list[mido.Message]:
+        """Note-offs for the sounding notes of ``parts``, now; their later note-offs (when
+        the answer lets them go) are dropped."""
         out = []
-        for pitch, k in sorted(self.splitter.sounding.items()):
-            key = (self.channels[k], pitch)
-            if k in silenced and key not in self._silenced:
-                out.append(mido.Message("note_off", channel=key[0], note=pitch, velocity=0))
-                self._silenced.add(key)
+        for key in sorted(k for k in self._sent if k[0] in parts):
+            channel, pitch = self._sent.pop(key)
+            out.append(mido.Message("note_off", channel=channel, note=pitch, velocity=0))
         return out
 
     def program_changes(self) -> list[mido.Message]:
         """Each part's General MIDI program on its channel (sent before the first note)."""
-        return [mido.Message("program_change", channel=c, program=p.program)
-                for c, p in zip(self.channels, self.parts, strict=True)]
+        return [mido.Message("program_change", channel=s.channel - 1, program=s.program)
+                for s in self.state.settings]
 
     def name_of(self, channel: int) -> str:
-        """The part playing on ``channel`` (0-based)."""
+        """The part playing on ``channel`` (0-based) now."""
         return self.parts[self.channels.index(channel)].name if channel in self.channels else "livegen"
 
     def reset(self) -> None:
         """Forget what sounds (every note was released)."""
         self.splitter.reset()
-        self._silenced.clear()
+        self._sent.clear()

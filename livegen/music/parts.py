@@ -37,6 +37,11 @@ RANK = 2.0
 #: cost of giving a note to a part of many voices (chords) instead of a free one-voice part
 #: (melody, bass), in semitones: the outer voices take what fits them first.
 INNER = 4.0
+#: cost of giving the chords part a note whose place by pitch is an outer one-voice part
+#: (the top note: the melody's; the lowest: the bass's) while that part is free, in semitones:
+#: more than the longest move counted (:data:`LEAP`), so a free melody takes the top note
+#: however far it leaps, as a listener hears the top line as the tune.
+OUTER = LEAP + 1.0
 
 
 @dataclass(frozen=True)
@@ -174,13 +179,17 @@ class PartSplitter:
         cost = 0.0
         notes = held + list(given.items())
         ranked = sorted((p for p, _ in notes), reverse=True)
+        busy = {i for _, i in held if self.parts[i].voices == 1}
         for p, i in given.items():
+            place = self._place(ranked.index(p), len(ranked))
             if self.parts[i].voices == 1:
                 last = self._last[i]
                 cost += 0.0 if last is None else SMOOTH * min(abs(p - last), LEAP)
             else:
                 cost += INNER
-            cost += RANK * abs(i - self._place(ranked.index(p), len(ranked)))
+                if self.parts[place].voices == 1 and place not in busy:
+                    cost += OUTER
+            cost += RANK * abs(i - place)
         for (pa, ia), (pb, ib) in itertools.combinations(notes, 2):
             if (pa - pb) * (ib - ia) < 0:  # higher pitch in a lower part
                 cost += CROSSING

@@ -18,6 +18,7 @@ import mido
 import numpy as np
 import pretty_midi
 
+from livegen.controls.parts import PartsState
 from livegen.controls.state import LiveControls
 from livegen.controls.table import ControlState
 from livegen.engine.clock import ManualClock
@@ -126,7 +127,8 @@ def part_map(instruments: Sequence[pretty_midi.Instrument], steps: int, period: 
 def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed: int = 0,
                 prime: np.ndarray | None = None, steps_per_beat: int = 2,
                 beats_per_bar: int = 4, prime_velocities: Sequence[int] = (),
-                meta: Mapping[str, Any] | None = None, parts: str = "one") -> RenderResult:
+                meta: Mapping[str, Any] | None = None, parts: str = "one",
+                part_state: PartsState | None = None) -> RenderResult:
     """Generate ``bars`` bars after observing ``prime`` (``(P, 88)``, may be None).
 
     ``state`` holds the controls in force (its mode is taken as ``solo``: nobody else
@@ -134,19 +136,23 @@ def render_roll(model: RollLSTM | RollNADE, bars: int, state: ControlState, seed
     answer follows their loudness as it follows a performer's. ``meta`` is the model's
     checkpoint metadata: it says whether the model knows every key
     (:func:`~livegen.voices.follow.roll_voice`). ``parts``: the engine splits the answer into
-    these parts as it plays, each on its channel (what ``play --parts`` sends).
+    these parts as it plays, each on its channel (what ``play --parts`` sends), with
+    ``part_state`` as the parts' controls (default: the layout's).
     """
     gen = roll_voice(model, meta, seed)
     prime_roll = np.zeros((0, N_KEYS), dtype=bool) if prime is None else np.asarray(prime, dtype=bool)
     if len(prime_roll):
         gen.prime(prime_roll)
-    controls = LiveControls(state.apply("mode", "solo"))
+    layout = parts_layout(parts)
+    if parts != "one" and part_state is None:
+        part_state = PartsState.for_layout(layout)
+    controls = LiveControls(state.apply("mode", "solo"), parts=None if parts == "one" else part_state)
     clock = ManualClock(0.0)
     out = MemoryOutput("render", clock=clock.now)
     grid: list[tuple[float, mido.Message]] = []
     engine = Engine(gen, controls, ManualScheduler(out, clock), clock, steps_per_beat,
                     beats_per_bar=beats_per_bar, start_delay=0.0, primed=len(prime_roll) > 0,
-                    seed=seed, grid=grid, parts=None if parts == "one" else PartRouter(parts_layout(parts)))
+                    seed=seed, grid=grid, parts=None if part_state is None else PartRouter(layout, part_state))
     engine.density.hear_roll(prime_roll)  # the answer's density follows the prime's
     for velocity in prime_velocities:
         engine.dynamics.hear(velocity)

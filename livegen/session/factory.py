@@ -105,8 +105,7 @@ async def perform(voice: Voice, controls: LiveControls, options: SessionOptions,
             commands: dict[str, Callable[[tuple[Any, ...]], None]] = (
                 {PRESET_ADDRESS: lambda args: presets.osc_threadsafe(loop, args)} if presets is not None else {})
             if options.parts != "one":
-                commands.update(part_commands(LAYOUTS[options.parts], loop,
-                                              lambda: session.engine if session is not None else None, feedback))
+                commands.update(part_commands([p.name for p in LAYOUTS[options.parts]], loop, controls))
             server = await OscServer(wiring.osc_host, wiring.osc_port, allow=wiring.osc_allow,
                                      on_urgent=urgent, commands=commands).start()
         session = LiveSession(voice, controls, clock=clock, scheduler=scheduler, options=options,

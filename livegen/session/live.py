@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import mido
 
 from livegen import interrupts
+from livegen.controls.parts import PartsState, part_feedback, part_from_cc
 from livegen.controls.state import LiveControls
 from livegen.controls.table import FEEDBACK, ControlChange, ControlError, ControlState, Value, from_cc
 from livegen.engine.clock import Clock
@@ -257,6 +258,8 @@ class LiveSession:
         self.handle_signals = handle_signals
         self.thread_panic = thread_panic
         self.options = options
+        if options.parts != "one" and controls.parts is None:
+            controls.set_layout(PartsState.for_layout(LAYOUTS[options.parts], options.channel + 1))
         self.engine = Engine(voice, controls, scheduler, clock, options.steps_per_beat,
                              channel=options.channel, beats_per_bar=options.beats_per_bar,
                              clock_source=options.clock_source, send_clock=options.send_clock,
@@ -264,12 +267,14 @@ class LiveSession:
                              start_delay=options.start_delay, primed=options.primed, seed=options.seed,
                              beat_source=beat_source,
                              parts=None if options.parts == "one"
-                             else PartRouter(LAYOUTS[options.parts], first_channel=options.channel))
+                             else PartRouter(LAYOUTS[options.parts], controls.parts))
         self.dropped_cc = 0
         self._dirty: set[str] = set()
+        self._dirty_parts: set[tuple[str, str]] = set()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         controls.on_change(self._on_state_change)
+        controls.on_part_change(self._on_part_change)
         if presets is not None:
             presets.on_switch(self._on_preset)
 
@@ -284,12 +289,24 @@ class LiveSession:
         if self._flush_handle is None and self._loop is not None:
             self._flush_handle = self._loop.call_later(FEEDBACK_COALESCE_S, self._flush_feedback)
 
+    def _on_part_change(self, changes: Sequence[tuple[str, str]], parts: PartsState) -> None:
+        """Echo the parts' values in force as :meth:`_on_state_change` does the controls'."""
+        if self.feedback is None:
+            return
+        self._dirty_parts.update(changes)
+        if self._flush_handle is None and self._loop is not None:
+            self._flush_handle = self._loop.call_later(FEEDBACK_COALESCE_S, self._flush_feedback)
+
     def _flush_feedback(self) -> None:
         self._flush_handle = None
         names = [n for n in self.controls.state.as_dict() if n in self._dirty]
         self._dirty.clear()
         if self.feedback is not None and names:
             self.feedback.send_state(self.controls.state, names)
+        parts, self._dirty_parts = self._dirty_parts, set()
+        if self.feedback is not None and parts and self.controls.parts is not None:
+            for address, args in part_feedback(self.controls.parts, sorted(parts)):
+                self.feedback.send(address, *args)
 
     def _on_preset(self, name: str | None) -> None:
         """Tell the controller the preset in force (after a switch or a refused one)."""
@@ -329,6 +346,12 @@ class LiveSession:
             if change is not None:
                 self.controls.offer(change, source=f"CC {msg.control}")
                 return
+            parts = self.controls.parts
+            if parts is not None:
+                part = part_from_cc(msg.control, msg.value, parts.names)
+                if part is not None:
+                    self.controls.offer_part(part, source=f"CC {msg.control}")
+                    return
         self.engine.feed_midi(msg, t)
 
     async def _control_pump(self, source: ControlSource) -> None:

@@ -4,7 +4,7 @@
 command line override it. The layout (``examples/example-set.toml`` is a full example)::
 
     model = "nottingham"          # shipped name, or a checkpoint path (relative to the file)
-    parts = "melody-chords-bass"  # optional: each part on its own channel (satb, one)
+    parts = "melody-chords-bass"  # optional: each part on its own channel (satb, one), or a [parts] table:
     web = "127.0.0.1:8080"        # optional: the stage in the browser (--web)
     clock = "internal"            # or "midi": follow the DAW's MIDI clock on the input; "link": Ableton Link
     send_clock = false
@@ -27,6 +27,16 @@ command line override it. The layout (``examples/example-set.toml`` is a full ex
     tempo = 72
     key = "Eb"
 
+    # instead of parts = "...": the layout and each part's controls (livegen controls --parts)
+    [parts]
+    layout = "melody-chords-bass"
+    [parts.bass]                  # channel, program, velocity, octave, mute, solo
+    program = 33
+    octave = -1
+
+    [presets.ballad.parts.bass]   # a preset may set parts' controls too
+    mute = true
+
 Every control value goes through the table's validator
 (:meth:`livegen.controls.table.Control.coerce`, the one OSC, MIDI CC and the command line
 use) and combinations through :meth:`~livegen.controls.table.ControlState.apply_many`. A
@@ -39,7 +49,9 @@ reported at the line of the table).
 A preset is complete: switching to it sets every control the set names anywhere (in
 ``[controls]`` or in any preset) to the preset's value or, where the preset leaves it out,
 to the set's base value (``[controls]`` over the table default, command-line flags over
-both); see :meth:`LiveSet.start`. Controls the set never names keep their live values.
+both); see :meth:`LiveSet.start`. Controls the set never names keep their live values. The
+parts' controls work alike: a preset sets every part control the set names anywhere (in
+``[parts.NAME]`` or a preset's ``parts`` table) to its own value or the base one.
 """
 
 from __future__ import annotations
@@ -53,6 +65,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from livegen.controls.parts import PART_CONTROLS, PartsState
 from livegen.controls.table import CONTROLS, ControlError, ControlState, Value
 from livegen.errors import LivegenError
 from livegen.io.osc import parse_host_port
@@ -137,11 +150,15 @@ class SetStart:
         state: the controls in force at the start.
         presets: each preset, complete (see :meth:`LiveSet.start`), in file order.
         preset: the preset in force at the start, or None.
+        part_values: the parts' controls at the start: part -> control -> value.
+        part_presets: each preset's part controls, complete: preset -> part -> control -> value.
     """
 
     state: ControlState
     presets: Mapping[str, Mapping[str, Value]]
     preset: str | None
+    part_values: Mapping[str, Mapping[str, Value]] = field(default_factory=lambda: _EMPTY)
+    part_presets: Mapping[str, Mapping[str, Mapping[str, Value]]] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True)
@@ -168,6 +185,8 @@ class LiveSet:
         controls: ``[controls]``: control name -> typed value.
         presets: preset name -> (control name -> typed value), in file order (the order
             program changes count in).
+        part_values: ``[parts.NAME]``: part -> control -> typed value.
+        preset_parts: preset name -> part -> control -> typed value (a preset's ``parts``).
     """
 
     path: Path | None = None
@@ -186,6 +205,15 @@ class LiveSet:
     osc_feedback: str | None = None
     controls: Mapping[str, Value] = field(default_factory=lambda: _EMPTY)
     presets: Mapping[str, Mapping[str, Value]] = field(default_factory=lambda: _EMPTY)
+    part_values: Mapping[str, Mapping[str, Value]] = field(default_factory=lambda: _EMPTY)
+    preset_parts: Mapping[str, Mapping[str, Mapping[str, Value]]] = field(default_factory=lambda: _EMPTY)
+
+    @property
+    def named_part_controls(self) -> tuple[tuple[str, str], ...]:
+        """Every ``(part, control)`` the set names, in ``[parts.NAME]`` or any preset."""
+        named = {(p, c) for p, values in self.part_values.items() for c in values}
+        named |= {(p, c) for parts in self.preset_parts.values() for p, values in parts.items() for c in values}
+        return tuple(sorted(named))
 
     @property
     def names_ports(self) -> bool:
@@ -242,7 +270,19 @@ class LiveSet:
                 state = base.apply_many({**complete[self.preset], **overrides})
             except ControlError as exc:
                 raise self._error(("preset",), f"{exc}{by}") from None
-        return SetStart(state, MappingProxyType(complete), self.preset)
+        part_presets: dict[str, Mapping[str, Mapping[str, Value]]] = {}
+        for name in self.presets:
+            parts: dict[str, dict[str, Value]] = {}
+            own = self.preset_parts.get(name, {})
+            for part, control in self.named_part_controls:
+                base_value = self.part_values.get(part, {}).get(control)
+                value = own.get(part, {}).get(control, base_value)
+                if value is not None:  # None: the layout's default, left as it is live
+                    parts.setdefault(part, {})[control] = value
+            part_presets[name] = MappingProxyType(parts)
+        part_values = part_presets[self.preset] if self.preset is not None else self.part_values
+        return SetStart(state, MappingProxyType(complete), self.preset, MappingProxyType(dict(part_values)),
+                        MappingProxyType(part_presets))
 
     def _error(self, path: tuple[str, ...], reason: str) -> LiveSetError:
         line = find_line(self.text, path) if self.path is not None else 0
@@ -370,18 +410,23 @@ class _Reader:
                 raise self.fail(("osc", "feedback"), str(exc)) from None
         presets_table = self.table(data, "presets")
         presets: dict[str, Mapping[str, Value]] = {}
+        preset_parts: dict[str, Any] = {}
         for name, values in presets_table.items():
             if not isinstance(values, dict):
                 raise self.fail(("presets", name), f"a preset is a table ([presets.{_quoted(name)}]) of "
                                                    f"control values, got {_type(values)}")
+            values = dict(values)
+            own_parts = values.pop("parts", None)
             presets[name] = MappingProxyType(self.controls(("presets", name), values))
+            if own_parts is not None:
+                preset_parts[name] = own_parts
         preset = self.text_value(("preset",), data.get("preset"))
         if preset is not None and preset not in presets:
             known = ", ".join(presets) or "none: add [presets.NAME] tables"
             raise self.fail(("preset",), f"no preset {preset!r}; the presets are: {known}")
-        parts = self.text_value(("parts",), data.get("parts"))
-        if parts is not None and parts not in LAYOUTS:
-            raise self.fail(("parts",), f"{parts!r} is not one of {', '.join(LAYOUTS)}")
+        parts, part_values = self.parts(data.get("parts"))
+        checked_presets = {name: self.part_table(("presets", name, "parts"), parts, table)
+                           for name, table in preset_parts.items()}
         web = self.text_value(("web",), data.get("web"))
         if web is not None:
             try:
@@ -396,7 +441,55 @@ class _Reader:
             virtual=self.flag(("ports", "virtual"), ports.get("virtual")),
             osc_port=osc_port, osc_host=self.text_value(("osc", "host"), osc.get("host")), osc_feedback=feedback,
             controls=MappingProxyType(self.controls(("controls",), self.table(data, "controls"))),
-            presets=MappingProxyType(presets))
+            presets=MappingProxyType(presets), part_values=part_values,
+            preset_parts=MappingProxyType(checked_presets))
+
+    def parts(self, value: Any) -> tuple[str | None, Mapping[str, Mapping[str, Value]]]:
+        """``parts = "LAYOUT"``, or a ``[parts]`` table: ``layout`` and ``[parts.NAME]`` tables."""
+        if value is None or isinstance(value, str):
+            layout = self.text_value(("parts",), value)
+            if layout is not None and layout not in LAYOUTS:
+                raise self.fail(("parts",), f"{layout!r} is not one of {', '.join(LAYOUTS)}")
+            return layout, _EMPTY
+        if not isinstance(value, dict):
+            raise self.fail(("parts",), f"takes a layout name or a table ([parts]), got {_type(value)}")
+        table = dict(value)
+        layout = self.text_value(("parts", "layout"), table.pop("layout", None))
+        if layout is None:
+            raise self.fail(("parts",), f"a [parts] table names its layout: layout = one of {', '.join(LAYOUTS)}")
+        if layout not in LAYOUTS:
+            raise self.fail(("parts", "layout"), f"{layout!r} is not one of {', '.join(LAYOUTS)}")
+        return layout, self.part_table(("parts",), layout, table)
+
+    def part_table(self, where: tuple[str, ...], layout: str | None, table: Any
+                   ) -> Mapping[str, Mapping[str, Value]]:
+        """``{part: {control: value}}`` checked against ``layout``'s parts and the part
+        controls' validators (the one OSC uses)."""
+        if layout is None:
+            raise self.fail(where, "parts' controls need a layout: parts = \"NAME\" or [parts] layout = \"NAME\"")
+        if not isinstance(table, dict):
+            raise self.fail(where, f"must be a table of parts, got {_type(table)}")
+        names = tuple(p.name for p in LAYOUTS[layout])
+        out: dict[str, Mapping[str, Value]] = {}
+        for part, values in table.items():
+            if part not in names:
+                self.known(where, {part: values}, names)
+            if not isinstance(values, dict):
+                raise self.fail((*where, part), f"must be a table ([{'.'.join((*where, part))}]) of "
+                                                f"{', '.join(PART_CONTROLS)}, got {_type(values)}")
+            self.known((*where, part), values, tuple(PART_CONTROLS))
+            typed: dict[str, Value] = {}
+            for what, v in values.items():
+                try:
+                    typed[what] = PART_CONTROLS[what].coerce(v)
+                except ControlError as exc:
+                    raise self.fail((*where, part, what), _reason(what, str(exc))) from None
+            out[part] = MappingProxyType(typed)
+        try:
+            PartsState.for_layout(LAYOUTS[layout]).apply_many(out)
+        except ControlError as exc:
+            raise self.fail(where, str(exc)) from None
+        return MappingProxyType(out)
 
 
 def _reason(name: str, message: str) -> str:

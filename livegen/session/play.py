@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livegen import interrupts
+from livegen.controls.parts import PartsState
 from livegen.controls.state import LiveControls
-from livegen.controls.table import ControlState, Value
+from livegen.controls.table import ControlError, ControlState, Value
 from livegen.engine.engine import EngineStats
 from livegen.errors import LivegenError
 from livegen.io.base import MidiIn, MidiOut
@@ -105,6 +106,22 @@ class PlayRequest:
     preset: str | None = None
     midi_backend: str = "auto"
     parts: str = "one"
+    part_values: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)
+    part_presets: Mapping[str, Mapping[str, Mapping[str, Value]]] = field(default_factory=dict)
+
+
+def start_parts(request: PlayRequest) -> PartsState | None:
+    """The parts' controls at the start: the layout's (channels from ``--channel`` on) with
+    the live set's over them; None for ``one``."""
+    if request.parts == "one":
+        if request.part_values:
+            raise LivegenError("the live set sets parts' controls but livegen plays one part: "
+                               "add --parts LAYOUT or parts = \"LAYOUT\" to the set")
+        return None
+    try:
+        return PartsState.for_layout(LAYOUTS[request.parts], request.channel).apply_many(request.part_values)
+    except ControlError as exc:
+        raise LivegenError(f"--parts {request.parts}: the live set's parts: {exc}") from None
 
 
 def build_voice(model_spec: str, seed: int | None
@@ -152,8 +169,9 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
                            f"--steps-per-beat must divide 24 (1, 2, 3, 4, 6, 8, 12, 24), not {spb}")
     if request.link_start_stop and request.clock != "link":
         raise LivegenError("--link-start-stop follows a Link session's transport: add --clock link")
-    controls = LiveControls(request.state)
-    presets = PresetSwitcher(controls, request.presets, request.preset) if request.presets else None
+    controls = LiveControls(request.state, parts=start_parts(request))
+    presets = (PresetSwitcher(controls, request.presets, request.preset, request.part_presets)
+               if request.presets else None)
     virtual = request.virtual or request.demo
     bars = DEMO_BARS if request.demo and request.bars is None else request.bars
     jack: JackServer | None = None

@@ -50,14 +50,18 @@ class PresetSwitcher:
         presets: name -> (control name -> value), each complete (see
             :meth:`livegen.session.live_set.LiveSet.start`), in file order.
         current: the preset in force at the start, or None.
+        part_presets: each preset's parts' controls (preset -> part -> control -> value),
+            complete as the presets are; applied with the preset.
     """
 
     def __init__(self, controls: LiveControls, presets: Mapping[str, Mapping[str, Value]],
-                 current: str | None = None) -> None:
+                 current: str | None = None,
+                 part_presets: Mapping[str, Mapping[str, Mapping[str, Value]]] | None = None) -> None:
         if current is not None and current not in presets:
             raise ValueError(f"no preset {current!r}")
         self.controls = controls
         self.presets = dict(presets)
+        self.part_presets = dict(part_presets or {})
         self.names = tuple(presets)
         self.switches = 0  # switches applied
         self.refused = 0  # requests refused (unknown name, program or message)
@@ -83,8 +87,13 @@ class PresetSwitcher:
         if values is None:
             return self._refuse("%s: no preset %s (the presets: %s); nothing changed", source, Quoted(name),
                                 ", ".join(self.names))
+        parts = self.part_presets.get(name) or {}
         try:
+            if parts and self.controls.parts is not None:
+                self.controls.parts.apply_many(parts)  # checked first: the preset applies whole or not at all
             self.controls.set_many(values)
+            if parts and self.controls.parts is not None:
+                self.controls.set_parts(parts)
         except ControlError as exc:  # the live values of controls the set does not name clash
             return self._refuse("%s: preset %s not applied: %s", source, Quoted(name), str(exc))
         self._current = name

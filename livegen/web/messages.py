@@ -8,7 +8,9 @@ after it. A page asks for one thing a message (:func:`parse_request`):
   ``value``). Validated exactly as the OSC message ``/livegen/NAME V`` is
   (:func:`~livegen.controls.table.parse_osc`): out of range is refused, never clamped.
 * ``{"preset": NAME}``: switch to a live set's preset.
-* ``{"part": NAME, "switch": "mute"|"solo", "on": true|false}``: a part's switch.
+* ``{"part": NAME, "control": CONTROL, "value": V}``: a part's control (channel, program,
+  velocity, octave, mute, solo: :data:`~livegen.controls.parts.PART_CONTROLS`), validated
+  as ``/livegen/part/NAME/CONTROL V`` is.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from livegen.controls.table import CONTROLS, GROUPS, ControlChange, ControlError, parse_osc
+from livegen.controls.parts import PART_CONTROLS, PartChange
+from livegen.controls.table import CONTROLS, GROUPS, Control, ControlChange, ControlError, parse_osc
 
 #: longest message a page may send, in characters (a string control takes 256 at most).
 MAX_MESSAGE = 2048
@@ -31,16 +34,7 @@ class PresetRequest:
     name: str
 
 
-@dataclass(frozen=True)
-class PartSwitch:
-    """Part ``part``'s ``what`` (``mute`` or ``solo``) on or off."""
-
-    part: str
-    what: str
-    on: bool
-
-
-PageRequest = ControlChange | PresetRequest | PartSwitch
+PageRequest = ControlChange | PresetRequest | PartChange
 
 
 def schema() -> list[dict[str, Any]]:
@@ -51,18 +45,26 @@ def schema() -> list[dict[str, Any]]:
     groups = []
     for title, names in GROUPS.items():
         rows = []
-        for name in names:
-            c = CONTROLS[name]
-            step = None
-            if c.kind == "int":
-                step = 1.0
-            elif c.kind == "float" and c.minimum is not None and c.maximum is not None:
-                step = (c.maximum - c.minimum) / 100.0
-            rows.append({"name": c.name, "kind": c.kind, "default": c.default, "description": c.description,
-                         "unit": c.unit, "min": c.minimum, "max": c.maximum, "step": step,
-                         "choices": list(c.choices), "address": c.address, "cc": c.cc})
+        rows = [_row(CONTROLS[name]) for name in names]
         groups.append({"group": title, "controls": rows})
     return groups
+
+
+def part_schema() -> list[dict[str, Any]]:
+    """Each part's controls, as :func:`schema` gives a control (``address`` is the part's
+    with ``NAME`` for its name)."""
+    return [{**_row(c), "address": f"/livegen/part/NAME/{c.name}", "cc": None} for c in PART_CONTROLS.values()]
+
+
+def _row(c: Control) -> dict[str, Any]:
+    step = None
+    if c.kind == "int":
+        step = 1.0
+    elif c.kind == "float" and c.minimum is not None and c.maximum is not None:
+        step = (c.maximum - c.minimum) / 100.0
+    return {"name": c.name, "kind": c.kind, "default": c.default, "description": c.description,
+            "unit": c.unit, "min": c.minimum, "max": c.maximum, "step": step,
+            "choices": list(c.choices), "address": c.address, "cc": c.cc}
 
 
 def parse_request(text: str) -> PageRequest:
@@ -76,6 +78,8 @@ def parse_request(text: str) -> PageRequest:
         raise ValueError(f"not JSON: {exc.msg}") from None
     if not isinstance(data, dict):
         raise ValueError("a message is one JSON object")
+    if "part" in data:
+        return _part(data)
     if "set" in data:
         return _control(data)
     if "preset" in data:
@@ -83,12 +87,20 @@ def parse_request(text: str) -> PageRequest:
         if not isinstance(name, str) or set(data) != {"preset"}:
             raise ValueError('a preset switch is {"preset": NAME}')
         return PresetRequest(name)
-    if "part" in data:
-        part, what, on = data.get("part"), data.get("switch"), data.get("on")
-        if not isinstance(part, str) or what not in ("mute", "solo") or not isinstance(on, bool):
-            raise ValueError('a part switch is {"part": NAME, "switch": "mute" or "solo", "on": true or false}')
-        return PartSwitch(part, what, on)
     raise ValueError('a message is {"set": NAME, "value": V}, {"preset": NAME} or {"part": ...}')
+
+
+def _part(data: dict[str, Any]) -> PartChange:
+    part, what = data.get("part"), data.get("control")
+    if not isinstance(part, str) or not isinstance(what, str) or set(data) != {"part", "control", "value"}:
+        raise ValueError('a part\'s control is {"part": NAME, "control": CONTROL, "value": V}')
+    control = PART_CONTROLS.get(what)
+    if control is None:
+        raise ValueError(f"a part has no control {what[:40]!r}: it takes {', '.join(PART_CONTROLS)}")
+    try:
+        return PartChange(part, what, control.coerce(data["value"]))
+    except ControlError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _control(data: dict[str, Any]) -> ControlChange:

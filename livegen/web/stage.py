@@ -34,15 +34,16 @@ from typing import Any, Protocol
 
 import mido
 
+from livegen.controls.parts import PartChange, PartsState
 from livegen.controls.state import LiveControls
 from livegen.controls.table import CONTROLS, ControlChange, ControlState
 from livegen.engine.engine import Engine
 from livegen.io.ratelog import RateLimitedLog
 from livegen.web.messages import (
     PageRequest,
-    PartSwitch,
     PresetRequest,
     parse_request,
+    part_schema,
     schema,
 )
 
@@ -127,6 +128,7 @@ class StageHub:
         #: id of each livegen message told to the pages -> its row (the newest only)
         self._rows: dict[int, list[Any]] = {}
         controls.on_change(self._changed)
+        controls.on_part_change(self._parts_changed)
         if presets is not None:
             presets.on_switch(self._preset_switched)
 
@@ -161,14 +163,16 @@ class StageHub:
     def hello(self) -> dict[str, Any]:
         """The first message a page gets: ``{"type": "hello", "controls": [...groups],
         "values": {name: value}, "presets": [...], "preset": name|None, "parts": [...],
-        "steps_per_beat", "beats_per_bar", "roll_bars", "history": [[who, pitch,
+        "part_controls": [...], "part_values": {part: {control: value}}, "steps_per_beat", "beats_per_bar", "roll_bars", "history": [[who, pitch,
         velocity, beat], ...], "step", "lyrics"}`` and the status fields."""
         with self._lock:
             history = list(self._history) + list(self._notes)
         return {"type": "hello", "controls": schema(), "values": _values(self.controls.state),
                 "presets": list(self.presets.names) if self.presets is not None else [],
                 "preset": self.presets.current if self.presets is not None else None,
-                "parts": list(self.parts), "steps_per_beat": self.steps_per_beat,
+                "parts": list(self.parts), "part_controls": part_schema(),
+                "part_values": self.controls.parts.as_dict() if self.controls.parts is not None else {},
+                "steps_per_beat": self.steps_per_beat,
                 "beats_per_bar": self.beats_per_bar, "roll_bars": ROLL_BARS, "history": history,
                 "step": self._step, "lyrics": self.lyrics_line, "status": self.status()}
 
@@ -202,6 +206,10 @@ class StageHub:
         self._dirty.clear()
         if changed:
             self.broadcast({"type": "values", "values": changed})
+
+    def _parts_changed(self, changes: Sequence[tuple[str, str]], parts: PartsState) -> None:
+        """A part's control changed (or was refused): every part's values to every page."""
+        self.broadcast({"type": "parts", "values": parts.as_dict()})
 
     def _preset_switched(self, name: str | None) -> None:
         self.broadcast({"type": "preset", "preset": name})
@@ -343,13 +351,9 @@ class StageHub:
             self._pending[request.name] = request
         elif isinstance(request, PresetRequest):
             self._pending_preset = request.name
-        elif isinstance(request, PartSwitch):
-            if self.engine is not None:
-                try:
-                    self.engine.set_part(request.part, request.what, request.on)
-                except (KeyError, ValueError) as exc:
-                    self.refused += 1
-                    self.log.warning("refused", "refused a part switch from a page: %s", str(exc))
+        elif isinstance(request, PartChange):
+            if not self.controls.offer_part(request, source=self.source):
+                self.refused += 1
             return
         if self._apply_handle is None and self._loop is not None:
             self._apply_handle = self._loop.call_soon(self._apply)

@@ -41,12 +41,15 @@
       parts = m.parts;
       if (!built) build(m.controls);
       buildPresets(m.presets, m.preset);
-      buildParts(m.parts);
+      buildParts(m.parts, m.part_controls);
+      setPartValues(m.part_values);
       setValues(m.values);
       open.clear(); stage.notes.length = 0;
       for (const row of m.history) note(row);
       stage.beat = Math.max(0, m.step) / spb;
       showStatus(m.status); showLyrics(m.lyrics);
+    } else if (m.type === "parts") {
+      setPartValues(m.values);
     } else if (m.type === "values") {
       setValues(m.values);
     } else if (m.type === "step") {
@@ -192,21 +195,50 @@
     $("preset-shown").textContent = name ? `preset ${name}` : "";
   }
 
-  function buildParts(names) {
+  function buildParts(names, controls) {
     const box = $("parts"), legend = $("legend-parts");
     box.textContent = ""; legend.textContent = "";
     names.forEach((name, i) => {
-      for (const what of ["mute", "solo"]) {
-        const b = document.createElement("button");
-        b.type = "button"; b.className = "toggle"; b.dataset.part = name; b.dataset.switch = what;
-        b.textContent = `${what} ${name}`; b.setAttribute("aria-pressed", "false");
-        b.addEventListener("click", () => send({ part: name, switch: what, on: b.getAttribute("aria-pressed") !== "true" }));
-        box.appendChild(b);
+      const row = document.createElement("div");
+      row.className = "part-row"; row.dataset.part = name;
+      const title = document.createElement("span");
+      title.className = "part"; title.textContent = name; title.style.setProperty("--c", PART_COLOURS[i % PART_COLOURS.length]);
+      row.appendChild(title);
+      for (const c of controls || []) {
+        if (c.kind === "toggle") {
+          const b = document.createElement("button");
+          b.type = "button"; b.className = "toggle"; b.dataset.part = name; b.dataset.control = c.name;
+          b.name = `part/${name}/${c.name}`; b.title = c.description;
+          b.textContent = `${c.name} ${name}`; b.setAttribute("aria-pressed", "false");
+          b.addEventListener("click", () => send({ part: name, control: c.name, value: b.getAttribute("aria-pressed") === "true" ? 0 : 1 }));
+          row.appendChild(b);
+        } else {
+          const label = document.createElement("label");
+          label.textContent = c.name + " ";
+          const input = document.createElement("input");
+          input.type = "number"; input.min = c.min; input.max = c.max; input.step = c.kind === "int" ? 1 : 0.05;
+          input.name = `part/${name}/${c.name}`; input.dataset.part = name; input.dataset.control = c.name;
+          input.title = `${c.description} (${c.min}..${c.max} ${c.unit})`;
+          input.addEventListener("change", () => send({ part: name, control: c.name, value: Number(input.value) }));
+          label.appendChild(input);
+          row.appendChild(label);
+        }
       }
+      box.appendChild(row);
       const s = document.createElement("span");
       s.className = "part"; s.textContent = name; s.style.setProperty("--c", PART_COLOURS[i % PART_COLOURS.length]);
       legend.appendChild(s);
     });
+  }
+
+  function setPartValues(values) {
+    stage.partValues = values || {};
+    for (const el of $("parts").querySelectorAll("[data-control]")) {
+      const v = (stage.partValues[el.dataset.part] || {})[el.dataset.control];
+      if (v === undefined) continue;
+      if (el.tagName === "BUTTON") el.setAttribute("aria-pressed", String(Boolean(v)));
+      else if (document.activeElement !== el) el.value = v;
+    }
   }
 
   // ---- status -----------------------------------------------------------------------------
@@ -228,10 +260,6 @@
       ? `Link ${s.link_peers} peer${s.link_peers === 1 ? "" : "s"} ${Number(s.link_tempo).toFixed(1)} bpm` : "";
     if (s.preset !== undefined) showPreset(s.preset);
     $("pages").textContent = s.pages > 1 ? `${s.pages} pages open` : "";
-    for (const b of $("parts").children) {
-      const on = (s[`parts_${b.dataset.switch === "mute" ? "muted" : "soloed"}`] || []).includes(b.dataset.part);
-      b.setAttribute("aria-pressed", String(on));
-    }
   }
 
   function showLyrics(line) {
