@@ -222,6 +222,7 @@ def test_eval_keys_all_prints_every_key_the_worst_and_the_own(capsys: pytest.Cap
     (["--keys", "7"], "semitones go from -6 to 5"),
     (["--keys", "x"], "give all or semitones"),
     (["--keys", "0", "--register-follow", "1"], "--stream"),
+    (["--temperature", "0.9"], "add --keys 0"),  # once ignored: the net scored as if at 1
 ])
 def test_eval_keys_refuses_bad_input_in_one_line(args: list[str], needle: str, capsys: pytest.CaptureFixture[str],
                                                  named_datasets: DataSets) -> None:

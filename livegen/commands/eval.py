@@ -7,7 +7,7 @@ import json
 
 import torch
 
-from livegen.commands.options import add_control_options, live_state, number
+from livegen.commands.options import add_control_options, control_values, live_state, number
 from livegen.data.polyphonic import load_rolls
 from livegen.errors import LivegenError
 from livegen.nets.char import CharLSTM
@@ -65,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise LivegenError(f"--memory: {exc}") from None
     max_seqs = int(args.max_sequences) if args.max_sequences is not None else None
+    given = control_values(args)
+    if given and args.keys is None:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+        raise LivegenError(f"{flags}: the listening controls are scored through the live path: add --keys 0 "
+                           f"(the data's own key) or --keys all; without --keys eval scores the net as trained")
     if isinstance(model, CharLSTM):
         result = evaluate_char_model(model, meta, args.data, args.split, stream=args.stream,
                                      max_sequences=max_seqs, chunk=int(args.chunk))
