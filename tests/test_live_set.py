@@ -131,7 +131,7 @@ def test_the_example_set_is_valid_and_documents_its_program_numbers():
         assert header.endswith(f"# program change {number}")
     start = s.start()
     assert start.state.tempo == s.presets["ballad"]["tempo"]
-    assert {p["tempo"] for p in start.presets.values()} == {76.0, 132.0, 96.0}
+    assert {p["tempo"] for p in start.presets.values()} == {76.0, 132.0, 96.0, 112.0}
 
 
 def test_find_line_follows_headers_dotted_keys_and_inline_tables():
@@ -442,7 +442,7 @@ def test_the_example_set_switches_presets_by_osc_and_program_change_and_the_note
     assert "Traceback" not in err
     assert "preset ballad" in err  # the start-up line
     assert [line for line in err.splitlines() if "encore" in line] == [
-        "WARNING livegen.session.presets: OSC: no preset 'encore' (the presets: ballad, reel, blues); nothing changed"]
+        "WARNING livegen.session.presets: OSC: no preset 'encore' (the presets: ballad, reel, blues, band); nothing changed"]
 
     steps = {name: 60.0 / tempo / 2 for name, tempo in (("ballad", 76), ("reel", 132), ("blues", 96))}
     settle = {name: 1.5 * step + 0.05 for name, step in steps.items()}  # one step of look-ahead
@@ -501,3 +501,83 @@ def test_a_set_names_its_parts_and_a_wrong_name_is_one_line(tmp_path) -> None:
         load_live_set(write(tmp_path, 'parts = "sab"\n' + GOOD))
     assert "'sab' is not one of one, melody-chords-bass, satb" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+PARTS = """\
+[parts]
+layout = "melody-chords-bass"
+
+[parts.bass]
+program = 33
+octave = -1
+
+[presets.loud.parts.melody]
+velocity = 1.5
+
+[presets.quiet]
+tempo = 80
+
+[presets.quiet.parts.bass]
+mute = true
+"""
+
+
+def test_a_parts_table_sets_each_parts_controls_and_presets_are_complete_over_them(tmp_path) -> None:
+    live = load_live_set(write(tmp_path, PARTS))
+    assert live.parts == "melody-chords-bass"
+    assert live.part_values == {"bass": {"program": 33, "octave": -1}}
+    start = live.start()
+    assert start.part_values == live.part_values
+    # every part control the set names, in every preset: its own value or the base one
+    assert start.part_presets["loud"] == {"bass": {"program": 33, "octave": -1, "mute": False},
+                                          "melody": {"velocity": 1.5}}
+    assert start.part_presets["quiet"] == {"bass": {"program": 33, "octave": -1, "mute": True},
+                                           "melody": {"velocity": 1.0}}
+
+
+def test_a_preset_switch_sets_the_parts_and_a_later_preset_gives_them_back(tmp_path) -> None:
+    from livegen.controls.parts import PartsState
+    from livegen.music.parts import LAYOUTS
+
+    live = load_live_set(write(tmp_path, PARTS))
+    start = live.start()
+    parts = PartsState.for_layout(LAYOUTS["melody-chords-bass"]).apply_many(start.part_values)
+    controls = LiveControls(start.state, parts=parts)
+    switcher = PresetSwitcher(controls, start.presets, None, start.part_presets)
+    heard: list[tuple[str, str]] = []
+    controls.on_part_change(lambda changes, _: heard.extend(changes))
+    assert switcher.select("quiet")
+    assert controls.parts is not None and controls.parts.of("bass").mute and controls.state.tempo == 80
+    assert ("bass", "mute") in heard
+    assert switcher.select("loud")
+    assert controls.parts.of("melody").velocity == 1.5 and not controls.parts.of("bass").mute
+    assert controls.parts.of("bass").octave == -1
+
+
+@pytest.mark.parametrize("text, key, words", [
+    ('[parts]\nlayout = "satb"\n[parts.melody]\nmute = true\n', "melody", "known keys here: soprano"),
+    ('[parts]\nlayout = "melody-chords-bass"\n[parts.bass]\noctave = 5\n', "octave", "outside -3..3"),
+    ('[parts]\nlayout = "melody-chords-bass"\n[parts.bass]\nloud = 1\n', "loud", "known keys here: channel"),
+    ('[parts]\nlayout = "melody-chords-bass"\n[parts.bass]\nchannel = 1\n', "parts:", "the melody part's already"),
+    ('[parts.bass]\nmute = true\n', "[parts]", "names its layout"),
+    ('[presets.x.parts.bass]\nmute = true\n', "[presets.x] parts", "need a layout"),
+])
+def test_a_bad_parts_table_is_one_line_with_file_line_and_key(tmp_path, text, key, words) -> None:
+    with pytest.raises(LiveSetError) as caught:
+        load_live_set(write(tmp_path, text))
+    message = str(caught.value)
+    assert key in message and words in message and "\n" not in message and "line" in message, message
+
+
+def test_the_example_sets_band_plays_each_part_with_its_controls(tmp_path) -> None:
+    from livegen.session.play import start_parts
+
+    args = build_parser().parse_args(["play", "--set", str(EXAMPLE)])
+    request = build_request(args)
+    parts = start_parts(request)
+    assert request.parts == "melody-chords-bass" and parts is not None
+    assert parts.of("melody").program == 73 and parts.of("bass").program == 33
+    assert [s.channel for s in parts.settings] == [1, 2, 3]
+    band = request.part_presets["band"]
+    assert band["bass"] == {"program": 33, "octave": -1, "velocity": 1.2} and band["chords"] == {"velocity": 0.8}
+    assert request.part_presets["ballad"]["bass"] == {"program": 33, "octave": 0, "velocity": 1.0}

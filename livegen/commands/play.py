@@ -110,7 +110,7 @@ def _start(args: argparse.Namespace, live_set: LiveSet) -> SetStart:
     overrides = control_values(args)
     if "key" in overrides and "scale" not in overrides and "scale" not in live_set.named_controls:
         overrides["scale"] = "major"  # as without a set: chromatic would ignore the key
-    return live_set.start(overrides)
+    return live_set.start(overrides, first_channel=args.channel)
 
 
 def build_request(args: argparse.Namespace) -> PlayRequest:

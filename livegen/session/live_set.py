@@ -237,13 +237,16 @@ class LiveSet:
         place = f"[{'.'.join(_quoted(p) for p in table)}] " if table else ""
         return f"{self.path} line {line}, {place}{_quoted(key[0])}"
 
-    def start(self, overrides: Mapping[str, Value] | None = None) -> SetStart:
+    def start(self, overrides: Mapping[str, Value] | None = None, first_channel: int = 1) -> SetStart:
         """The starting state and the complete presets, with ``overrides`` (the command
         line's control flags) laid over the file.
 
         The base is the table defaults, then ``[controls]``, then ``overrides``. A preset
         sets every control of :attr:`named_controls`: its own value, else the base value.
         The start is the base with the starting preset over it and ``overrides`` over that.
+        The parts' controls alike: a preset sets every part control the set names to its
+        own value, else the base one (``[parts.NAME]`` over the layout's, channels from
+        ``first_channel``, 1-16, on).
 
         Raises:
             LiveSetError: a combination that does not fit (``low`` above ``high``), with the
@@ -271,16 +274,21 @@ class LiveSet:
             except ControlError as exc:
                 raise self._error(("preset",), f"{exc}{by}") from None
         part_presets: dict[str, Mapping[str, Mapping[str, Value]]] = {}
-        for name in self.presets:
-            parts: dict[str, dict[str, Value]] = {}
-            own = self.preset_parts.get(name, {})
-            for part, control in self.named_part_controls:
-                base_value = self.part_values.get(part, {}).get(control)
-                value = own.get(part, {}).get(control, base_value)
-                if value is not None:  # None: the layout's default, left as it is live
-                    parts.setdefault(part, {})[control] = value
-            part_presets[name] = MappingProxyType(parts)
-        part_values = part_presets[self.preset] if self.preset is not None else self.part_values
+        if self.parts not in (None, "one"):
+            assert self.parts is not None
+            base_parts = PartsState.for_layout(LAYOUTS[self.parts], first_channel).apply_many(self.part_values)
+            for name in self.presets:
+                parts: dict[str, dict[str, Value]] = {}
+                own = self.preset_parts.get(name, {})
+                for part, control in self.named_part_controls:
+                    parts.setdefault(part, {})[control] = own.get(part, {}).get(
+                        control, getattr(base_parts.of(part), control))
+                try:
+                    base_parts.apply_many(parts)
+                except ControlError as exc:
+                    raise self._error(("presets", name, "parts"), str(exc)) from None
+                part_presets[name] = MappingProxyType({p: MappingProxyType(v) for p, v in parts.items()})
+        part_values = part_presets[self.preset] if self.preset is not None and part_presets else self.part_values
         return SetStart(state, MappingProxyType(complete), self.preset, MappingProxyType(dict(part_values)),
                         MappingProxyType(part_presets))
 
