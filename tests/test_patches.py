@@ -20,11 +20,15 @@ import pytest
 
 from livegen.cli import main as cli_main
 from livegen.controls import patches as patches_gen
+from livegen.controls.patches import BAND
 from livegen.controls.table import CONTROLS, FEEDBACK, ControlState, all_addresses
 from livegen.io.osc import OscFeedback, OscServer
+from livegen.music.parts import LAYOUTS
+from livegen.session.part_commands import part_addresses
 
 PATCHES = Path(__file__).resolve().parents[1] / "patches"
-KNOWN = all_addresses()
+PART_ADDRESSES = set(part_addresses([p.name for p in LAYOUTS[BAND]]))
+KNOWN = all_addresses() | PART_ADDRESSES
 
 
 def _raw(kind: str) -> set[str]:
@@ -56,8 +60,11 @@ def test_touchosc_layout_uses_only_table_addresses():
     assert all(c["type"].startswith("label") for c in controls if "osc_cs" not in c)  # no auto addresses
     assert used <= KNOWN, used - KNOWN
     faders = {c["osc_cs"] for c in controls if c["type"] == "faderh"}
-    assert faders == {c.norm_address for c in CONTROLS.values() if c.kind in ("float", "int", "enum")}
-    assert {c["osc_cs"] for c in controls if c["type"] in ("toggle", "push")} == _raw("toggle") | _raw("trigger")
+    band = [p.name for p in LAYOUTS[BAND]]
+    assert faders == {c.norm_address for c in CONTROLS.values() if c.kind in ("float", "int", "enum")} | {
+        f"/livegen/part/{p}/{w}/norm" for p in band for w in ("velocity", "octave")}
+    assert {c["osc_cs"] for c in controls if c["type"] in ("toggle", "push")} == _raw("toggle") | _raw("trigger") | {
+        f"/livegen/part/{p}/{w}" for p in band for w in ("mute", "solo")}
     assert FEEDBACK["lyrics_line"].address in {c.get("osc_cs") for c in controls if c["type"] == "labelh"}
     for c in controls:
         assert int(c["x"]) >= 0 and int(c["x"]) + int(c["w"]) <= 768 and int(c["y"]) + int(c["h"]) <= 1024
@@ -136,7 +143,8 @@ def test_open_stage_control_session_uses_only_table_addresses():
     used = {w["address"] for w in leaves}
     assert used <= KNOWN, used - KNOWN
     senders = {w["address"] for w in leaves if w["type"] != "text"}
-    assert senders == {c.address for c in CONTROLS.values()}
+    assert senders == {c.address for c in CONTROLS.values()} | {
+        f"/livegen/part/{p.name}/{w}" for p in LAYOUTS[BAND] for w in ("mute", "solo", "velocity", "octave")}
     assert FEEDBACK["lyrics_line"].address in {w["address"] for w in leaves if w["type"] == "text"}
 
 

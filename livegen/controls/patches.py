@@ -30,7 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from livegen.controls.table import CONTROLS, FEEDBACK, Control
+from livegen.controls.parts import PART_CONTROLS, part_address
+from livegen.controls.table import CONTROLS, FEEDBACK, NORM_SUFFIX, Control
+from livegen.music.parts import LAYOUTS
+
+#: the layout the patches' band page shows
+BAND = "melody-chords-bass"
 
 TOUCHOSC_FILE = "livegen.touchosc"
 PD_FILE = "livegen.pd"
@@ -110,10 +115,44 @@ def touchosc_xml() -> str:
     y += 100
     rows.append(_tosc_control("labelh", "lyrics_line", 10, y, 748, 80, "green", text="lyrics", size="20",
                               background="true", outline="true", osc_cs=FEEDBACK["lyrics_line"].address))
-    tab = ('<tabpage name="{}" scalef="0.0" scalet="1.0" li_t="" li_c="gray" li_s="14" li_o="false" '
-           'li_b="false" la_t="" la_c="gray" la_s="14" la_o="false" la_b="false" >').format(_b64("livegen"))
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<layout version="17" mode="1" orientation="vertical">\n'
-            + tab + "\n" + "\n".join(rows) + "\n</tabpage>\n</layout>\n")
+            + _tab("livegen", rows) + _tab("band", _touchosc_band()) + "</layout>\n")
+
+
+def _tab(name: str, rows: list[str]) -> str:
+    head = (f'<tabpage name="{_b64(name)}" scalef="0.0" scalet="1.0" li_t="" li_c="gray" li_s="14" li_o="false" '
+            'li_b="false" la_t="" la_c="gray" la_s="14" la_o="false" la_b="false" >')
+    return head + "\n" + "\n".join(rows) + "\n</tabpage>\n"
+
+
+def _touchosc_band() -> list[str]:
+    """The second page: each part of :data:`BAND` (``--parts melody-chords-bass``) with its
+    mute and solo and its velocity and octave faders (:mod:`livegen.controls.parts`)."""
+    rows = [_tosc_control("labelh", "band_title", 10, 10, 748, 40, "gray", text=f"--parts {BAND}", size="20",
+                          background="false", outline="false")]
+    y = 60
+    for part in LAYOUTS[BAND]:
+        rows.append(_tosc_control("labelh", f"{part.name}_part", 10, y, 200, 40, "gray", text=part.name, size="20",
+                                  background="false", outline="false"))
+        for i, what in enumerate(("mute", "solo")):
+            rows.append(_tosc_control("toggle", f"{part.name}_{what}", 220 + 110 * i, y, 90, 60, "yellow",
+                                      local_off="false", osc_cs=part_address(part.name, what)))
+            rows.append(_tosc_control("labelh", f"{part.name}_{what}_label", 220 + 110 * i, y + 62, 90, 24, "gray",
+                                      text=what, size="14", background="false", outline="false"))
+        y += 100
+        for what in ("velocity", "octave"):
+            control = PART_CONTROLS[what]
+            rows.append(_tosc_control("labelh", f"{part.name}_{what}_name", 10, y, 200, 40, "gray",
+                                      text=f"{part.name} {what}", size="14", background="false", outline="false"))
+            rows.append(_tosc_control("faderh", f"{part.name}_{what}", 220, y, 400, 40, "blue", response="absolute",
+                                      inverted="false", centered="false",
+                                      osc_cs=part_address(part.name, what) + NORM_SUFFIX))
+            rows.append(_tosc_control("labelh", f"{part.name}_{what}_value", 630, y, 128, 40, "gray",
+                                      text=str(control.default), size="14", background="true", outline="false",
+                                      osc_cs=part_address(part.name, what)))
+            y += 50
+        y += 20
+    return rows
 
 
 def write_touchosc(path: Path) -> None:
@@ -344,6 +383,17 @@ def osc_session() -> dict[str, object]:
         rows.append(_row(shown, f"row_{c.name}"))
     rows.append(_row([_osc_widget(c) for c in CONTROLS.values() if c.kind in ("toggle", "trigger")],
                      "row_buttons"))
+    for part in LAYOUTS[BAND]:  # --parts melody-chords-bass: each part's switches and faders
+        widgets = [{"type": "text", "id": f"{part.name}_part", "default": part.name, "width": 120,
+                    "address": part_address(part.name, "program")}]  # shows the program in force
+        for what in ("mute", "solo", "velocity", "octave"):
+            widget = {**_osc_widget(PART_CONTROLS[what]), "id": f"{part.name}_{what}",
+                      "address": part_address(part.name, what)}
+            for shown in ("label", "html"):
+                if shown in widget:
+                    widget[shown] = f"{part.name} {what}"
+            widgets.append(widget)
+        rows.append(_row(widgets, f"row_part_{part.name}"))
     return {
         "createdWith": "Open Stage Control",
         "version": "1.26.2",
