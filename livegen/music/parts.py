@@ -42,6 +42,9 @@ INNER = 4.0
 #: more than the longest move counted (:data:`LEAP`), so a free melody takes the top note
 #: however far it leaps, as a listener hears the top line as the tune.
 OUTER = LEAP + 1.0
+#: notes sounding (with the new ones) from which :data:`OUTER` counts: a note alone has no
+#: outer place, its part is the one it moves least to.
+OUTER_MIN = 2
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,7 @@ class PartSplitter:
                 cost += 0.0 if last is None else SMOOTH * min(abs(p - last), LEAP)
             else:
                 cost += INNER
-                if self.parts[place].voices == 1 and place not in busy:
+                if len(ranked) >= OUTER_MIN and self.parts[place].voices == 1 and place not in busy:
                     cost += OUTER
             cost += RANK * abs(i - place)
         for (pa, ia), (pb, ib) in itertools.combinations(notes, 2):
