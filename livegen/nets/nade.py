@@ -196,10 +196,10 @@ class RollNADE(nn.Module):
         """
         if isinstance(params, CopyOutput):
             nade_logp = -self.frame_nll(params.params, v)
-            # a remembered frame equals v when they differ on no key: |v| + |f| - 2 v.f = 0
-            # (0/1 floats: exact)
-            differ = v.sum(-1, keepdim=True) + params.frames.sum(-1).unsqueeze(1) \
-                - 2 * (v @ params.frames.transpose(1, 2))
+            # a remembered frame f equals v when they differ on no key:
+            # |v| + |f| - 2 v.f = |v| - (2v - 1).f = 0, one pass over the memory
+            # (0/1 floats: small integers, exact in any order)
+            differ = v.sum(-1, keepdim=True) - (2 * v - 1) @ params.frames.transpose(1, 2)
             same = (differ < 0.5).to(v.dtype)  # (B, T, J)
             copy = (params.attn * same).sum(-1)
             g = params.gate.squeeze(-1).clamp(1e-6, 1 - 1e-6)

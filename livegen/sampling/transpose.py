@@ -28,6 +28,26 @@ def shift_frame(frame: np.ndarray, semitones: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _shift_index(shifts: tuple[int, ...]) -> np.ndarray:
+    """``(K, 88)`` int: where each key of each moved frame reads from a frame padded with one
+    silent key at the end (index 88: pushed off the keyboard)."""
+    keys = np.arange(N_KEYS)
+    src = keys[None, :] + np.asarray(shifts, dtype=np.int64)[:, None]
+    idx = np.where((src >= 0) & (src < N_KEYS), src, N_KEYS)
+    idx.setflags(write=False)
+    return idx
+
+
+def shifted_frames(frame: np.ndarray, shifts: tuple[int, ...]) -> np.ndarray:
+    """``(K, 88)`` float32 0/1: the ``(88,)`` frame moved down by each of ``shifts`` (row
+    ``k`` is ``shift_frame(frame, -shifts[k])``), in one gather. A fresh array each call."""
+    padded = np.zeros(N_KEYS + 1, dtype=np.float32)
+    padded[:N_KEYS] = np.asarray(frame, dtype=bool).reshape(N_KEYS)
+    out: np.ndarray = padded[_shift_index(shifts)]
+    return out
+
+
 @functools.lru_cache(maxsize=512)
 def shift_controls(controls: RollControls, semitones: int) -> RollControls:
     """The constraints as seen ``semitones`` higher: what the model's space must obey so that

@@ -40,7 +40,7 @@ from livegen.nets.state import LSTMState
 from livegen.sampling.constraints import RollControls
 from livegen.sampling.frame import sample_roll_frame
 from livegen.sampling.likelihood import frame_log_prob
-from livegen.sampling.transpose import shift_controls, shift_frame
+from livegen.sampling.transpose import shift_controls, shift_frame, shifted_frames
 
 #: the 12 transpositions a generator hearing in every key runs: -6..+5 semitones.
 EVERY_SHIFT = tuple(range(-6, 6))
@@ -205,7 +205,7 @@ class RollGenerator:
         if self.shifts == (0,):
             return torch.as_tensor(f.astype(np.float32)).reshape(1, N_KEYS), self.shifts
         shifts = self._centred(f)
-        return torch.as_tensor(np.stack([shift_frame(f, -k) for k in shifts]).astype(np.float32)), shifts
+        return torch.from_numpy(shifted_frames(f, shifts)), shifts
 
     def _heard(self, x: torch.Tensor, notes: int) -> np.ndarray:
         """The key posterior after hearing ``x`` ``(K, 88)`` (a frame of ``notes`` notes) under
@@ -338,8 +338,7 @@ class RollGenerator:
         if self._out is None:
             self.observe(np.zeros(N_KEYS, dtype=np.float32))
         assert self._out is not None
-        x = torch.as_tensor(np.stack([shift_frame(np.asarray(frame, dtype=bool).reshape(N_KEYS), -k)
-                                      for k in self.shifts]).astype(np.float32))
+        x = torch.from_numpy(shifted_frames(np.asarray(frame, dtype=bool).reshape(N_KEYS), self.shifts))
         notes = int(np.asarray(frame, dtype=bool).sum())
         if len(self.shifts) == 1 or not controls.follow:
             k = self.own
