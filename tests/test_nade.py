@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from livegen.nets.nade import CopyOutput, NadeConfig, RollNADE
-from livegen.sampling.constraints import RollControls
+from livegen.sampling.bernoulli import cap_polyphony
+from livegen.sampling.constraints import MIN_TEMPERATURE, RollControls, allowed_keys, logit_bias
 from livegen.sampling.nade import sample_nade
 
 
@@ -87,6 +88,43 @@ def test_step_equals_forward_and_deterministic_threshold() -> None:
     b = sample_nade(m, full[:, -1], cold, g)
     assert torch.equal(a, b)
     assert torch.equal(a, m.predict_frame(full[:, -1]).reshape(-1))
+
+
+def _walk_key_by_key(net: RollNADE, params: torch.Tensor, controls: RollControls,
+                     generator: torch.Generator) -> torch.Tensor:
+    """The NADE draw one key at a time (the sampler before it walked keys in runs)."""
+    k = net.config.n_keys
+    W, V = net.numpy_weights()
+    p = params.reshape(-1).double().numpy()
+    b, a = p[:k], p[k:].copy()
+    keys = np.flatnonzero(allowed_keys(controls).numpy())
+    u = torch.rand(len(keys), generator=generator, dtype=torch.float64).numpy()
+    temp, bias = controls.temperature, logit_bias(controls).numpy()
+    out, score = np.zeros(k, dtype=bool), np.full(k, -np.inf)
+    h = 1.0 / (1.0 + np.exp(-a))
+    for n, i in enumerate(keys):
+        z = b[i] + V[i] @ h + bias[i]
+        score[i] = z
+        if z > 0 if temp <= MIN_TEMPERATURE else u[n] < 1.0 / (1.0 + np.exp(-z / temp)):
+            out[i] = True
+            a += W[i]
+            h = 1.0 / (1.0 + np.exp(-a))
+    return cap_polyphony(torch.from_numpy(out), torch.from_numpy(score), controls.max_polyphony)
+
+
+@pytest.mark.parametrize("controls", [RollControls(), RollControls(temperature=0.6, density=-0.5),
+                                      RollControls(temperature=0.0, max_polyphony=3),
+                                      RollControls(temperature=1.3, low=40, high=80, max_polyphony=2,
+                                                   pitch_classes=(True, False) * 6)])
+def test_sampler_walks_keys_in_runs_exactly_as_one_by_one(controls: RollControls) -> None:
+    """The same frames, bit for bit, as the key-by-key walk with the same random stream."""
+    m = _model()
+    params = torch.randn(200, 88 + 8) * 2
+    params[:, :88] -= 1.5  # a few keys on per frame, as in music
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    for p in params:
+        assert torch.equal(sample_nade(m, p.reshape(1, -1), controls, g1),
+                           _walk_key_by_key(m, p.reshape(1, -1), controls, g2))
 
 
 def test_polyphony_cap() -> None:

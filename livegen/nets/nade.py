@@ -27,6 +27,7 @@ from torch import nn
 
 from livegen.music.keyboard import N_KEYS
 from livegen.nets.copy_head import attend_memory, extend_memory
+from livegen.nets.lstm_step import LSTMStepper, can_step_fast
 from livegen.nets.state import LSTMState
 
 
@@ -104,6 +105,7 @@ class RollNADE(nn.Module):
         self.W = nn.Parameter(torch.randn(c.n_keys, c.nade_hidden) * 0.01)  # key -> hidden
         self.V = nn.Parameter(torch.randn(c.n_keys, c.nade_hidden) * 0.01)  # hidden -> key
         self._np_cache: tuple[np.ndarray, np.ndarray, int] | None = None
+        self._stepper = LSTMStepper()
         if c.copy > 0:
             self.copy_log_theta = nn.Parameter(torch.tensor(math.log(0.2)))
             self.copy_gate = nn.Linear(c.hidden, 1)
@@ -122,6 +124,12 @@ class RollNADE(nn.Module):
         """``(B, T, 88)`` frames -> NADE params ``(B, T, 88 + H)`` (a :class:`CopyOutput`
         with a copy head) for each next frame, and the new state."""
         y, (h, c) = self.lstm(self.in_drop(x), None if state is None else (state[0], state[1]))
+        return self._heads(x, y, h, c, state)
+
+    def _heads(self, x: torch.Tensor, y: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+               state: LSTMState | None) -> tuple[torch.Tensor | CopyOutput, LSTMState]:
+        """The NADE biases (and the copy head) from the LSTM's outputs ``y`` ``(B, T, hidden)``
+        for frames ``x`` ``(B, T, 88)``; ``h``, ``c`` its new state, ``state`` the old one."""
         params = self.to_params(self.out_drop(y))
         if self.config.copy <= 0:
             return params, (h, c)
@@ -149,8 +157,14 @@ class RollNADE(nn.Module):
     def step(self, x: torch.Tensor, state: LSTMState | None = None
              ) -> tuple[torch.Tensor | CopyOutput, LSTMState]:
         """One frame ``(B, 88)`` -> NADE params ``(B, 88 + H)`` (or a one-step
-        :class:`CopyOutput`) for the next frame."""
-        out, state = self.forward(x.unsqueeze(1), state)
+        :class:`CopyOutput`) for the next frame. In inference the LSTM is stepped by
+        :class:`~livegen.nets.lstm_step.LSTMStepper` (the same ops, without the module's
+        per-call checks)."""
+        if can_step_fast(self):
+            y, (h, c) = self._stepper(self.lstm, x, None if state is None else (state[0], state[1]))
+            out, state = self._heads(x.unsqueeze(1), y.unsqueeze(1), h, c, state)
+        else:
+            out, state = self.forward(x.unsqueeze(1), state)
         if isinstance(out, CopyOutput):
             return CopyOutput(out.params.squeeze(1), out.attn.squeeze(1), out.gate.squeeze(1), out.frames), state
         return out.squeeze(1), state

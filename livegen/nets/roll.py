@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from livegen.music.keyboard import N_KEYS
+from livegen.nets.lstm_step import LSTMStepper, can_step_fast
 from livegen.nets.state import LSTMState
 
 
@@ -54,6 +55,7 @@ class RollLSTM(nn.Module):
         )
         self.out_drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden, c.n_keys)
+        self._stepper = LSTMStepper()
 
     def forward(
         self, x: torch.Tensor, state: LSTMState | None = None, cond: torch.Tensor | None = None
@@ -73,7 +75,13 @@ class RollLSTM(nn.Module):
         return logits, state
 
     def step(self, x: torch.Tensor, state: LSTMState | None = None) -> tuple[torch.Tensor, LSTMState]:
-        """One time step: ``(B, 88)`` frame -> ``(B, 88)`` logits for the next frame."""
+        """One time step: ``(B, 88)`` frame -> ``(B, 88)`` logits for the next frame. In
+        inference the LSTM is stepped by :class:`~livegen.nets.lstm_step.LSTMStepper` (the
+        same ops, without the module's per-call checks)."""
+        if can_step_fast(self):
+            y, (h, c) = self._stepper(self.lstm, x, None if state is None else (state[0], state[1]))
+            logits: torch.Tensor = self.head(y.unsqueeze(1))
+            return logits.squeeze(1), (h, c)
         logits, state = self.forward(x.unsqueeze(1), state)
         return logits.squeeze(1), state
 

@@ -95,7 +95,10 @@ def _copy_log_prob(net: RollNADE, out: CopyOutput, controls: RollControls, v: to
     probability ``exp(b)``."""
     attn = out.attn.reshape(-1).double()
     frames = out.frames.reshape(-1, net.config.n_keys).double()
-    logits = attn.clamp_min(1e-300).log() + frames @ logit_bias(controls)
+    logits = attn.clamp_min(1e-300).log()
+    bias = logit_bias(controls)
+    if bool(bias.any()):  # a zero bias adds exactly nothing (as the sampler skips it)
+        logits = logits + frames @ bias
     temp = controls.temperature
     if temp <= MIN_TEMPERATURE:
         weights = torch.zeros_like(logits)

@@ -23,7 +23,9 @@ def sample_nade(net: RollNADE, params: torch.Tensor | CopyOutput, controls: Roll
     """Draw one ``(88,)`` bool frame from ``params`` ``(1, 88 + H)`` under ``controls``.
 
     Keys walk low to high. Each conditional logit gets the density bias and the
-    temperature; forbidden keys (range, key mask) are skipped (they stay off and add
+    temperature (the keys between two that sound share the NADE's hidden state, so their
+    logits are computed together: ``np.vecdot`` row by row, the same dot products, bit for
+    bit, as one key at a time); forbidden keys (range, key mask) are skipped (they stay off and add
     nothing to the NADE state, which is exact); with a ``max_polyphony`` cap the drawn
     keys with the highest conditional logits are kept, as for the Bernoulli head. With a copy head, the frame is first copied with probability ``g``
     (a remembered frame drawn by attention, tilted by the density and sharpened or
@@ -44,15 +46,23 @@ def sample_nade(net: RollNADE, params: torch.Tensor | CopyOutput, controls: Roll
     temp, bias = controls.temperature, logit_bias(controls).numpy()
     out = np.zeros(k, dtype=bool)
     score = np.full(k, -np.inf)
+    whole = len(keys) == k  # every key allowed: the weights' rows as they are, no gather
+    b_k, bias_k, V_k = (b, bias, V) if whole else (b[keys], bias[keys], V[keys])
     h = 1.0 / (1.0 + np.exp(-a))  # changes only when a key turns on
-    for n, i in enumerate(keys):
-        z = b[i] + V[i] @ h + bias[i]
-        score[i] = z
-        on = z > 0 if temp <= MIN_TEMPERATURE else u[n] < 1.0 / (1.0 + np.exp(-z / temp))
-        if on:
-            out[i] = True
-            a += W[i]
-            h = 1.0 / (1.0 + np.exp(-a))
+    n = 0  # keys[n:] are still to walk
+    while n < len(keys):
+        # every key up to the next one drawn on sees this h: their logits at once
+        z = b_k[n:] + np.vecdot(V_k[n:], h) + bias_k[n:]
+        on = z > 0 if temp <= MIN_TEMPERATURE else u[n:] < 1.0 / (1.0 + np.exp(-z / temp))
+        first = int(on.argmax()) if on.any() else len(z) - 1
+        score[keys[n:n + first + 1]] = z[:first + 1]
+        if not on[first]:
+            break
+        i = keys[n + first]
+        out[i] = True
+        a += W[i]
+        h = 1.0 / (1.0 + np.exp(-a))
+        n += first + 1
     return cap_polyphony(torch.from_numpy(out), torch.from_numpy(score), controls.max_polyphony)
 
 def _sample_copy(net: RollNADE, out: CopyOutput, controls: RollControls,
@@ -81,7 +91,10 @@ def _sample_copy(net: RollNADE, out: CopyOutput, controls: RollControls,
     elif float(torch.rand((), generator=generator, dtype=torch.float64)) >= g:
         return None
     frames = out.frames.reshape(-1, net.config.n_keys)
-    logits = attn.clamp_min(1e-300).log() + frames.double() @ logit_bias(controls)
+    logits = attn.clamp_min(1e-300).log()
+    bias = logit_bias(controls)
+    if bool(bias.any()):  # a zero bias adds exactly nothing: skip reading the whole memory
+        logits = logits + frames.double() @ bias
     if temp <= MIN_TEMPERATURE:
         j = int(logits.argmax())
     else:
