@@ -248,3 +248,33 @@ def test_repeat_control_scales_the_odds_of_copying() -> None:
     always = sample_nade(m, out, RollControls(temperature=0.0, repeat=4.0), torch.Generator())
     assert torch.equal(never, greedy_nade)  # repeat 0: the copy head is switched off
     assert torch.equal(always, chord.bool())  # the remembered chord is copied
+
+
+def test_frame_codes_tell_frames_apart_exactly() -> None:
+    from livegen.nets.nade import frame_codes
+
+    g = torch.Generator().manual_seed(0)
+    frames = (torch.rand(400, 88, generator=g) < 0.05).float()
+    frames[1] = frames[0]
+    frames[2, 87] = 1.0 - frames[0, 87]  # differs from frame 0 in the top key only
+    frames[2, :87] = frames[0, :87]
+    codes = frame_codes(frames)
+    assert codes.shape == (400, 2) and codes.dtype == torch.float64
+    same_codes = (codes.unsqueeze(1) == codes.unsqueeze(0)).all(-1)
+    same_frames = (frames.unsqueeze(1) == frames.unsqueeze(0)).all(-1)
+    assert torch.equal(same_codes, same_frames)
+    assert frame_codes(torch.ones(6)).shape == (1,)  # a narrow keyboard: one word
+
+
+def test_copy_nll_with_codes_equals_reading_the_frames() -> None:
+    torch.manual_seed(0)
+    m = RollNADE(NadeConfig(hidden=16, layers=1, nade_hidden=8, dropout=0.0, copy=12, copy_soft=True)).eval()
+    x = (torch.rand(3, 40, 88) < 0.08).float()
+    x[:, 20:30] = x[:, 5:15]  # repeats, so the copy head finds equal frames
+    with torch.no_grad():
+        out, _ = m(x)
+        assert isinstance(out, CopyOutput) and out.codes is not None
+        with_codes = m.frame_nll(out, x)
+        without = m.frame_nll(out._replace(codes=None), x)
+    assert torch.equal(with_codes, without)
+    assert bool((with_codes < m.frame_nll(out.params, x)).any())  # the copy branch found repeats

@@ -43,7 +43,8 @@ class NadeConfig:
         input_dropout: dropout on the input frame (drops whole notes: keep it small).
         n_keys: frame width.
         copy: frames remembered by the frame copy head (0 = none; then the state is
-            ``(h, c)``, else ``(h, c, keys (B, M, hidden), frames (B, M, 88))``).
+            ``(h, c)``, else ``(h, c, keys (B, M, hidden), frames (B, M, 88), codes (B, M,
+            2))``, ``codes`` the frames' :func:`frame_codes`).
         copy_dim: width of learned query/key projections of the LSTM output and the input
             frame for the copy head's attention (0 = attend with the raw LSTM outputs).
         copy_soft: also feed the attended frame (the attention-weighted average of the
@@ -74,12 +75,32 @@ class CopyOutput(NamedTuple):
             step of a stream).
         gate: ``(B, T, 1)`` weight of the copy distribution (0 where nothing is remembered).
         frames: ``(B, J, 88)`` the frame that followed each remembered step.
+        codes: ``(B, J, 2)`` their :func:`frame_codes` (how :meth:`RollNADE.frame_nll`
+            finds the remembered frames equal to a frame without reading them), or None.
     """
 
     params: torch.Tensor
     attn: torch.Tensor
     gate: torch.Tensor
     frames: torch.Tensor
+    codes: torch.Tensor | None = None
+
+
+#: keys per code word: a word holds up to 2^44 (< 2^53: exact in float64)
+_CODE_BITS = 44
+#: the value of each key's bit in its word
+_CODE_POWERS = torch.pow(2.0, torch.arange(_CODE_BITS, dtype=torch.float64))
+
+
+def frame_codes(frames: torch.Tensor) -> torch.Tensor:
+    """Each 0/1 frame ``(..., n_keys)`` as ``ceil(n_keys / 44)`` (2 for 88 keys) float64
+    integers, ``(..., words)``: the keys ``44 w ... 44 w + 43`` as the bits of word ``w``.
+    Exact (integers below 2^53, summed in any order), so two 0/1 frames are equal exactly
+    when their codes are: 16 bytes compared instead of 88 floats read."""
+    n = frames.shape[-1]
+    words = -(-n // _CODE_BITS)
+    bits = torch.nn.functional.pad(frames.detach().to(torch.float64), (0, words * _CODE_BITS - n))
+    return bits.reshape(*frames.shape[:-1], words, _CODE_BITS) @ _CODE_POWERS
 
 
 class RollNADE(nn.Module):
@@ -134,11 +155,13 @@ class RollNADE(nn.Module):
         if self.config.copy <= 0:
             return params, (h, c)
         b, t, _ = y.shape
-        if state is not None and len(state) == 4:
+        if state is not None and len(state) >= 4:
             mem_keys, mem_frames = state[2], state[3]
+            mem_codes = state[4] if len(state) >= 5 else frame_codes(mem_frames)
         else:
             width = self.config.copy_dim or y.shape[2]
             mem_keys, mem_frames = y.new_zeros(b, 0, width), x.new_zeros(b, 0, x.shape[2])
+            mem_codes = frame_codes(mem_frames)
         if self.config.copy_dim > 0:
             yx = torch.cat([y, x], dim=-1)
             query, new_keys = self.copy_query(yx), self.copy_key(yx)
@@ -148,11 +171,12 @@ class RollNADE(nn.Module):
         grow = not self.training
         keys, kept_keys = extend_memory(mem_keys, new_keys, size, grow)  # (B, M+T, K): a key for each step
         frames, kept_frames = extend_memory(mem_frames, x, size, grow)  # (B, M+T, 88): input at each step
+        codes, kept_codes = extend_memory(mem_codes, frame_codes(x), size, grow)  # (B, M+T, 2): their codes
         attn, has = attend_memory(query, keys, self.copy_log_theta.exp(), size)  # key j -> frame j + 1
         gate = torch.sigmoid(self.copy_gate(y)) * has
         if self.config.copy_soft:
             params = params + self.copy_to_params(attn @ frames[:, 1:])
-        return CopyOutput(params, attn, gate, frames[:, 1:]), (h, c, kept_keys, kept_frames)
+        return CopyOutput(params, attn, gate, frames[:, 1:], codes[:, 1:]), (h, c, kept_keys, kept_frames, kept_codes)
 
     def step(self, x: torch.Tensor, state: LSTMState | None = None
              ) -> tuple[torch.Tensor | CopyOutput, LSTMState]:
@@ -166,14 +190,15 @@ class RollNADE(nn.Module):
         else:
             out, state = self.forward(x.unsqueeze(1), state)
         if isinstance(out, CopyOutput):
-            return CopyOutput(out.params.squeeze(1), out.attn.squeeze(1), out.gate.squeeze(1), out.frames), state
+            return out._replace(params=out.params.squeeze(1), attn=out.attn.squeeze(1), gate=out.gate.squeeze(1)), state
         return out.squeeze(1), state
 
     def init_state(self, batch: int = 1) -> LSTMState:
         c = self.config
         z = torch.zeros(c.layers, batch, c.hidden, dtype=self.W.dtype)
         if c.copy > 0:
-            return (z, z.clone(), z.new_zeros(batch, 0, c.copy_dim or c.hidden), z.new_zeros(batch, 0, c.n_keys))
+            frames = z.new_zeros(batch, 0, c.n_keys)
+            return (z, z.clone(), z.new_zeros(batch, 0, c.copy_dim or c.hidden), frames, frame_codes(frames))
         return z, z.clone()
 
     def conditional_logits(self, params: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -210,11 +235,13 @@ class RollNADE(nn.Module):
         """
         if isinstance(params, CopyOutput):
             nade_logp = -self.frame_nll(params.params, v)
-            # a remembered frame f equals v when they differ on no key:
-            # |v| + |f| - 2 v.f = |v| - (2v - 1).f = 0, one pass over the memory
-            # (0/1 floats: small integers, exact in any order)
-            differ = v.sum(-1, keepdim=True) - (2 * v - 1) @ params.frames.transpose(1, 2)
-            same = (differ < 0.5).to(v.dtype)  # (B, T, J)
+            if params.codes is not None:  # equal frames have equal codes (0/1 frames: exact)
+                same = (frame_codes(v).unsqueeze(-2) == params.codes.unsqueeze(1)).all(-1).to(v.dtype)
+            else:
+                # a remembered frame f equals v when they differ on no key:
+                # |v| + |f| - 2 v.f = |v| - (2v - 1).f = 0 (0/1 floats: small integers, exact)
+                differ = v.sum(-1, keepdim=True) - (2 * v - 1) @ params.frames.transpose(1, 2)
+                same = (differ < 0.5).to(v.dtype)  # (B, T, J)
             copy = (params.attn * same).sum(-1)
             g = params.gate.squeeze(-1).clamp(1e-6, 1 - 1e-6)
             # log 0 where no remembered frame is v (exact; the clamp keeps the gradient finite)

@@ -291,7 +291,8 @@ class RollGenerator:
         if len(self.shifts) == 1:
             return out
         if isinstance(out, CopyOutput):
-            return CopyOutput(out.params[k:k + 1], out.attn[k:k + 1], out.gate[k:k + 1], out.frames[k:k + 1])
+            return CopyOutput(out.params[k:k + 1], out.attn[k:k + 1], out.gate[k:k + 1], out.frames[k:k + 1],
+                              None if out.codes is None else out.codes[k:k + 1])
         return out[k:k + 1]
 
     def _draw(self, out: torch.Tensor | CopyOutput, log_mix: np.ndarray, controls: RollControls,
@@ -380,7 +381,7 @@ def centred_shifts(base: tuple[int, ...], frame: np.ndarray, register: float) ->
 def _as_sequence(out: torch.Tensor | CopyOutput) -> torch.Tensor | CopyOutput:
     """A one-step output ``(B, ...)`` as a one-step sequence ``(B, 1, ...)``."""
     if isinstance(out, CopyOutput):
-        return CopyOutput(out.params.unsqueeze(1), out.attn.unsqueeze(1), out.gate.unsqueeze(1), out.frames)
+        return out._replace(params=out.params.unsqueeze(1), attn=out.attn.unsqueeze(1), gate=out.gate.unsqueeze(1))
     return out.unsqueeze(1)
 
 
