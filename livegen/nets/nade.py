@@ -43,8 +43,8 @@ class NadeConfig:
         input_dropout: dropout on the input frame (drops whole notes: keep it small).
         n_keys: frame width.
         copy: frames remembered by the frame copy head (0 = none; then the state is
-            ``(h, c)``, else ``(h, c, keys (B, M, hidden), frames (B, M, 88), codes (B, M,
-            2))``, ``codes`` the frames' :func:`frame_codes`).
+            ``(h, c)``, else ``(h, c, keys (B, M, hidden), frames (B, M, 88), codes (B, M))``,
+            ``codes`` the frames' :func:`frame_codes`).
         copy_dim: width of learned query/key projections of the LSTM output and the input
             frame for the copy head's attention (0 = attend with the raw LSTM outputs).
         copy_soft: also feed the attended frame (the attention-weighted average of the
@@ -75,7 +75,7 @@ class CopyOutput(NamedTuple):
             step of a stream).
         gate: ``(B, T, 1)`` weight of the copy distribution (0 where nothing is remembered).
         frames: ``(B, J, 88)`` the frame that followed each remembered step.
-        codes: ``(B, J, 2)`` their :func:`frame_codes` (how :meth:`RollNADE.frame_nll`
+        codes: ``(B, J)`` their :func:`frame_codes` (how :meth:`RollNADE.frame_nll`
             finds the remembered frames equal to a frame without reading them), or None.
     """
 
@@ -93,14 +93,17 @@ _CODE_POWERS = torch.pow(2.0, torch.arange(_CODE_BITS, dtype=torch.float64))
 
 
 def frame_codes(frames: torch.Tensor) -> torch.Tensor:
-    """Each 0/1 frame ``(..., n_keys)`` as ``ceil(n_keys / 44)`` (2 for 88 keys) float64
-    integers, ``(..., words)``: the keys ``44 w ... 44 w + 43`` as the bits of word ``w``.
-    Exact (integers below 2^53, summed in any order), so two 0/1 frames are equal exactly
-    when their codes are: 16 bytes compared instead of 88 floats read."""
+    """Each 0/1 frame ``(..., n_keys)`` (at most 88 keys) as one complex128 number ``(...)``:
+    keys 0-43 as the bits of its real part, keys 44-87 of its imaginary part. Exact
+    (integers below 2^53, summed in any order), so two 0/1 frames are equal exactly when
+    their codes are: one 16-byte comparison (``==`` compares both parts) instead of 88
+    floats read."""
     n = frames.shape[-1]
-    words = -(-n // _CODE_BITS)
-    bits = torch.nn.functional.pad(frames.detach().to(torch.float64), (0, words * _CODE_BITS - n))
-    return bits.reshape(*frames.shape[:-1], words, _CODE_BITS) @ _CODE_POWERS
+    if n > 2 * _CODE_BITS:
+        raise ValueError(f"frame codes hold at most {2 * _CODE_BITS} keys, not {n}")
+    bits = torch.nn.functional.pad(frames.detach().to(torch.float64), (0, 2 * _CODE_BITS - n))
+    words = bits.reshape(*frames.shape[:-1], 2, _CODE_BITS) @ _CODE_POWERS
+    return torch.view_as_complex(words)
 
 
 class RollNADE(nn.Module):
@@ -236,7 +239,7 @@ class RollNADE(nn.Module):
         if isinstance(params, CopyOutput):
             nade_logp = -self.frame_nll(params.params, v)
             if params.codes is not None:  # equal frames have equal codes (0/1 frames: exact)
-                same = (frame_codes(v).unsqueeze(-2) == params.codes.unsqueeze(1)).all(-1).to(v.dtype)
+                same = (frame_codes(v).unsqueeze(-1) == params.codes.unsqueeze(1)).to(v.dtype)
             else:
                 # a remembered frame f equals v when they differ on no key:
                 # |v| + |f| - 2 v.f = |v| - (2v - 1).f = 0 (0/1 floats: small integers, exact)

@@ -203,7 +203,7 @@ def _last_step(out: torch.Tensor | CopyOutput, k: int) -> torch.Tensor | CopyOut
     if isinstance(out, CopyOutput):
         return CopyOutput(out.params[:, -1:].expand(k, -1, -1), out.attn[:, -1:].expand(k, -1, -1),
                           out.gate[:, -1:].expand(k, -1, -1), out.frames.expand(k, -1, -1),
-                          None if out.codes is None else out.codes.expand(k, -1, -1))
+                          None if out.codes is None else out.codes.expand(k, -1))
     return out[:, -1:].expand(k, -1, -1)
 
 
