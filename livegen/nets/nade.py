@@ -101,7 +101,9 @@ def frame_codes(frames: torch.Tensor) -> torch.Tensor:
     n = frames.shape[-1]
     if n > 2 * _CODE_BITS:
         raise ValueError(f"frame codes hold at most {2 * _CODE_BITS} keys, not {n}")
-    bits = torch.nn.functional.pad(frames.detach().to(torch.float64), (0, 2 * _CODE_BITS - n))
+    bits = frames.detach().to(torch.float64)
+    if n < 2 * _CODE_BITS:
+        bits = torch.nn.functional.pad(bits, (0, 2 * _CODE_BITS - n))
     words = bits.reshape(*frames.shape[:-1], 2, _CODE_BITS) @ _CODE_POWERS
     return torch.view_as_complex(words)
 
