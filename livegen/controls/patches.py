@@ -389,9 +389,9 @@ def osc_session() -> dict[str, object]:
         for what in ("mute", "solo", "velocity", "octave"):
             widget = {**_osc_widget(PART_CONTROLS[what]), "id": f"{part.name}_{what}",
                       "address": part_address(part.name, what)}
-            for shown in ("label", "html"):
-                if shown in widget:
-                    widget[shown] = f"{part.name} {what}"
+            for text in ("label", "html"):
+                if text in widget:
+                    widget[text] = f"{part.name} {what}"
             widgets.append(widget)
         rows.append(_row(widgets, f"row_part_{part.name}"))
     return {
