@@ -269,3 +269,41 @@ def test_a_bad_part_control_is_refused_with_its_reason_and_changes_nothing(what,
     with pytest.raises(ControlError, match=reason):
         controls.set_parts({"bass": {what: value}})
     assert controls.parts == before
+
+
+def test_part_outputs_send_each_channel_to_its_parts_port_and_keep_it_after_a_move() -> None:
+    import mido
+
+    from livegen.controls.parts import PartsState
+    from livegen.controls.state import LiveControls
+    from livegen.io.memory import MemoryOutput
+    from livegen.session.part_outputs import PartOutputs
+
+    controls = LiveControls(parts=PartsState.for_layout(LAYOUTS["melody-chords-bass"]))
+    outs = [MemoryOutput(f"livegen {p.name}") for p in LAYOUTS["melody-chords-bass"]]
+    band = PartOutputs(outs, controls)
+    band.send(mido.Message("note_on", channel=2, note=40, velocity=90))
+    controls.set_parts({"bass": {"channel": 9}})
+    band.send(mido.Message("note_on", channel=8, note=41, velocity=90))
+    band.send(mido.Message("note_off", channel=2, note=40))  # the old channel: still the bass's port
+    band.send(mido.Message("clock"))
+    band.send(mido.Message("note_on", channel=0, note=72, velocity=90))
+    sent = [[m for _, m in out.sent] for out in outs]
+    assert [m.type for m in sent[0]] == ["clock", "note_on"]
+    assert [m.type for m in sent[1]] == ["clock"]
+    assert [(m.type, m.channel, m.note) for m in sent[2] if m.type != "clock"] == [
+        ("note_on", 2, 40), ("note_on", 8, 41), ("note_off", 2, 40)]
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--parts-out", "--virtual"], "add --parts"),
+    (["--parts", "satb", "--parts-out"], "add --virtual"),
+    (["--parts", "satb", "--parts-out", "--virtual", "--midi-backend", "jack"], "through rtmidi"),
+    (["--parts", "satb", "--parts-out", "--demo"], "demo performer"),
+])
+def test_parts_out_without_what_it_needs_is_one_line(argv, needle, capsys) -> None:
+    from livegen.cli import main
+
+    assert main(["play", *argv, "--bars", "1", "--no-view"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1, err

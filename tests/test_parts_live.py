@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import threading
 
+import mido
 import pytest
 from play_rig import PlayProcess
 from pythonosc.udp_client import SimpleUDPClient
@@ -128,3 +129,59 @@ def test_parts_arrive_on_their_channels_and_panic_clears_every_channel(jack_serv
         for channel, name in ((1, "melody"), (3, "bass"), (4, "bass")):  # the one-voice parts
             assert len(held.get(channel, ())) <= 1, f"the {name} sounded two notes at once"
     assert not any(held.values()), f"left sounding: {held}"
+
+
+def test_parts_out_gives_each_part_its_own_port_and_panic_reaches_each(jack_server) -> None:
+    """``--parts-out --virtual``: 'livegen melody', 'livegen chords' and 'livegen bass' each
+    carry their own part's channel only; a part moved to another channel live keeps its port;
+    panic sends All Notes Off on each port; nothing is left sounding on any."""
+    from livegen.io.ports import open_input
+
+    port = free_udp_port()
+    live = PlayProcess(["--virtual", "--parts", "melody-chords-bass", "--parts-out", "--mode", "solo", "--bpm",
+                        "240", "--density", "1.5", "--osc-port", str(port)])
+    names = ("melody", "chords", "bass")
+    got: dict[str, list[mido.Message]] = {name: [] for name in names}
+    inputs = []
+    try:
+        assert live.hello.wait(60), "livegen never answered"
+        ports: dict[str, str] = {}
+
+        def found() -> bool:
+            ports.update({n: p for p in jack_server.ports() for n in names if p.endswith(f":livegen {n}")})
+            return len(ports) == 3
+
+        assert wait_until(found, timeout=30), ports
+        assert not [p for p in jack_server.ports() if p.endswith(":livegen out")]
+        for name in names:
+            inputs.append(open_input(ports[name], lambda m, t, name=name: got[name].append(m),
+                                     client_name=f"tester-{name}"))
+
+        def ons(name: str) -> list[mido.Message]:
+            return [m for m in list(got[name]) if m.type == "note_on" and m.velocity]
+
+        assert wait_until(lambda: len(ons("melody")) >= 6 and len(ons("bass")) >= 2, timeout=60), \
+            {n: len(ons(n)) for n in names}
+        for i, name in enumerate(names):
+            assert {m.channel for m in ons(name)} == {i}, (name, {m.channel for m in ons(name)})
+        SimpleUDPClient("127.0.0.1", port).send_message("/livegen/part/bass/channel", 9)
+        assert wait_until(lambda: any(m.channel == 8 for m in ons("bass")), timeout=60)
+        assert not any(m.channel == 8 for n in ("melody", "chords") for m in ons(n))
+        SimpleUDPClient("127.0.0.1", port).send_message("/livegen/panic", 1)
+        assert wait_until(lambda: all(any(m.type == "control_change" and m.control == 123 for m in list(got[n]))
+                                      for n in names), timeout=30)
+        live.proc.send_signal(2)
+        code, _, err = live.wait_exit(30)
+        assert code == 0, err[-2000:]
+    finally:
+        live.close()
+        for inp in inputs:
+            inp.close()
+    for name in names:
+        held: dict[tuple[int, int], int] = {}
+        for m in got[name]:
+            if m.type == "note_on" and m.velocity:
+                held[(m.channel, m.note)] = held.get((m.channel, m.note), 0) + 1
+            elif m.type in ("note_on", "note_off") and held.get((m.channel, m.note)):
+                held[(m.channel, m.note)] -= 1
+        assert not {k for k, v in held.items() if v}, f"left sounding on 'livegen {name}': {held}"

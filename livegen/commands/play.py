@@ -60,6 +60,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parts", choices=list(LAYOUTS), default=None,
                    help="split the answer into parts, each on its own channel from --channel on (skipping "
                         "10): satb (soprano, alto, tenor, bass), melody-chords-bass, or one (default)")
+    p.add_argument("--parts-out", action="store_true",
+                   help="with --parts and --virtual: each part on a virtual port of its own, 'livegen NAME' "
+                        "('livegen bass'), instead of all on 'livegen out' (through rtmidi)")
     p.add_argument("--seed", type=number(int, 0, 2**31 - 1), default=None, help="sampling seed (default: random)")
     p.add_argument("--clock", choices=CLOCKS, default=None,
                    help="midi: follow the DAW's MIDI clock on the input port; link: join the Ableton Link "
@@ -147,7 +150,7 @@ def build_request(args: argparse.Namespace) -> PlayRequest:
         link_start_stop=args.link_start_stop,
         send_clock=args.send_clock or bool(live_set.send_clock), lyrics=lyrics, demo=args.demo,
         midi_backend=args.midi_backend, presets=start.presets, preset=start.preset,
-        parts=_first(args.parts, live_set.parts, "one"),
+        parts=_first(args.parts, live_set.parts, "one"), parts_out=args.parts_out,
         part_values=start.part_values if args.parts in (None, live_set.parts) else {},
         part_presets=start.part_presets if args.parts in (None, live_set.parts) else {},
         wiring=LiveWiring(osc_host=_first(args.osc_host, live_set.osc_host, DEFAULT_OSC_HOST),

@@ -38,6 +38,7 @@ from livegen.session.factory import LiveWiring, follow_lyrics_controls, run_perf
 from livegen.session.link_peer import MISSING_BINDING, LinkPeer, binding_available, describe
 from livegen.session.live import SessionOptions, hold_stop_signals
 from livegen.session.lyrics import LyricsStreamer, build_lyrics_streamer
+from livegen.session.part_outputs import PartOutputs, part_port_name
 from livegen.session.presets import PresetSwitcher
 from livegen.voices.abc import AbcVoice
 from livegen.voices.follow import KeyFollowingVoice, roll_voice
@@ -106,8 +107,33 @@ class PlayRequest:
     preset: str | None = None
     midi_backend: str = "auto"
     parts: str = "one"
+    parts_out: bool = False
     part_values: Mapping[str, Mapping[str, Value]] = field(default_factory=dict)
     part_presets: Mapping[str, Mapping[str, Mapping[str, Value]]] = field(default_factory=dict)
+
+
+def parts_out_backend(request: PlayRequest) -> str:
+    """The MIDI backend to play through: ``rtmidi`` for ``--parts-out`` (livegen's JACK helper
+    has one output port), else :func:`~livegen.io.midi_backend.resolve_midi_backend`'s.
+
+    Raises:
+        LivegenError: ``--parts-out`` without parts, without ``--virtual``, or with
+            ``--midi-backend jack`` (one line each).
+    """
+    if not request.parts_out:
+        return resolve_midi_backend(request.midi_backend)
+    if request.parts == "one":
+        raise LivegenError("--parts-out puts each part on a port of its own: add --parts melody-chords-bass or satb")
+    if request.demo:
+        raise LivegenError("--parts-out with --demo: the demo performer listens on 'livegen out'; play the demo "
+                           "without --parts-out, or use --virtual")
+    if not request.virtual:
+        raise LivegenError("--parts-out makes a virtual port a part ('livegen bass', ...) for your DAW or synths "
+                           "to connect to: add --virtual")
+    if request.midi_backend == "jack":
+        raise LivegenError("--parts-out opens its ports through rtmidi (livegen's JACK helper has one output "
+                           "port): leave --midi-backend at auto or rtmidi")
+    return "rtmidi"
 
 
 def start_parts(request: PlayRequest) -> PartsState | None:
@@ -170,6 +196,7 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
     if request.link_start_stop and request.clock != "link":
         raise LivegenError("--link-start-stop follows a Link session's transport: add --clock link")
     controls = LiveControls(request.state, parts=start_parts(request))
+    backend = parts_out_backend(request)
     presets = (PresetSwitcher(controls, request.presets, request.preset, request.part_presets)
                if request.presets else None)
     virtual = request.virtual or request.demo
@@ -202,12 +229,16 @@ def play(request: PlayRequest, *, announce: Callable[[str], None],
         # system's thread, and opening a JACK port meanwhile can stall the JACK graph
         # reconnecting either way: a device comes back by name; a virtual port is made again
         # when a JACK server that died returns
-        if resolve_midi_backend(request.midi_backend) == "jack":  # a helper process writes by frame
+        if backend == "jack":  # a helper process writes by frame
             # with the internal clock the engine keeps time on JACK's frames; an external clock
             # (MIDI, Link) keeps its own, mapped onto frames through JACK's clock
             jack_ports = open_jack_ports(request.out, request.inp, virtual=virtual,
                                          frame_clock=request.clock == "internal")
             midi_out, midi_in = jack_ports.output, jack_ports.input
+        elif request.parts_out:  # a virtual port a part
+            midi_out = PartOutputs([open_output(part_port_name(p.name), virtual=True, reconnect=True)
+                                    for p in LAYOUTS[request.parts]], controls)
+            midi_in = open_input(None, virtual=True)
         else:
             midi_out = open_output(request.out, virtual=virtual, reconnect=True)
             if request.inp and not virtual:
