@@ -91,7 +91,8 @@ class RenderResult:
 def messages_to_roll(sent: list[tuple[float, mido.Message]], t0: float, period: float,
                      steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Rebuild a ``(steps, 88)`` bool roll from timed note messages on a grid of ``period``
-    s, and the ``(steps, 88)`` uint8 velocities of the note-ons."""
+    s, and the ``(steps, 88)`` uint8 velocities of the note-ons. A note off the 88 keys (a
+    part moved by its octave) has no place in the roll and is left out (``timed`` has it)."""
     roll = np.zeros((steps, N_KEYS), dtype=bool)
     velocities = np.zeros((steps, N_KEYS), dtype=np.uint8)
     start: dict[int, int] = {}
@@ -99,7 +100,9 @@ def messages_to_roll(sent: list[tuple[float, mido.Message]], t0: float, period: 
         if msg.type not in ("note_on", "note_off"):
             continue
         step = int(round((t - t0) / period))
-        j = msg.note - 21
+        j = msg.note - LOWEST_PITCH
+        if not 0 <= j < N_KEYS:
+            continue
         if msg.type == "note_on" and msg.velocity > 0:
             start[j] = step
             if 0 <= step < steps:
