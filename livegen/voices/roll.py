@@ -19,9 +19,9 @@ are centred on the first frame that sounds, so a piece moved by any interval is 
 exactly alike. With ``shifts=(0,)`` (the default) it is the net alone, the random stream
 unchanged.
 
-Cost: the net steps a batch of 12, about three times the time of one
-(``python -m benchmarks.step_latency`` times both); the live engine computes each step ahead
-on its worker thread, off the deadline's path.
+Cost: the net steps a batch of 12 and scores the heard frame under each component, two to
+three times the time of the net alone (``python -m benchmarks.step_latency`` times both);
+the live engine computes each step ahead on its worker thread, off the deadline's path.
 """
 
 from __future__ import annotations
