@@ -130,7 +130,7 @@ def answers(seeds: int) -> list[dict[str, Any]]:
         parts = LAYOUTS[layout]
         net, meta = load_checkpoint(resolve_model(name))
         spb = int(meta.get("steps_per_beat", 2))
-        cross, div, notes_total = [], 0, 0
+        cross, div, notes_total, top, top_live = [], 0, 0, [], []
         low = [128] * len(parts)
         high = [-1] * len(parts)
         for seed in range(seeds):
@@ -142,6 +142,9 @@ def answers(seeds: int) -> list[dict[str, Any]]:
             _, given = split_pretty_notes(notes, parts)
             fig = figures(notes, given, parts, 4 * 60.0 / ControlState().tempo)
             cross.append(fig.crossings_per_bar)
+            top.append(fig.top_share)
+            _, live = split_pretty_notes(notes, parts, beam=1)  # as the engine splits while it plays
+            top_live.append(figures(notes, live, parts, 4 * 60.0 / ControlState().tempo).top_share)
             div += fig.divisi
             notes_total += len(notes)
             for i, (lo, hi) in enumerate(fig.ranges):
@@ -149,6 +152,8 @@ def answers(seeds: int) -> list[dict[str, Any]]:
                     low[i], high[i] = min(low[i], lo), max(high[i], hi)
         rows.append({"model": name, "parts": layout, "notes": notes_total,
                      "crossings_per_bar": statistics.mean(cross) if cross else 0.0, "divisi_notes": div,
+                     "top_share": statistics.mean(top) if top else 0.0,
+                     "top_share_live": statistics.mean(top_live) if top_live else 0.0,
                      "ranges": {p.name: [pretty_midi.note_number_to_name(lo), pretty_midi.note_number_to_name(hi)]
                                 if hi >= 0 else None for p, lo, hi in zip(parts, low, high, strict=True)}})
     return rows
@@ -189,11 +194,17 @@ def table(r: dict[str, Any]) -> str:
         f"livegen's own answers split the same way (8 bars from silence, every control at its default, "
         f"{r['seeds']} seeds each):",
         "",
-        "| model | parts | notes | crossings per bar | notes in divisi | range of each part |",
-        "|---|---|---|---|---|---|",
+        "| model | parts | notes | crossings per bar | notes in divisi | top note in the top part: offline / live "
+        "| range of each part |",
+        "|---|---|---|---|---|---|---|",
         *[f"| {a['model']} | {a['parts']} | {a['notes']} | {a['crossings_per_bar']:.2f} | {a['divisi_notes']} | "
+          f"{a.get('top_share', 0.0):.0%} / {a.get('top_share_live', 0.0):.0%} | "
           + ", ".join(f"{k} {v[0]}-{v[1]}" if v else f"{k} —" for k, v in a["ranges"].items()) + " |"
           for a in r["answers"]],
+        "",
+        "*Top note in the top part*: of the onsets with two notes or more sounding, the share whose highest "
+        "sounding note is the melody's (the soprano's), split offline (a beam of 8) and as the engine splits "
+        "live (each onset as it sounds).",
         "",
         "`python -m benchmarks.voices` (results/voices.json).",
     ])

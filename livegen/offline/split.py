@@ -41,12 +41,16 @@ class SplitFigures:
             than voices).
         crossings_per_bar: pairs of parts sounding out of pitch order at an onset, per bar.
         ranges: ``(lowest, highest)`` MIDI pitch of each part (``(0, 0)`` for an empty one).
+        top_share: of the onsets with two notes or more sounding, the share whose highest
+            sounding note is the top part's (the melody's, the soprano's): how often the line a
+            listener hears on top is where a DAW's lead track gets it.
     """
 
     notes: tuple[int, ...]
     divisi: int
     crossings_per_bar: float
     ranges: tuple[tuple[int, int], ...]
+    top_share: float = 0.0
 
 
 #: how many of the cheapest splits so far are followed offline (:func:`~livegen.music.parts.
@@ -77,6 +81,7 @@ def figures(notes: Sequence[pretty_midi.Note], given: Sequence[int], parts: Sequ
         counts[i] += 1
     crossings = divisi = 0
     active: list[int] = []  # notes sounding, started before the present one (in onset order)
+    tops: dict[float, bool] = {}  # onset time -> whether its highest sounding note is the top part's
     for k in sorted(range(len(notes)), key=lambda j: (notes[j].start, notes[j].pitch)):
         note = notes[k]
         active = [j for j in active if notes[j].end > note.start]
@@ -84,13 +89,16 @@ def figures(notes: Sequence[pretty_midi.Note], given: Sequence[int], parts: Sequ
         if parts[given[k]].voices == 1:  # a one-voice part with two notes at once
             divisi += any(given[j] == given[k] for j in active)
         active.append(k)
+        if len(active) >= 2:  # the last note of an onset decides (notes come by start, then pitch)
+            tops[note.start] = given[max(active, key=lambda j: notes[j].pitch)] == 0
     span = max((n.end for n in notes), default=0.0)
     ranges = []
     for i in range(len(parts)):
         pitches = [n.pitch for n, g in zip(notes, given, strict=True) if g == i]
         ranges.append((min(pitches), max(pitches)) if pitches else (0, 0))
     bars = span / bar_s if bar_s > 0 and span > 0 else 1.0
-    return SplitFigures(tuple(counts), divisi, crossings / max(bars, 1e-9), tuple(ranges))
+    top = sum(tops.values()) / len(tops) if tops else 0.0
+    return SplitFigures(tuple(counts), divisi, crossings / max(bars, 1e-9), tuple(ranges), top)
 
 
 def merged_notes(pm: pretty_midi.PrettyMIDI) -> list[pretty_midi.Note]:
