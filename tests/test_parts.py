@@ -385,3 +385,35 @@ def test_any_part_controls_on_any_model_play_exactly_their_transformation(model,
     assert got == expected
     programs = [(m.channel, m.program) for _, m in moved.timed if m.type == "program_change"]
     assert programs == [(s.channel - 1, s.program) for s in state.settings]
+
+
+def test_the_take_keeps_each_parts_program_on_its_track() -> None:
+    """``--record`` with parts: one named track a part, each starting with its program change
+    (a DAW opening the take gets the band's instruments, not a piano each)."""
+    import asyncio
+
+    from livegen.controls.parts import PartsState
+    from livegen.controls.state import LiveControls
+    from livegen.engine.clock import ManualClock
+    from livegen.engine.engine import Engine
+    from livegen.engine.parts import PartRouter
+    from livegen.engine.recorder import Take
+    from livegen.engine.scheduler import ManualScheduler
+    from livegen.io.memory import MemoryOutput
+    from livegen.voices.follow import roll_voice
+
+    net, meta = load_checkpoint(resolve_model("nottingham"))
+    layout = LAYOUTS["melody-chords-bass"]
+    state = PartsState.for_layout(layout).apply_many({"bass": {"program": 34}})
+    controls = LiveControls(ControlState().apply("mode", "solo"), parts=state)
+    clock = ManualClock(0.0)
+    take = Take(0.0, 120.0)
+    engine = Engine(roll_voice(net, meta, 1), controls, ManualScheduler(MemoryOutput("m", clock=clock.now), clock),
+                    clock, 2, start_delay=0.0, seed=1, take=take, parts=PartRouter(layout, state))
+    asyncio.run(engine.run(4))
+    tracks = {t.name: t for t in take.to_midi().tracks[1:]}
+    assert set(tracks) == {p.name for p in layout}
+    for part in layout:
+        programs = [m.program for m in tracks[part.name] if m.type == "program_change"]
+        assert programs == [state.of(part.name).program], (part.name, programs)
+    assert sum(1 for t in tracks.values() for m in t if m.type == "note_on") > 0

@@ -388,7 +388,7 @@ class Engine:
             self._record("livegen", t, messages)
             return
         for m in messages:
-            if m.type in ("note_on", "note_off"):
+            if m.type in ("note_on", "note_off", "program_change"):  # a part's track keeps its program
                 self._record(self.parts.name_of(m.channel), t, [m])
 
     def _release_now(self, all_notes_off: bool = False) -> None:
@@ -621,7 +621,9 @@ class Engine:
         if self.beat_source is not None:
             source = asyncio.ensure_future(self.beat_source.run(self._clock_events.put_nowait, self.feedback))
         if self.parts is not None:  # each part's instrument, before its first note
-            self.scheduler.send_now(self.parts.program_changes())
+            programs = self.parts.program_changes()
+            self.scheduler.send_now(programs)
+            self._record_answer(self.clock.now(), programs)
         try:
             if self._follower is not None or source is not None:
                 await self._run_external(bars, source)

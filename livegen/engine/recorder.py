@@ -19,7 +19,8 @@ class Take:
     parts: dict[str, list[tuple[float, mido.Message]]] = field(default_factory=dict)
 
     def add(self, part: str, t: float, msg: mido.Message) -> None:
-        if msg.type in ("note_on", "note_off"):
+        """``msg`` (a note message, or a part's program change) at engine time ``t`` s."""
+        if msg.type in ("note_on", "note_off", "program_change"):
             self.parts.setdefault(part, []).append((t - self.t0, msg))
 
     def retract(self, part: str, msg: mido.Message) -> bool:
@@ -39,6 +40,8 @@ class Take:
         open_: dict[int, float] = {}
         out = []
         for t, msg in events:
+            if msg.type == "program_change":
+                continue
             if msg.type == "note_on" and msg.velocity > 0:
                 if msg.note in open_:
                     out.append((msg.note, open_.pop(msg.note), t))
