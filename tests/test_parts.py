@@ -417,3 +417,35 @@ def test_the_take_keeps_each_parts_program_on_its_track() -> None:
         programs = [m.program for m in tracks[part.name] if m.type == "program_change"]
         assert programs == [state.of(part.name).program], (part.name, programs)
     assert sum(1 for t in tracks.values() for m in t if m.type == "note_on") > 0
+
+
+def test_a_flood_of_part_messages_costs_the_loop_one_pass_and_the_last_value_wins() -> None:
+    """20,000 ``/livegen/part/bass/velocity`` messages from the OSC thread: the loop is woken
+    once per pass, not once a message, and the value in force is the last one sent."""
+    import asyncio
+    import threading
+
+    from livegen.controls.parts import PartsState
+    from livegen.controls.state import LiveControls
+    from livegen.session.part_commands import part_commands
+
+    async def flood() -> tuple[float, int]:
+        loop = asyncio.get_running_loop()
+        controls = LiveControls(parts=PartsState.for_layout(LAYOUTS["melody-chords-bass"]))
+        changes: list[object] = []
+        controls.on_part_change(lambda c, _: changes.append(c))
+        handler = part_commands(["melody", "chords", "bass"], loop, controls)["/livegen/part/bass/velocity"]
+        values = [0.1 + (i % 190) / 100 for i in range(20_000)] + [0.75]
+        sender = threading.Thread(target=lambda: [handler((v,)) for v in values])
+        sender.start()
+        while sender.is_alive():
+            await asyncio.sleep(0)
+        sender.join()
+        for _ in range(3):  # the last pass the sender asked for
+            await asyncio.sleep(0)
+        assert controls.parts is not None
+        return controls.parts.of("bass").velocity, len(changes)
+
+    velocity, passes = asyncio.run(flood())
+    assert velocity == 0.75
+    assert passes < 20_000 / 10, passes
