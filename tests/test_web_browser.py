@@ -203,10 +203,14 @@ def test_two_pages_stay_in_step(stage: Stage, page) -> None:
         page.execute_script("document.querySelector('[name=silence]').value = '2';"
                             "document.querySelector('[name=silence]').dispatchEvent(new Event('input'))")
         assert wait_for(second, "window.livegenStage.values.silence === 2")
-        # both rolls hold the same notes at the same beats from the second page's first step on
+        # both rolls hold the same notes at the same beats from the second page's first step on;
+        # livegen may rest a few beats, so wait for notes (the event), not for a number of beats
         first_beat = wait_for(second, "window.livegenStage.steps > 8 && window.livegenStage.beat")
+        last_onset = wait_for(second, "(() => { const b = window.livegenStage.onsets"
+                                      f".map(r => r[3]).filter(b => b >= {first_beat});"
+                                      " return b.length >= 6 && Math.max(...b); })()")
         for driver in (page, second):
-            wait_for(driver, f"window.livegenStage.beat >= {first_beat + 4}")
+            wait_for(driver, f"window.livegenStage.beat >= {last_onset + 2}")
 
         def rows(driver, since: float) -> list:
             return sorted(tuple(r) for r in driver.execute_script("return window.livegenStage.onsets") if r[3] >= since)
