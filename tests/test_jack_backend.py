@@ -78,6 +78,34 @@ def test_the_engine_clock_on_the_timeline_never_steps_back() -> None:
     assert clock.mono_at(t1 + 0.5) == pytest.approx(time.monotonic() + 1.5, abs=0.05)
 
 
+def test_a_clock_read_before_the_first_stamp_holds_still_until_the_timeline_catches_up() -> None:
+    """The shared-stamp fault (issue 26): the engine read the clock before the helper's first
+    stamp (``time.monotonic()``), the first stamp put the timeline behind that reading, and the
+    clock held still until the timeline caught up: every note stamped meanwhile shared one time.
+    Hence the backend's wait for the first stamp (the next test)."""
+    clock = JackTimelineClock()
+    early = clock.now()  # before any stamp
+    m = time.monotonic()
+    clock.stamp(m - 0.3, m)  # the timeline 0.3 s behind the wall clock
+    held = [clock.now() for _ in range(5)]
+    assert held == [early] * 5  # five readings, one stamp
+
+
+@pytest.mark.jack
+def test_the_backend_is_ready_only_once_its_clock_is_on_frames(jack_server) -> None:
+    """Before the fix the backend returned as soon as its helper said ready, ~20 ms before the
+    first stamp; the engine's first reading was on the wall clock (the test above) and the
+    performer's first notes of a run shared a stamp (about 1 run in 3 of the frame test)."""
+    from livegen.io.jack.backend import JackBackend
+
+    backend = JackBackend(server=jack_server.name, frame_clock=True, client_name="livegen-stamp-test")
+    try:
+        assert backend.clock is not None
+        assert backend.clock.stamped.is_set(), "the backend was handed over before its clock was on frames"
+    finally:
+        backend.close()
+
+
 # ---- the per-cycle writer --------------------------------------------------------------------
 
 def test_each_event_is_written_at_its_frame_in_order_and_late_ones_at_once() -> None:
