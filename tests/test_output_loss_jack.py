@@ -15,7 +15,9 @@ by more than one step; ``/livegen/status`` must say what happened.
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +33,7 @@ from pythonosc.osc_message import OscMessage
 
 from benchmarks.feedback_socket import FeedbackSocket
 from livegen.io.jackd import JackServer, jack_env, jackd_path, remove_stale_files
+from livegen.io.osc import build_message
 from livegen.nets.checkpoint import save_checkpoint
 from livegen.nets.roll import RollConfig, RollLSTM
 
@@ -68,12 +71,12 @@ from livegen.io.ports import open_output
 
 port = open_output("keys", virtual=True, client_name="keyboard")
 print(f"ready {time.monotonic():.6f}", flush=True)
-sys.stdin.readline()
-for note in (60, 64):
-    port.send(mido.Message("note_on", note=note, velocity=100))
-print(f"pressed {time.monotonic():.6f}", flush=True)
-sys.stdin.read()  # until the test closes stdin (or kills this process): the keys stay down
-port.close()
+for line in sys.stdin:  # "press": C4 and E4 down; "release": both up, as a velocity-0 note-on
+    velocity = 100 if line.strip() == "press" else 0
+    for note in (60, 64):
+        port.send(mido.Message("note_on", note=note, velocity=velocity))
+    print(f"{'pressed' if velocity else 'released'} {time.monotonic():.6f}", flush=True)
+port.close()  # the test closed stdin (or killed this process): the keys stay as they were
 """
 
 
@@ -176,7 +179,7 @@ class Livegen:
     """``livegen play --out synth`` in a subprocess, with its OSC feedback collected."""
 
     def __init__(self, model: Path, env: dict[str, str], tmp: Path, *, mode: str = "solo",
-                 inp: str | None = None) -> None:
+                 inp: str | None = None, extra: tuple[str, ...] = ()) -> None:
         self.beats: list[tuple[float, int]] = []
         self.statuses: list[tuple[float, str]] = []
         self.fb = FeedbackSocket(self._on_feedback)
@@ -184,7 +187,7 @@ class Livegen:
         cmd = [sys.executable, "-m", "livegen", *(["-v"] if os.environ.get("LG_VERBOSE") else []), "play", "--model", str(model), "--out", "synth",
                "--mode", mode, "--bpm", str(BPM), "--osc-port", "0", "--no-view", "--seed", "3",
                "--record", str(self.take), "--osc-feedback", self.fb.target,
-               *(["--in", inp] if inp else [])]
+               *(["--in", inp] if inp else []), *extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
     def _on_feedback(self, t: float, msg: OscMessage) -> None:
@@ -473,9 +476,10 @@ class Keyboard:
         assert self.proc.stdout is not None and self.proc.stdin is not None
         assert self.proc.stdout.readline().startswith("ready"), "the keyboard did not start"
 
-    def press(self) -> float:
+    def press(self, what: str = "press") -> float:
+        """``press`` or ``release`` C4 and E4; when it was done (``time.monotonic()``)."""
         assert self.proc.stdout is not None and self.proc.stdin is not None
-        self.proc.stdin.write("press\n")
+        self.proc.stdin.write(what + "\n")
         self.proc.stdin.flush()
         return float(self.proc.stdout.readline().split()[1])
 
@@ -520,3 +524,55 @@ def test_a_vanished_input_releases_the_keys_it_held(fault_server, parts, busy, t
     assert all(n.end <= lost - pressed + n.start + 0.5 for n in performer.notes)  # ended at the loss
     worst = lg.worst_beat_gap(t_gone - 0.5)
     assert worst <= BEAT + PERIOD, f"the beat stalled for {worst * 1000:.0f} ms"
+
+
+def test_the_fault_scenario_ends_with_nothing_sounding(fault_server, parts, busy, tmp_path):
+    """Issue 26's scenario in one run, in its order: a velocity-0 release, the output removed and
+    back, the input removed, a panic, a 20,000-datagram OSC flood, a panic, then the ``--bars``
+    end. It once left 6 notes sounding on the returned synth (1 run in 4)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        osc_port = int(s.getsockname()[1])
+    synth = Synth(fault_server.env)
+    parts["synths"].append(synth)
+    keys = Keyboard(fault_server.env)
+    lg = Livegen(busy, fault_server.env, tmp_path, mode="accompany", inp="keys",
+                 extra=("--bars", "24", "--osc-port", str(osc_port)))
+    parts["livegen"].append(lg)
+    osc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        lg.wait_playing(synth)
+        keys.press()
+        time.sleep(2 * PERIOD)
+        keys.press("release")  # velocity-0 note-ons
+        t_gone = time.monotonic()
+        synth.remove()
+        lg.status_after(t_gone, "output lost: synth:synth in")
+        back = Synth(fault_server.env)
+        parts["synths"].append(back)
+        lg.status_after(back.ready, "output back: synth:synth in")
+        t_keys = time.monotonic()
+        keys.remove("removed")
+        lg.status_after(t_keys, "input lost: keyboard:keys")
+        panic = build_message("/livegen/panic", [])
+        osc.sendto(panic, ("127.0.0.1", osc_port))
+        rng = random.Random(26)
+        for _ in range(20_000):
+            osc.sendto(build_message("/livegen/temperature", [0.5 + rng.random()]), ("127.0.0.1", osc_port))
+        osc.sendto(panic, ("127.0.0.1", osc_port))
+        assert lg.proc.poll() is None, "livegen ended before the scenario did: raise --bars"
+        try:
+            _, err = lg.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("livegen play did not end at --bars")
+    finally:
+        osc.close()
+        if keys.proc.poll() is None:
+            keys.proc.kill()
+    assert lg.proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err
+    assert lg.take.exists()
+    notes = back.notes()
+    assert notes, "livegen never played to the returned synth"
+    assert _hanging(notes) == [], f"left sounding on the returned synth: {_hanging(notes)}"
+    assert _offs_without_ons(notes) == []
