@@ -261,12 +261,12 @@ RULES: list[tuple[str, Callable[[Runner, Command, str], str], str]] = [
     (r"^livegen (train|bench)|^torchrun|^python3? -m benchmarks", lambda r, c, w: r.help_only(c, w),
      "minutes to hours of work"),
     (r"^livegen eval my\.pt", lambda r, c, w: r.shell(c, "livegen train roll --data nottingham --hidden 8 "
-                                                         "--layers 1 --epochs 1 --out my.pt && " + c.text
+                                                         "--layers 1 --epochs 1 --threads 1 --out my.pt && " + c.text
                                                          + " --max-sequences 2"),
      "evaluates the checkpoint trained above (a tiny one stands in)"),
     (r"^livegen models ship", lambda r, c, w: r.help_only(c, w),
      "ships the checkpoint the runs above train (tests/test_new_user.py ships one for real)"),
-    (r"^livegen eval .*--data (nottingham|musedata|jsb|piano-midi)", shortened("--max-sequences 2"),
+    (r"^livegen eval .*--data (nottingham|musedata|jsb|piano-midi|irish)", shortened("--max-sequences 2"),
      "a whole test split takes minutes"),
     (r"^livegen data fetch", fetch, "no internet here: the shared data folder is the mirror"),
     (r"--prime my-riff\.mid", lambda r, c, w: r.shell(c, "livegen render --model nottingham --bars 2 --seed 1 "

@@ -32,7 +32,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="dataset name or path")
     p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--threads", type=number(int, 0, 1024), default=0, help="torch threads (0 = default)")
+    p.add_argument("--threads", type=number(int, 0, 1024), default=1,
+                   help="torch threads (default 1: livegen's nets score fastest on one, and far slower on "
+                        "two while another program keeps a core busy; 0 = torch's default, one per core)")
     p.add_argument("--stream", action="store_true",
                    help="step the live runtime one frame (character) at a time, as the engine does, "
                         "instead of batched chunks; the figures must agree")
@@ -55,7 +57,7 @@ def register(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     disable_onednn()
-    if args.threads:
+    if args.threads:  # 0: torch's default
         torch.set_num_threads(int(args.threads))
     path = resolve_model(args.model)
     model, meta = load_checkpoint(path)
