@@ -55,3 +55,17 @@ def docs_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 pytest_collect_file = Sybil(parsers=[parse], patterns=["README.md", "docs/*.md"],
                             fixtures=["docs_devices", "docs_data"]).pytest()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for ``pytest -n 2 --dist loadgroup`` (scripts/test.sh): the tests of one file over
+    real JACK ports or on the live clock run in one worker, one at a time, as written (their
+    module fixtures, a private server's fixed name); the docs check's blocks share one server
+    (``livegen-jack``) and run together. The other tests go to whichever worker is free."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.suffix == ".md":
+            item.add_marker(pytest.mark.xdist_group("docs"))
+        elif item.get_closest_marker("jack") or item.get_closest_marker("realtime"):
+            item.add_marker(pytest.mark.xdist_group(f"live-{path.stem}"))

@@ -28,7 +28,7 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   echo "setup: installing torch (CPU)"
   "$PY" -m pip install -q "torch==2.13.0"
 fi
-if ! "$PY" -c "import livegen, livegen_models, pytest, ruff, mypy, hypothesis, sybil, muspy, matplotlib, tqdm, platformdirs, link, jack, aiohttp, selenium" >/dev/null 2>&1 \
+if ! "$PY" -c "import livegen, livegen_models, pytest, xdist, ruff, mypy, hypothesis, sybil, muspy, matplotlib, tqdm, platformdirs, link, jack, aiohttp, selenium" >/dev/null 2>&1 \
    || ! "$PY" -m pip show -q livegen >/dev/null 2>&1; then
   echo "setup: installing livegen (editable) with Ableton Link, test and benchmark tools"
   "$PY" -m pip install -q -e ".[test,link,bench]"

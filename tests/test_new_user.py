@@ -6,6 +6,7 @@ the shipped manifest."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,24 @@ def test_models_ship_writes_to_the_users_folder_not_the_package(
     with pytest.raises(LivegenError, match="ship it again"):
         resolve_model("nottingham")
     assert (mine / MANIFEST).is_file()
+
+
+def test_the_flake_finder_names_each_failed_test_and_how_often(tmp_path) -> None:
+    """scripts/repeat-tests.sh N runs the tests N times and counts each test's failures."""
+    counter = tmp_path / "runs"
+    flaky = tmp_path / "test_flaky.py"
+    flaky.write_text(
+        "from pathlib import Path\n"
+        f"COUNTER = Path({str(counter)!r})\n"
+        "def test_steady():\n    pass\n"
+        "def test_every_other_run():\n"
+        "    n = int(COUNTER.read_text()) + 1 if COUNTER.exists() else 1\n"
+        "    COUNTER.write_text(str(n))\n"
+        "    assert n % 2 == 0\n")
+    done = subprocess.run(["scripts/repeat-tests.sh", "3", str(flaky), "-p", "no:randomly"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "REPEAT_TESTS_DIR": str(tmp_path / "reports")})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "2/3  test_flaky::test_every_other_run" in done.stdout, done.stdout
+    assert "test_steady" not in done.stdout
+    assert done.stdout.count("run ") >= 3
