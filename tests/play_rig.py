@@ -3,9 +3,13 @@ OSC feedback: the rig the end-to-end tests over real ports share."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import mido
@@ -17,6 +21,29 @@ from livegen.io import midi_backend
 from livegen.io.ports import open_input, open_output
 
 START_TIMEOUT = 60.0  # s: importing torch on a loaded 2-core machine is slow
+#: cycles the server runs after livegen's last process ended before what it sent has surely
+#: reached the tester (the tester's rtmidi input gets it in the cycle it is written)
+SETTLE_CYCLES = 3
+_runs = itertools.count()
+
+
+def processes_of(marker: str) -> list[int]:
+    """Live processes whose environment holds ``marker`` (``NAME=VALUE``: livegen and every
+    child it started, whatever session they are in)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read()
+            with open(f"/proc/{entry}/stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if marker.encode() in env.split(b"\0") and not zombie:
+            pids.append(int(entry))
+    return pids
 
 
 class FrameRecorder:
@@ -39,10 +66,15 @@ class FrameRecorder:
         self.onsets: list[tuple[float, int, int]] = []
         self.xruns = 0
         self.closed = False
+        self.cycles = 0
+        self.cycled = threading.Condition()
 
         def process(frames: int) -> None:
             first = self.client.last_frame_time
             now = time.monotonic()
+            with self.cycled:
+                self.cycles += 1
+                self.cycled.notify_all()
             for offset, data in self.port.incoming_midi_events():
                 raw = bytes(data)
                 if len(raw) == 3 and raw[0] & 0xF0 == 0x90 and raw[2] > 0:
@@ -54,6 +86,12 @@ class FrameRecorder:
         self.client.set_process_callback(process)
         self.client.set_xrun_callback(xrun)
         self.client.activate()
+
+    def wait_cycles(self, n: int, timeout: float = 30.0) -> bool:
+        """Wait until the server has run ``n`` more cycles of this client."""
+        with self.cycled:
+            target = self.cycles + n
+            return self.cycled.wait_for(lambda: self.cycles >= target, timeout)
 
     def listen_to(self, source: str) -> None:
         """Connect the JACK output port ``source`` to this recorder."""
@@ -90,8 +128,11 @@ class PlayProcess:
         self.feedback = self.fb.feedback
         self.hello = self.fb.hello
         cmd = [sys.executable, "-m", "livegen", "play", *argv, "--no-view", "--osc-feedback", self.fb.target]
+        #: in the environment of livegen and every process it starts (its JACK helper)
+        self.marker = f"LIVEGEN_PLAY_RIG={os.getpid()}-{next(_runs)}"
+        name, _, value = self.marker.partition("=")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=dict(os.environ))
+                                     env={**os.environ, name: value})
         self.inp = self.out = None
         self.frames: FrameRecorder | None = None
 
@@ -128,14 +169,21 @@ class PlayProcess:
 
     def wait_exit(self, timeout: float) -> tuple[int, str, str]:
         """Wait for livegen to exit (killed and failed after ``timeout`` s); exit code, stdout,
-        stderr. Anything still in flight has 0.2 s to arrive."""
+        stderr. Returns once every process of livegen's has ended (its JACK helper writes what is
+        due as it quits) and the server has run :data:`SETTLE_CYCLES` cycles since: what livegen
+        sent has reached the tester."""
         try:
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, err = self.proc.communicate()
             pytest.fail(f"livegen play did not exit: {err[-2000:]}")
-        time.sleep(0.2)
+        end = time.monotonic() + timeout
+        while processes_of(self.marker):
+            assert time.monotonic() < end, f"livegen's processes outlived it: {processes_of(self.marker)}"
+            time.sleep(0.02)
+        if self.frames is not None:
+            assert self.frames.wait_cycles(SETTLE_CYCLES), "the JACK server ran no cycle after livegen ended"
         return self.proc.returncode, out, err
 
     def grid_onsets(self, start: float = float("-inf"), end: float = float("inf")) -> list[tuple[float, int]]:
@@ -156,6 +204,14 @@ class PlayProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        # its JACK helper quits when its pipe from livegen ends; until then its ports are on the
+        # server, where the next test would find two 'livegen out'
+        end = time.monotonic() + 10.0
+        while processes_of(self.marker) and time.monotonic() < end:
+            time.sleep(0.02)
+        for pid in processes_of(self.marker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if self.frames is not None:
             self.frames.close()  # its onsets stay readable
         for port in (self.inp, self.out):

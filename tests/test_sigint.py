@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from play_rig import processes_of
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
 
@@ -23,25 +24,6 @@ SEED = 27
 #: EARLIEST_S the interpreter itself is starting (~0.2 s here), before any line of livegen runs
 EARLIEST_S, LATEST_S = 0.3, 6.0
 GONE_S = 30.0
-
-
-def processes_of(marker: str) -> list[int]:
-    """Live processes whose environment holds ``marker`` (livegen and every child it started,
-    whatever session they are in)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read()
-            with open(f"/proc/{entry}/stat") as f:
-                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
-        except OSError:
-            continue
-        if marker.encode() in env.split(b"\0") and not zombie:
-            pids.append(int(entry))
-    return pids
 
 
 def test_sigint_at_random_moments_ends_livegen_quietly(jack_server) -> None:
