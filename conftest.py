@@ -21,25 +21,24 @@ from livegen.io.jackd import INSTALL_HINT, JackServer, jackd_path  # noqa: E402
 
 @pytest.fixture(scope="session")
 def docs_devices() -> Iterator[None]:
-    """The test JACK server, and a client holding an input and an output port for every device
-    the docs name ."""
+    """The docs' JACK server (``livegen-jack``, the one the docs name), and a stand-in client in
+    a process of its own holding an input and an output port for every device the docs name."""
     if jackd_path() is None:
         pytest.skip(f"jackd is not installed ({INSTALL_HINT})")
-    import jack
-
-    server = JackServer()
+    # its environment goes to the documented commands alone (docs_check.JACK_ENV): the tests a
+    # worker runs beside the check keep their own server (tests/conftest.py's jack_server)
+    server = JackServer(set_environ=False)
     server.start()
-    devices = jack.Client("docs-devices", no_start_server=True, servername=server.name)
+    docs_check.JACK_ENV = server.env
+    devices = None
     try:
-        for name in DEVICES:
-            devices.midi_inports.register(name + " in")
-            devices.midi_outports.register(name)
-        devices.activate()
+        devices = docs_check.StandIn("docs-devices", inputs=[name + " in" for name in DEVICES], outputs=DEVICES)
         yield
     finally:
-        devices.deactivate()
-        devices.close()
+        if devices is not None:
+            devices.close()
         server.stop()
+        docs_check.JACK_ENV = {}
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import textwrap
 import threading
@@ -52,6 +53,9 @@ COMMANDS = ("livegen ", "python ", "python3 ", "scripts/", "jack_", "pip ", "tor
 DEVICES = ("Keyboard", "IAC Bus 1", "IAC Bus 2", "Keystation", "JD-Xi", "Synth", "to livegen", "from livegen")
 #: where the documented commands find the data sets (set by the root conftest's docs_data)
 DATA_ROOT: Path | None = None
+#: the docs' JACK server (``JACK_DEFAULT_SERVER``...), set by the root conftest's docs_devices:
+#: given to the documented commands only, so tests run beside the check keep their own server
+JACK_ENV: dict[str, str] = {}
 START_S = 90.0  # livegen play: torch, the model and JACK on a loaded 2-core machine
 RUN_S = 300.0
 
@@ -145,6 +149,7 @@ class Runner:
             (self.dir / name).symlink_to(ROOT / name)
         self.env = {**os.environ, "XDG_DATA_HOME": str(self.dir / "xdg"), "PYTHONPATH": str(ROOT),
                     **env_defs}
+        self.env.update(JACK_ENV)
         self.env.pop("LIVEGEN_DATA", None)
         if DATA_ROOT is not None:  # the shared sets, or the stand-ins of a fresh clone (conftest.py)
             self.env["LIVEGEN_DATA"] = str(DATA_ROOT)
@@ -284,6 +289,46 @@ def compare(shown: list[str], got: str, where: str) -> None:
         + "\n--- printed\n" + "\n".join(lines))
 
 
+_STAND_IN = """
+import sys, jack
+client = jack.Client(sys.argv[1], no_start_server=True)
+for name in sys.argv[2].split("|") if sys.argv[2] else []:
+    client.midi_inports.register(name)
+for name in sys.argv[3].split("|") if sys.argv[3] else []:
+    client.midi_outports.register(name)
+client.activate()
+print("ready", flush=True)
+sys.stdin.read()  # until the check closes stdin
+client.deactivate()
+client.close()
+"""
+
+
+class StandIn:
+    """A JACK client holding MIDI ports in a process of its own, on the docs' server.
+
+    Not in the test process: libjack connects every client of a process to the server its
+    first client found, so a docs client here would pull the tests run beside the check (in
+    one pytest-xdist worker) onto the docs' server."""
+
+    def __init__(self, client: str, inputs: Iterable[str] = (), outputs: Iterable[str] = ()) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", _STAND_IN, client, "|".join(inputs), "|".join(outputs)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, **JACK_ENV})
+        assert self.proc.stdout is not None
+        ready = self.proc.stdout.readline()
+        assert ready.strip() == "ready", f"the stand-in {client!r} did not start: {ready!r}"
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def evaluate(example: Example) -> None:
     block: Block = example.parsed
     doc = Path(example.path)
@@ -291,11 +336,7 @@ def evaluate(example: Example) -> None:
     runner = Runner(doc, defs)
     synth = None
     if any("fluidsynth:midi_00" in c.text for c in block.commands):  # a stand-in with its port name
-        import jack
-
-        synth = jack.Client("fluidsynth", no_start_server=True)
-        synth.midi_inports.register("midi_00")
-        synth.activate()
+        synth = StandIn("fluidsynth", inputs=["midi_00"])
     try:
         for cmd in block.commands:
             out = runner.run(cmd)
@@ -308,7 +349,6 @@ def evaluate(example: Example) -> None:
             for _, proc in runner.playing:
                 proc.kill()
             if synth is not None:
-                synth.deactivate()
                 synth.close()
 
 
