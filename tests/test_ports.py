@@ -322,10 +322,22 @@ def test_jack_server_errors(monkeypatch):
     monkeypatch.setattr(jack_mod, "_jackd_pids", lambda name: [4321])
     monkeypatch.setattr(jack_mod, "jackd_path", lambda: "/usr/bin/jackd")
     with pytest.raises(LivegenError, match="kill 4321"):  # a hung server is never started twice
-        JackServer("livegen-test-hung").start()
+        JackServer("livegen-test-hung", timeout=0.3).start()
     monkeypatch.setattr(jack_mod, "jackd_path", lambda: None)
     with pytest.raises(LivegenError, match="apt-get install --no-install-recommends jackd2"):
         JackServer("livegen-test-missing").start()
+
+
+def test_a_running_server_slow_to_answer_is_reused_not_called_hung(monkeypatch):
+    """A loaded synchronous server left jack_lsp unanswered for more than 3 s under the suite on
+    both cores, and ``livegen play --demo`` exited 2 calling it hung; it has the server's
+    ``timeout`` to answer."""
+    answers = iter([None, None, None, ["system:playback_1"]])
+    monkeypatch.setattr(jack_mod, "jack_ports", lambda name, timeout=3.0: next(answers))
+    monkeypatch.setattr(jack_mod, "_jackd_pids", lambda name: [4321])
+    monkeypatch.setattr(jack_mod, "jackd_path", lambda: "/usr/bin/jackd")
+    server = JackServer("livegen-test-slow", timeout=5.0, set_environ=False).start()
+    assert not server.started  # reused, never launched a second jackd
 
 
 def test_stale_jack_files_of_one_server_are_removed(tmp_path, monkeypatch):

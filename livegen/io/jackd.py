@@ -209,15 +209,27 @@ class JackServer:
             raise LivegenError(f"jackd is not installed; install it with `{INSTALL_HINT}`")
         if self.running():
             log.info("reusing running JACK server %r", self.name)
-        else:
-            pids = _jackd_pids(self.name)
-            if pids:
+        elif pids := _jackd_pids(self.name):
+            # a loaded synchronous server can leave jack_lsp unanswered for seconds: it has
+            # ``timeout`` s to answer before it counts as hung
+            if not self._answers_within(self.timeout):
                 raise LivegenError(f"a jackd named {self.name!r} (pid {pids[0]}) runs but does not answer; "
                                    f"stop it with `kill {pids[0]}` and retry")
+            log.info("reusing running JACK server %r (slow to answer)", self.name)
+        else:
             remove_stale_files(self.name)
             self._launch()
         self._apply_env()
         return self
+
+    def _answers_within(self, seconds: float) -> bool:
+        """Whether the server answers ``jack_lsp`` within ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if jack_ports(self.name, timeout=max(0.1, min(3.0, left))) is not None:
+                return True
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        return False
 
     def _launch(self) -> None:
         self._log = tempfile.TemporaryFile(prefix="livegen-jackd-")  # noqa: SIM115 (kept open while jackd runs)
