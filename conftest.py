@@ -58,7 +58,7 @@ pytest_collect_file = Sybil(parsers=[parse], patterns=["README.md", "docs/*.md"]
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for ``pytest -n 2 --dist loadgroup`` (scripts/test.sh): the tests of one file over
+    """Groups for ``pytest -n 2 --dist loadgroup`` (``scripts/test.sh -n 2 --dist loadgroup``): the tests of one file over
     real JACK ports or on the live clock run in one worker, one at a time, as written (their
     module fixtures, a private server's fixed name); the docs check's blocks share one server
     (``livegen-jack``) and run together. The other tests go to whichever worker is free."""
