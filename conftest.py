@@ -58,13 +58,14 @@ pytest_collect_file = Sybil(parsers=[parse], patterns=["README.md", "docs/*.md"]
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for ``pytest -n 2 --dist loadgroup`` (``scripts/test.sh -n 2 --dist loadgroup``): the tests of one file over
-    real JACK ports or on the live clock run in one worker, one at a time, as written (their
-    module fixtures, a private server's fixed name); the docs check's blocks share one server
-    (``livegen-jack``) and run together. The other tests go to whichever worker is free."""
+    """Groups for ``pytest -n 2 --dist loadgroup`` (``scripts/test.sh -n 2 --dist loadgroup``): every
+    test over real JACK ports or on the live clock runs in one worker, one at a time, as
+    written (two at once, one on each core, each loads the other's clock: late steps); the
+    docs check's blocks share one server (``livegen-jack``) and run together. The other tests
+    go to whichever worker is free."""
     for item in items:
         path = Path(str(item.fspath))
         if path.suffix == ".md":
             item.add_marker(pytest.mark.xdist_group("docs"))
         elif item.get_closest_marker("jack") or item.get_closest_marker("realtime"):
-            item.add_marker(pytest.mark.xdist_group(f"live-{path.stem}"))
+            item.add_marker(pytest.mark.xdist_group("live"))
