@@ -226,6 +226,9 @@ def main() -> None:
     rows = [measure(n, args.seeds, follow, lambda line: print(line, flush=True))
             for n in names for follow in (True, False)]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    # --models measures those again; the other models keep their last rows
+    old = json.loads(RESULTS.read_text()).get("rows", []) if RESULTS.exists() else []
+    rows = sorted([r for r in old if r["model"] not in names] + rows, key=lambda r: (r["model"], not r["follow"]))
     RESULTS.write_text(json.dumps({"command": "python -m benchmarks.listening " + " ".join(sys.argv[1:]),
                                    "rows": rows}, indent=2) + "\n")
     print(table(rows))

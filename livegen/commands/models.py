@@ -14,9 +14,11 @@ from livegen.data.catalog import CATALOG
 from livegen.data.locations import locate
 from livegen.data.polyphonic import load_rolls
 from livegen.errors import LivegenError
+from livegen.nets.calibrate import bake_temperature
 from livegen.nets.char import CharLSTM
 from livegen.nets.checkpoint import load_checkpoint, save_checkpoint, sha256_file
 from livegen.nets.manifest import read_manifest, user_models_dir, write_manifest
+from livegen.nets.nade import RollNADE
 from livegen.nets.registry import Net, memory_steps, set_memory
 from livegen.nets.runtime import disable_onednn
 from livegen.offline.evaluate import evaluate_roll
@@ -41,6 +43,10 @@ def register(p: argparse.ArgumentParser) -> None:
     s.add_argument("--memory", type=number(int, 1, 10**6), default=None, metavar="STEPS",
                    help="give the copy head a memory of STEPS steps, stored in the shipped checkpoint "
                         "(training, eval, render and play all use it; choose it by NLL against step time)")
+    s.add_argument("--temperature", type=number(float, 0.1, 2.0), default=None, metavar="T",
+                   help="NADE roll models: bake temperature T into the weights, so the shipped net at "
+                        "temperature 1 is the checkpoint at T (livegen/nets/calibrate.py; choose T on the "
+                        "valid split with `livegen eval --split valid --keys all --stream --temperature T`)")
     s.add_argument("--note", default="", help="how the model was made or chosen, kept in its metadata")
     s.set_defaults(func=run_ship)
 
@@ -89,6 +95,13 @@ def run_ship(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise LivegenError(f"--memory: {exc}") from None
         meta["memory"] = {"steps": int(args.memory), "trained_with": trained_with}
+    if args.temperature is not None:
+        if not isinstance(model, RollNADE):
+            raise LivegenError(f"--temperature: {args.checkpoint} is a {model.kind} model; only NADE roll "
+                               "models take a baked temperature (leave it out)")
+        bake_temperature(model, float(args.temperature))
+        baked = float(meta.get("calibration", {}).get("temperature", 1.0)) * float(args.temperature)
+        meta["calibration"] = {"temperature": round(baked, 6)}
     if args.note:
         meta["note"] = args.note
     metrics = _score(model, meta, data)
@@ -109,7 +122,7 @@ def run_ship(args: argparse.Namespace) -> int:
         "train": meta.get("train", {}), "sha256": sha256_file(dest),
         "bytes": dest.stat().st_size,
     }
-    for key in ("note", "memory", "split"):
+    for key in ("note", "memory", "split", "calibration", "register"):
         if key in meta:
             entries[args.name][key] = meta[key]
     write_manifest(entries, folder)
