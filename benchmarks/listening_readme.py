@@ -51,15 +51,20 @@ def section() -> str:
                 "`python -m benchmarks.keys_nll` (results/keys_nll.json).", ""]
     if cont:
         pieces = ", ".join(f"{r['model']} {r['pieces']}" for r in cont)
+        seeds = sorted({int(r.get("seeds", 1)) for r in cont})
+        answers = " or ".join(str(n) for n in seeds)
         out += ["The first 4 bars of test pieces (" + pieces + ") moved into each of the 12 keys prime "
                 "every shipped model, which answers 8 bars with every control at its default (the render "
-                "path: the live engine); the pieces' real next 8 bars, moved alike, stand beside the "
-                "answers. Each cell is the answer / the real music in the key where the answer is furthest "
-                "from it (✗: outside the goal: in scale within 3 points, outside the triad and pitch "
-                "classes a bar within 15%, entropy within 0.3 bits, onsets within 25%, key kept at least "
-                "as often). Key kept is the share of pieces whose 8 bars have the opening's "
-                "Krumhansl-Kessler key; with 30 pieces a share moves by about 8 points from one sample "
-                "to the next.", "", continuations_table(cont), "",
+                f"path: the live engine), {answers} times each (seeds); the pieces' real next 8 bars, moved "
+                "alike, stand beside the answers. Each cell is the answer / the real music in the key where "
+                "the answer is furthest from it (✗: outside the goal: in scale within 3 points, outside the "
+                "triad and pitch classes a bar within 15%, entropy within 0.3 bits, onsets within 25%, key "
+                "kept at least as often). Key kept is the share of answers (of pieces, for the real music) "
+                "whose 8 bars have the opening's Krumhansl-Kessler key. The worst of 12 keys leans "
+                "against the answers: the real music's share is one figure, the same in every key, while "
+                "each key's answers are a sample of their own (90 answers: a share moves by about 5 "
+                "points from one sample to the next), so the mean of the 12 keys stands beside it.",
+                "", continuations_table(cont), "",
                 "`python -m benchmarks.continuations` (results/continuations.json; `--set "
                 "density_follow=1` and the like to compare a control).", "",
                 "![livegen's answer in F# major beside the real continuation](docs/answer-f-sharp.png)", "",
