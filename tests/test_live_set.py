@@ -459,8 +459,8 @@ def test_the_example_set_switches_presets_by_osc_and_program_change_and_the_note
     # the clock livegen keeps (JACK's frames with the JACK backend)
     ballad_times = [t for t, _ in gig.grid_onsets(0.0, sent_reel)]
     reel_times = [t for t, _ in gig.grid_onsets(t_reel + settle["ballad"], sent_blues)]
-    assert off_grid(ballad_times, steps["ballad"]) < GRID_TOLERANCE
-    assert off_grid(reel_times, steps["reel"]) < GRID_TOLERANCE
+    assert off_grid(ballad_times, steps["ballad"]) < GRID_TOLERANCE, (ballad_times, err[-1500:])
+    assert off_grid(reel_times, steps["reel"]) < GRID_TOLERANCE, (reel_times, err[-1500:])
     assert off_grid(reel_times, steps["ballad"]) > GRID_TOLERANCE
     # the controller was told the preset in force and the values it brought
     names = [args for _, args in gig.told(PRESET_ADDRESS)]
